@@ -1,0 +1,28 @@
+//! Shared runtime of the Shequ services. Everything here is generic plumbing, no domain rules:
+//!
+//! - [`config`]: defaults → file → environment, secrets redacted;
+//! - [`telemetry`]: tracing, OTLP export, W3C trace context over gRPC;
+//! - [`db`]: the `sqlx::Any` pool and per-backend migrations;
+//! - [`server`], [`health`], [`shutdown`]: hosting with readiness and graceful shutdown;
+//! - [`error`]: the one error type and its `google.rpc.Status` mapping;
+//! - [`paging`]: page sizes and sealed page tokens;
+//! - [`auth`]: the verified caller (subject, roles, region scope);
+//! - [`crypto`]: SM4-GCM field encryption and HMAC-SM3 blind indexes;
+//! - [`clock`]: injected time;
+//! - [`convert`]: identifiers and wire conversions shared by every service.
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod convert;
+pub mod crypto;
+pub mod db;
+pub mod error;
+pub mod health;
+pub mod paging;
+pub mod server;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use error::{Error, Result};
+pub use shequ_regions as regions;

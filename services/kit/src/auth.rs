@@ -1,0 +1,473 @@
+//! The caller context: who is calling, in which roles, over which region.
+//!
+//! Every gRPC call carries `authorization: Bearer <JWT>` signed with Ed25519 by the suite's token
+//! issuer (the gateway for people and systems, the launcher for the development token). Services
+//! verify it, never trust an unsigned header, and check the region scope on every read and write.
+
+use std::{fmt, path::Path, sync::Arc, time::Duration};
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
+use serde::{Deserialize, Serialize};
+use shequ_regions::RegionCode;
+
+use crate::{config::AuthConfig, error::Error};
+
+/// `iss` of tokens minted inside the suite.
+pub const DEFAULT_ISSUER: &str = "shequ";
+/// `aud` of tokens meant for the suite's services.
+pub const DEFAULT_AUDIENCE: &str = "shequ-services";
+
+/// What a caller is allowed to be. The permissions of each role are decided per operation by the
+/// services (see the README's role table); the kit only carries them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// 省级管理员: administers a province.
+    ProvinceAdmin,
+    /// 市级管理员.
+    CityAdmin,
+    /// 区级管理员 (county or district organisation department).
+    DistrictAdmin,
+    /// 街道工作人员.
+    StreetOfficer,
+    /// A secretary reading their own record.
+    Secretary,
+    /// 第三方评估机构: writes external assessments only.
+    Assessor,
+    /// Another government system, as its key allows.
+    Integration,
+    /// 审计员: reads the audit log only.
+    Auditor,
+}
+
+impl Role {
+    /// The claim value, e.g. `district_admin`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::ProvinceAdmin => "province_admin",
+            Role::CityAdmin => "city_admin",
+            Role::DistrictAdmin => "district_admin",
+            Role::StreetOfficer => "street_officer",
+            Role::Secretary => "secretary",
+            Role::Assessor => "assessor",
+            Role::Integration => "integration",
+            Role::Auditor => "auditor",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The verified identity of the caller of one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// Stable identifier, e.g. `user:zhangwei` or `apikey:12345-platform`.
+    pub subject: String,
+    /// Granted roles.
+    pub roles: Vec<Role>,
+    /// The region the caller may act in.
+    pub scope: RegionCode,
+    /// For the secretary role: the caller's own record, `secretaries/{id}`.
+    pub secretary: Option<String>,
+}
+
+impl Caller {
+    /// True when the caller holds any of `roles`.
+    pub fn has_any(&self, roles: &[Role]) -> bool {
+        self.roles.iter().any(|r| roles.contains(r))
+    }
+
+    /// Fails with PERMISSION_DENIED unless the caller holds one of `roles`.
+    pub fn require_any(&self, roles: &[Role], operation: &str) -> Result<(), Error> {
+        if self.has_any(roles) {
+            return Ok(());
+        }
+        Err(Error::PermissionDenied {
+            reason: "ROLE_NOT_PERMITTED",
+            message: format!(
+                "{operation} needs one of the roles {}",
+                roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+            metadata: vec![("operation", operation.to_owned())],
+        })
+    }
+
+    /// True when `region` lies inside the caller's scope.
+    pub fn covers(&self, region: RegionCode) -> bool {
+        self.scope.contains(region)
+    }
+
+    /// Fails with PERMISSION_DENIED (REGION_OUT_OF_SCOPE) when the caller names a region outside
+    /// their scope. Use for regions the caller supplied; for stored records use NOT_FOUND instead so
+    /// that existence does not leak.
+    pub fn require_scope(&self, region: RegionCode, field: &str) -> Result<(), Error> {
+        if self.covers(region) {
+            return Ok(());
+        }
+        Err(Error::PermissionDenied {
+            reason: "REGION_OUT_OF_SCOPE",
+            message: format!("{field} {region} is outside the caller's region scope {}", self.scope),
+            metadata: vec![
+                ("field", field.to_owned()),
+                ("region", region.to_string()),
+                ("scope", self.scope.to_string()),
+            ],
+        })
+    }
+
+    /// The caller attached to a request by [`AuthInterceptor`].
+    pub fn of<T>(request: &tonic::Request<T>) -> Result<Caller, Error> {
+        request.extensions().get::<Caller>().cloned().ok_or(Error::Unauthenticated {
+            reason: "TOKEN_MISSING",
+            message: "no verified caller on this request".to_owned(),
+        })
+    }
+}
+
+/// JWT claims of a caller token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// Issuer.
+    pub iss: String,
+    /// Audience.
+    pub aud: String,
+    /// Subject.
+    pub sub: String,
+    /// Expiry, seconds since the epoch.
+    pub exp: i64,
+    /// Issued at, seconds since the epoch.
+    pub iat: i64,
+    /// Granted roles.
+    pub roles: Vec<Role>,
+    /// 12-digit region code of the caller's scope.
+    pub scope: String,
+    /// Own record of a secretary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secretary: Option<String>,
+}
+
+/// An Ed25519 key pair in PKCS#8 / SPKI PEM.
+#[derive(Clone)]
+pub struct KeyPair {
+    /// Private key, PKCS#8 PEM. Secret.
+    pub private_pem: String,
+    /// Public key, SPKI PEM.
+    pub public_pem: String,
+}
+
+impl fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyPair").field("public_pem", &self.public_pem).finish_non_exhaustive()
+    }
+}
+
+impl KeyPair {
+    /// A fresh random key pair.
+    pub fn generate() -> KeyPair {
+        use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey, spki::der::pem::LineEnding};
+        let signing = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+        KeyPair {
+            private_pem: signing
+                .to_pkcs8_pem(LineEnding::LF)
+                .expect("an Ed25519 key encodes as PKCS#8")
+                .to_string(),
+            public_pem: signing
+                .verifying_key()
+                .to_public_key_pem(LineEnding::LF)
+                .expect("an Ed25519 key encodes as SPKI"),
+        }
+    }
+
+    /// Loads `signing-key.pem` and `signing-key.pub.pem` from `dir`, creating them (private key
+    /// readable by the owner only) on first use.
+    pub fn load_or_generate(dir: &Path) -> std::io::Result<KeyPair> {
+        let private = dir.join("signing-key.pem");
+        let public = dir.join("signing-key.pub.pem");
+        if private.exists() && public.exists() {
+            return Ok(KeyPair {
+                private_pem: std::fs::read_to_string(private)?,
+                public_pem: std::fs::read_to_string(public)?,
+            });
+        }
+        std::fs::create_dir_all(dir)?;
+        let pair = KeyPair::generate();
+        write_private(&private, pair.private_pem.as_bytes())?;
+        std::fs::write(public, &pair.public_pem)?;
+        Ok(pair)
+    }
+}
+
+/// Writes a file only the owner can read.
+pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents)
+}
+
+/// Mints caller tokens. Held by the gateway and the launcher, never by the services.
+#[derive(Clone)]
+pub struct TokenIssuer {
+    key: Arc<EncodingKey>,
+    issuer: String,
+    audience: String,
+}
+
+impl fmt::Debug for TokenIssuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenIssuer").field("issuer", &self.issuer).finish_non_exhaustive()
+    }
+}
+
+impl TokenIssuer {
+    /// An issuer signing with the private key of `pair`.
+    pub fn new(pair: &KeyPair, issuer: &str, audience: &str) -> anyhow::Result<Self> {
+        Ok(TokenIssuer {
+            key: Arc::new(EncodingKey::from_ed_pem(pair.private_pem.as_bytes())?),
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+        })
+    }
+
+    /// A signed token for `caller`, valid for `ttl`.
+    pub fn issue(&self, caller: &Caller, ttl: Duration) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: caller.subject.clone(),
+            exp: now + ttl.as_secs() as i64,
+            iat: now,
+            roles: caller.roles.clone(),
+            scope: caller.scope.to_string(),
+            secretary: caller.secretary.clone(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &self.key)
+            .expect("signing with a loaded Ed25519 key cannot fail")
+    }
+}
+
+/// Verifies caller tokens.
+#[derive(Clone)]
+pub struct TokenVerifier {
+    key: Arc<DecodingKey>,
+    validation: Arc<Validation>,
+}
+
+impl fmt::Debug for TokenVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenVerifier")
+    }
+}
+
+impl TokenVerifier {
+    /// A verifier for tokens signed by `public_pem`, with the issuer and audience of `config`.
+    pub fn new(public_pem: &str, issuer: &str, audience: &str) -> anyhow::Result<Self> {
+        // Only EdDSA: a token claiming another algorithm (none, HS256 with the public key as the
+        // secret) is refused before its signature is looked at.
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = 30;
+        Ok(TokenVerifier {
+            key: Arc::new(DecodingKey::from_ed_pem(public_pem.as_bytes())?),
+            validation: Arc::new(validation),
+        })
+    }
+
+    /// A verifier configured from the service's auth section.
+    pub fn from_config(config: &AuthConfig) -> anyhow::Result<Self> {
+        let pem = match (&config.public_key_pem, &config.public_key_file) {
+            (Some(pem), _) => pem.clone(),
+            (None, Some(file)) => std::fs::read_to_string(file).map_err(|e| {
+                anyhow::anyhow!("cannot read auth.public_key_file {}: {e}", file.display())
+            })?,
+            (None, None) => anyhow::bail!(
+                "auth.public_key_file (SHEQU_AUTH__PUBLIC_KEY_FILE) or auth.public_key_pem must be set"
+            ),
+        };
+        TokenVerifier::new(&pem, &config.issuer, &config.audience)
+    }
+
+    /// The caller a token speaks for, or UNAUTHENTICATED naming why it was refused.
+    pub fn verify(&self, token: &str) -> Result<Caller, Error> {
+        let refused = |reason: &'static str, message: &str| Error::Unauthenticated {
+            reason,
+            message: message.to_owned(),
+        };
+        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|e| {
+            match e.kind() {
+                ErrorKind::ExpiredSignature => refused("TOKEN_EXPIRED", "the bearer token has expired"),
+                ErrorKind::InvalidAudience | ErrorKind::InvalidIssuer => {
+                    refused("TOKEN_WRONG_AUDIENCE", "the bearer token was not issued for this suite")
+                }
+                _ => refused("TOKEN_INVALID", "the bearer token is malformed or its signature is invalid"),
+            }
+        })?;
+        let claims = data.claims;
+        let scope = RegionCode::parse(&claims.scope)
+            .map_err(|_| refused("TOKEN_INVALID", "the bearer token's scope is not a region code"))?;
+        if claims.roles.is_empty() {
+            return Err(refused("TOKEN_INVALID", "the bearer token grants no role"));
+        }
+        Ok(Caller {
+            subject: claims.sub,
+            roles: claims.roles,
+            scope,
+            secretary: claims.secretary,
+        })
+    }
+}
+
+/// Verifies the bearer token of every call to the wrapped service and attaches the [`Caller`].
+#[derive(Clone, Debug)]
+pub struct AuthInterceptor {
+    verifier: TokenVerifier,
+}
+
+impl AuthInterceptor {
+    /// An interceptor using `verifier`.
+    pub fn new(verifier: TokenVerifier) -> Self {
+        AuthInterceptor { verifier }
+    }
+}
+
+impl tonic::service::Interceptor for AuthInterceptor {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        let header = request
+            .metadata()
+            .get("authorization")
+            .ok_or_else(|| Error::Unauthenticated {
+                reason: "TOKEN_MISSING",
+                message: "authorization metadata with a bearer token is required".to_owned(),
+            })?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .ok_or_else(|| Error::Unauthenticated {
+                reason: "TOKEN_MISSING",
+                message: "authorization must be `Bearer <token>`".to_owned(),
+            })?;
+        let caller = self.verifier.verify(token.trim())?;
+        tracing::Span::current().record("caller", caller.subject.as_str());
+        request.extensions_mut().insert(caller);
+        Ok(request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller() -> Caller {
+        Caller {
+            subject: "user:test".into(),
+            roles: vec![Role::DistrictAdmin],
+            scope: RegionCode::parse("440305000000").unwrap(),
+            secretary: None,
+        }
+    }
+
+    fn pair_and_verifier() -> (KeyPair, TokenVerifier) {
+        let pair = KeyPair::generate();
+        let verifier = TokenVerifier::new(&pair.public_pem, DEFAULT_ISSUER, DEFAULT_AUDIENCE).unwrap();
+        (pair, verifier)
+    }
+
+    #[test]
+    fn an_issued_token_verifies_to_the_same_caller() {
+        let (pair, verifier) = pair_and_verifier();
+        let issuer = TokenIssuer::new(&pair, DEFAULT_ISSUER, DEFAULT_AUDIENCE).unwrap();
+        let token = issuer.issue(&caller(), Duration::from_secs(60));
+        assert_eq!(verifier.verify(&token).unwrap(), caller());
+    }
+
+    #[test]
+    fn a_token_from_another_key_is_refused() {
+        let (_, verifier) = pair_and_verifier();
+        let other = TokenIssuer::new(&KeyPair::generate(), DEFAULT_ISSUER, DEFAULT_AUDIENCE).unwrap();
+        let err = verifier.verify(&other.issue(&caller(), Duration::from_secs(60))).unwrap_err();
+        assert!(matches!(err, Error::Unauthenticated { reason: "TOKEN_INVALID", .. }));
+    }
+
+    #[test]
+    fn expired_and_wrong_audience_tokens_are_refused() {
+        let (pair, verifier) = pair_and_verifier();
+        let mut claims = Claims {
+            iss: DEFAULT_ISSUER.into(),
+            aud: DEFAULT_AUDIENCE.into(),
+            sub: "user:x".into(),
+            exp: chrono::Utc::now().timestamp() - 3600,
+            iat: 0,
+            roles: vec![Role::ProvinceAdmin],
+            scope: "440000000000".into(),
+            secretary: None,
+        };
+        let key = EncodingKey::from_ed_pem(pair.private_pem.as_bytes()).unwrap();
+        let sign = |c: &Claims| jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), c, &key).unwrap();
+        assert!(matches!(verifier.verify(&sign(&claims)), Err(Error::Unauthenticated { reason: "TOKEN_EXPIRED", .. })));
+        claims.exp = chrono::Utc::now().timestamp() + 3600;
+        claims.aud = "someone-else".into();
+        assert!(matches!(
+            verifier.verify(&sign(&claims)),
+            Err(Error::Unauthenticated { reason: "TOKEN_WRONG_AUDIENCE", .. })
+        ));
+    }
+
+    #[test]
+    fn unsigned_and_hmac_tokens_are_refused() {
+        let (pair, verifier) = pair_and_verifier();
+        let claims = serde_json::json!({
+            "iss": DEFAULT_ISSUER, "aud": DEFAULT_AUDIENCE, "sub": "user:x",
+            "exp": chrono::Utc::now().timestamp() + 3600, "iat": 0,
+            "roles": ["province_admin"], "scope": "440000000000"
+        });
+        // alg=none
+        let b64 = |v: &serde_json::Value| {
+            use base64::Engine;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        let none = format!("{}.{}.", b64(&serde_json::json!({"alg": "none", "typ": "JWT"})), b64(&claims));
+        assert!(verifier.verify(&none).is_err());
+        // HS256 keyed with the public key (algorithm confusion)
+        let hs = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(pair.public_pem.as_bytes()),
+        )
+        .unwrap();
+        assert!(verifier.verify(&hs).is_err());
+    }
+
+    #[test]
+    fn scope_checks_name_the_field_and_region() {
+        let caller = caller();
+        assert!(caller.require_scope(RegionCode::parse("440305001001").unwrap(), "secretary.region").is_ok());
+        let err = caller
+            .require_scope(RegionCode::parse("440306001001").unwrap(), "secretary.region")
+            .unwrap_err();
+        assert!(matches!(err, Error::PermissionDenied { reason: "REGION_OUT_OF_SCOPE", .. }));
+    }
+
+    #[test]
+    fn key_pairs_are_created_once_and_then_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = KeyPair::load_or_generate(dir.path()).unwrap();
+        let second = KeyPair::load_or_generate(dir.path()).unwrap();
+        assert_eq!(first.public_pem, second.public_pem);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("signing-key.pem")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "private key readable by owner only");
+        }
+    }
+}

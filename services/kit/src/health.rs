@@ -1,0 +1,48 @@
+//! gRPC health (`grpc.health.v1`) whose readiness follows the database: a service reports
+//! SERVING only while its database answers, and NOT_SERVING as soon as shutdown begins, so a load
+//! balancer stops sending traffic before the listener closes.
+
+use std::time::Duration;
+
+use tonic_health::{ServingStatus, server::HealthReporter};
+
+use crate::{db::Database, shutdown::Stop};
+
+/// Updates the health of `service` (and of the server as a whole, the empty name) from periodic
+/// database pings until `stop` is cancelled.
+pub async fn follow_database(
+    reporter: HealthReporter,
+    service: &'static str,
+    database: Database,
+    interval: Duration,
+    stop: Stop,
+) {
+    let mut last = None;
+    loop {
+        let status = if database.ping().await {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        if last != Some(status) {
+            if status == ServingStatus::NotServing {
+                tracing::warn!(service, "database unreachable; reporting NOT_SERVING");
+            } else if last.is_some() {
+                tracing::info!(service, "database reachable again; reporting SERVING");
+            }
+            set(&reporter, service, status).await;
+            last = Some(status);
+        }
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = stop.wait() => break,
+        }
+    }
+    set(&reporter, service, ServingStatus::NotServing).await;
+}
+
+/// Sets `service` and the server-wide status together.
+pub async fn set(reporter: &HealthReporter, service: &str, status: ServingStatus) {
+    reporter.set_service_status(service, status).await;
+    reporter.set_service_status("", status).await;
+}

@@ -1,0 +1,97 @@
+//! Hosting a service: the gRPC server with health, reflection and per-call spans, readiness that
+//! follows the database, and a graceful shutdown that reports NOT_SERVING before the listener
+//! closes and gives in-flight calls a bounded time to finish.
+
+use std::{convert::Infallible, future::Future, time::Duration};
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{body::Body, server::NamedService, transport::Server};
+use tonic_health::ServingStatus;
+
+use crate::{db::Database, health, shutdown};
+
+/// How a service is hosted.
+#[derive(Debug, Clone)]
+pub struct HostOptions {
+    /// Encoded descriptor sets served by reflection.
+    pub descriptor_sets: Vec<&'static [u8]>,
+    /// How often readiness pings the database.
+    pub health_interval: Duration,
+    /// Time in-flight calls get after shutdown begins.
+    pub shutdown_grace: Duration,
+    /// Upper bound on any call, whatever deadline the client sent.
+    pub max_call_duration: Duration,
+}
+
+/// Serves `service` on `listener` until `shutdown` completes, then drains.
+///
+/// Order on shutdown: health turns NOT_SERVING, the listener stops accepting, in-flight calls get
+/// `shutdown_grace` to finish, the database pool closes.
+pub async fn host<S>(
+    service: S,
+    listener: TcpListener,
+    database: Database,
+    options: HostOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()>
+where
+    S: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+        + NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    // Not serving until the first database ping succeeds.
+    health::set(&reporter, S::NAME, ServingStatus::NotServing).await;
+
+    let mut reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+    for set in &options.descriptor_sets {
+        reflection = reflection.register_encoded_file_descriptor_set(set);
+    }
+    let reflection = reflection.build_v1()?;
+
+    let (stop_handle, stop) = shutdown::channel();
+    let watcher = tokio::spawn(health::follow_database(
+        reporter.clone(),
+        S::NAME,
+        database.clone(),
+        options.health_interval,
+        stop.clone(),
+    ));
+
+    let drain_started = stop.clone();
+    let shutdown_reporter = reporter.clone();
+    let server = Server::builder()
+        .timeout(options.max_call_duration)
+        .trace_fn(crate::telemetry::server_span)
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(service)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            shutdown.await;
+            tracing::info!(service = S::NAME, "shutdown: reporting NOT_SERVING and draining");
+            health::set(&shutdown_reporter, S::NAME, ServingStatus::NotServing).await;
+            stop_handle.stop();
+        });
+
+    let grace = options.shutdown_grace;
+    let result = tokio::select! {
+        result = server => result.map_err(anyhow::Error::from),
+        () = async move {
+            drain_started.wait().await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(service = S::NAME, "shutdown: grace period over, abandoning in-flight calls");
+            Ok(())
+        }
+    };
+    let _ = watcher.await;
+    database.close().await;
+    tracing::info!(service = S::NAME, "stopped");
+    result
+}
