@@ -36,12 +36,13 @@ pub async fn host<S>(
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()>
 where
-    S: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+    S: tower::Service<http::Request<Body>, Error = Infallible>
         + NamedService
         + Clone
         + Send
         + Sync
         + 'static,
+    S::Response: axum::response::IntoResponse,
     S::Future: Send + 'static,
 {
     let (reporter, health_service) = tonic_health::server::health_reporter();

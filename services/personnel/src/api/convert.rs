@@ -1,0 +1,272 @@
+//! Conversions between the wire contract and the domain types. Enum values from the wire are
+//! parsed here so that an unknown or unspecified value is a clear field error.
+
+use shequ_kit::{
+    Error,
+    convert::{format_date, to_timestamp},
+};
+use shequ_proto::personnel::v1 as pb;
+
+use super::names::secretary_name;
+use crate::domain::{
+    CareerEvent, Education, Gender, NegativeListItem, PoliticalStatus, Readiness, ReserveCandidate, ReserveStatus,
+    Secretary, Status, Violation,
+    career::{EventType, Ladder, Rung},
+};
+
+fn unknown(field: &str, value: i32) -> Error {
+    Error::invalid(field, "ENUM_VALUE_UNKNOWN", format!("{value} is not a known value"))
+}
+
+fn required(field: &str) -> Error {
+    Error::invalid(field, "FIELD_REQUIRED", "a value other than UNSPECIFIED is required")
+}
+
+/// Declares the two-way mapping between a wire enum and a domain enum. Values that exist only
+/// on one side (UNSPECIFIED) are handled by `Option`.
+macro_rules! enum_mapping {
+    ($to_domain:ident, $to_wire:ident, $wire:ty, $domain:ty { $($w:ident <=> $d:ident),+ $(,)? }) => {
+        /// The domain value of a wire value; `None` for UNSPECIFIED.
+        pub(crate) fn $to_domain(field: &str, value: i32) -> Result<Option<$domain>, Error> {
+            match <$wire>::try_from(value).map_err(|_| unknown(field, value))? {
+                $(<$wire>::$w => Ok(Some(<$domain>::$d)),)+
+                #[allow(unreachable_patterns)]
+                _ => Ok(None),
+            }
+        }
+
+        /// The wire value of a domain value.
+        pub(crate) fn $to_wire(value: $domain) -> $wire {
+            match value { $(<$domain>::$d => <$wire>::$w),+ }
+        }
+    };
+}
+
+enum_mapping!(gender, gender_pb, pb::Gender, Gender { Male <=> Male, Female <=> Female });
+enum_mapping!(education, education_pb, pb::Education, Education {
+    JuniorSecondaryOrBelow <=> JuniorSecondaryOrBelow,
+    SeniorSecondary <=> SeniorSecondary,
+    JuniorCollege <=> JuniorCollege,
+    Bachelor <=> Bachelor,
+    Master <=> Master,
+    Doctorate <=> Doctorate,
+});
+enum_mapping!(political_status, political_status_pb, pb::PoliticalStatus, PoliticalStatus {
+    Unspecified <=> Unspecified,
+    CpcMember <=> CpcMember,
+    CpcProbationaryMember <=> CpcProbationaryMember,
+    CylMember <=> CylMember,
+    DemocraticPartyMember <=> DemocraticPartyMember,
+    Masses <=> Masses,
+});
+enum_mapping!(status, status_pb, pb::SecretaryStatus, Status {
+    Active <=> Active,
+    Transferred <=> Transferred,
+    Departed <=> Departed,
+    Retired <=> Retired,
+    Removed <=> Removed,
+});
+enum_mapping!(ladder, ladder_pb, pb::Ladder, Ladder { Management <=> Management, Professional <=> Professional });
+enum_mapping!(rung, rung_pb, pb::Rung, Rung {
+    Secretary <=> Secretary,
+    AreaDirector <=> AreaDirector,
+    StreetLeader <=> StreetLeader,
+    ChiefGovernanceExpert <=> ChiefGovernanceExpert,
+    ThinkTankAdvisor <=> ThinkTankAdvisor,
+});
+enum_mapping!(event_type, event_type_pb, pb::CareerEventType, EventType {
+    Appointment <=> Appointment,
+    Promotion <=> Promotion,
+    Transfer <=> Transfer,
+    Reassignment <=> Reassignment,
+    TitlePromotion <=> TitlePromotion,
+    Departure <=> Departure,
+    Retirement <=> Retirement,
+    Removal <=> Removal,
+});
+enum_mapping!(readiness, readiness_pb, pb::Readiness, Readiness {
+    ReadyNow <=> ReadyNow,
+    ReadyWithinOneYear <=> ReadyWithinOneYear,
+    Developing <=> Developing,
+});
+enum_mapping!(reserve_status, reserve_status_pb, pb::ReserveStatus, ReserveStatus {
+    InPool <=> InPool,
+    Appointed <=> Appointed,
+    Withdrawn <=> Withdrawn,
+});
+
+/// A wire enum that must be set.
+pub(crate) fn required_enum<T>(field: &str, parsed: Result<Option<T>, Error>) -> Result<T, Error> {
+    parsed?.ok_or_else(|| required(field))
+}
+
+/// The etag of a version.
+pub(crate) fn etag(version: i64) -> String {
+    version.to_string()
+}
+
+/// Parses an etag the caller sent back, requiring one.
+pub(crate) fn parse_etag(field: &str, text: &str) -> Result<i64, Error> {
+    if text.is_empty() {
+        return Err(Error::invalid(field, "ETAG_REQUIRED", "send the etag of the version you read"));
+    }
+    text.trim_matches('"')
+        .parse()
+        .map_err(|_| Error::invalid(field, "ETAG_INVALID", "not an etag this service issued"))
+}
+
+/// A secretary on the wire, personal data masked unless `unmasked`.
+pub(crate) fn secretary_pb(s: &Secretary, unmasked: bool) -> pb::Secretary {
+    pb::Secretary {
+        name: secretary_name(&s.id),
+        display_name: s.display_name.clone(),
+        gender: gender_pb(s.gender) as i32,
+        birth_date: format_date(s.birth_date),
+        id_number: if unmasked { s.id_number.expose().to_owned() } else { s.id_number.masked() },
+        phone_number: s
+            .phone_number
+            .as_ref()
+            .map(|p| if unmasked { p.expose().to_owned() } else { p.masked() })
+            .unwrap_or_default(),
+        education: education_pb(s.education) as i32,
+        political_status: political_status_pb(s.political_status) as i32,
+        region: s.region.to_string(),
+        appointment_date: format_date(s.appointment_date),
+        community_work_start_date: format_date(s.community_work_start),
+        status: status_pb(s.status) as i32,
+        ladder: s.ladder.map_or(pb::Ladder::Unspecified, ladder_pb) as i32,
+        rung: rung_pb(s.rung) as i32,
+        rung_since: format_date(s.rung_since),
+        professional_title: s.professional_title.clone(),
+        personal_data_masked: !unmasked,
+        etag: etag(s.version),
+        create_time: Some(to_timestamp(s.create_time)),
+        update_time: Some(to_timestamp(s.update_time)),
+    }
+}
+
+/// A career event on the wire.
+pub(crate) fn event_pb(e: &CareerEvent) -> pb::CareerEvent {
+    pb::CareerEvent {
+        name: format!("{}/careerEvents/{}", secretary_name(&e.secretary_id), e.id),
+        r#type: event_type_pb(e.kind) as i32,
+        effective_date: format_date(e.effective_date),
+        ladder: e.ladder.map_or(pb::Ladder::Unspecified, ladder_pb) as i32,
+        from_rung: e.from_rung.map_or(pb::Rung::Unspecified, rung_pb) as i32,
+        to_rung: e.to_rung.map_or(pb::Rung::Unspecified, rung_pb) as i32,
+        from_region: e.from_region.map(|r| r.to_string()).unwrap_or_default(),
+        to_region: e.to_region.map(|r| r.to_string()).unwrap_or_default(),
+        destination: e.destination.clone(),
+        title: e.title.clone(),
+        note: e.note.clone(),
+        recorded_by: e.recorded_by.clone(),
+        create_time: Some(to_timestamp(e.create_time)),
+    }
+}
+
+/// A catalogue item on the wire.
+pub(crate) fn item_pb(item: &NegativeListItem) -> pb::NegativeListItem {
+    pb::NegativeListItem {
+        name: format!("provinces/{}/negativeListItems/{}", item.province, item.code),
+        title: item.title.clone(),
+        description: item.description.clone(),
+        active: item.active,
+        etag: etag(item.version),
+    }
+}
+
+/// A violation on the wire.
+pub(crate) fn violation_pb(v: &Violation) -> pb::Violation {
+    pb::Violation {
+        name: format!("{}/violations/{}", secretary_name(&v.secretary_id), v.id),
+        negative_list_item: format!("provinces/{}/negativeListItems/{}", v.province, v.item_code),
+        occurred_on: format_date(v.occurred_on),
+        evidence: v.evidence.clone(),
+        recorded_by: v.recorded_by.clone(),
+        create_time: Some(to_timestamp(v.create_time)),
+    }
+}
+
+/// A reserve candidate on the wire.
+pub(crate) fn candidate_pb(c: &ReserveCandidate) -> pb::ReserveCandidate {
+    pb::ReserveCandidate {
+        name: format!("reserveCandidates/{}", c.id),
+        display_name: c.display_name.clone(),
+        gender: c.gender.map_or(pb::Gender::Unspecified, gender_pb) as i32,
+        birth_date: format_date(c.birth_date),
+        education: education_pb(c.education) as i32,
+        region: c.region.to_string(),
+        readiness: readiness_pb(c.readiness) as i32,
+        status: reserve_status_pb(c.status) as i32,
+        pool_entry_date: format_date(c.pool_entry_date),
+        note: c.note.clone(),
+        etag: etag(c.version),
+        create_time: Some(to_timestamp(c.create_time)),
+        update_time: Some(to_timestamp(c.update_time)),
+    }
+}
+
+/// Update-mask paths in snake_case, whichever JSON or proto spelling the client used.
+pub(crate) fn mask_paths(mask: Option<&prost_types::FieldMask>, allowed: &[&str]) -> Result<Vec<String>, Error> {
+    let paths = mask.map(|m| m.paths.clone()).unwrap_or_default();
+    if paths.is_empty() {
+        return Err(Error::invalid(
+            "update_mask",
+            "UPDATE_MASK_REQUIRED",
+            format!("name the fields to change; allowed: {}", allowed.join(", ")),
+        ));
+    }
+    paths
+        .into_iter()
+        .map(|path| {
+            let snake = camel_to_snake(&path);
+            if allowed.contains(&snake.as_str()) {
+                Ok(snake)
+            } else {
+                Err(Error::invalid(
+                    "update_mask",
+                    "UPDATE_MASK_INVALID",
+                    format!("{path:?} cannot be updated; allowed: {}", allowed.join(", ")),
+                ))
+            }
+        })
+        .collect()
+}
+
+fn camel_to_snake(path: &str) -> String {
+    let mut out = String::with_capacity(path.len() + 4);
+    for c in path.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unspecified_is_none_and_unknown_is_an_error() {
+        assert_eq!(gender("g", 0).unwrap(), None);
+        assert_eq!(gender("g", 1).unwrap(), Some(Gender::Male));
+        assert!(gender("g", 99).is_err());
+        assert!(required_enum("g", gender("g", 0)).is_err());
+    }
+
+    #[test]
+    fn mask_paths_accept_json_and_proto_spellings() {
+        let mask = prost_types::FieldMask { paths: vec!["displayName".into(), "phone_number".into()] };
+        assert_eq!(
+            mask_paths(Some(&mask), &["display_name", "phone_number"]).unwrap(),
+            vec!["display_name", "phone_number"]
+        );
+        let bad = prost_types::FieldMask { paths: vec!["status".into()] };
+        assert!(mask_paths(Some(&bad), &["display_name"]).is_err());
+        assert!(mask_paths(None, &["display_name"]).is_err());
+    }
+}

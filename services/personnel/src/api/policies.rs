@@ -1,0 +1,334 @@
+//! Province policies: the qualification standard, the career policy and the negative-list
+//! catalogue.
+
+use serde::{Deserialize, Serialize};
+use shequ_kit::{Error, auth::Caller, convert::to_timestamp, paging::page_size, regions::RegionCode};
+use shequ_proto::personnel::v1 as pb;
+
+use super::{
+    Context, access,
+    convert::{self, education_pb, etag, item_pb, mask_paths, parse_etag, required_enum, rung_pb},
+    names,
+    validate::Checks,
+};
+use crate::{
+    domain::{
+        NegativeListItem,
+        career::{Policy, Rung},
+        negative_list::valid_item_id,
+        qualification::{self, Profile, RuleResult, Standard},
+    },
+    store::Versioned,
+};
+
+const STANDARD: &str = "qualificationStandard";
+const CAREER_POLICY: &str = "careerPolicy";
+
+fn standard_pb(province: RegionCode, standard: &Versioned<Standard>) -> pb::QualificationStandard {
+    pb::QualificationStandard {
+        name: format!("provinces/{province}/{STANDARD}"),
+        max_age_at_appointment: standard.value.max_age_at_appointment,
+        min_education: education_pb(standard.value.min_education) as i32,
+        min_years_community_work: standard.value.min_years_community_work,
+        etag: etag(standard.version),
+        update_time: standard.update_time.map(to_timestamp),
+    }
+}
+
+/// A qualification check result on the wire.
+pub(crate) fn qualification_check_pb(province: RegionCode, results: &[RuleResult]) -> pb::QualificationCheck {
+    pb::QualificationCheck {
+        qualification_standard: format!("provinces/{province}/{STANDARD}"),
+        qualified: results.iter().all(|r| r.met),
+        rules: results
+            .iter()
+            .map(|r| pb::QualificationRuleResult {
+                rule: r.rule.to_owned(),
+                met: r.met,
+                required: r.required.clone(),
+                actual: r.actual.clone(),
+            })
+            .collect(),
+    }
+}
+
+pub(crate) async fn get_standard(ctx: &Context, caller: &Caller, request: pb::GetQualificationStandardRequest) -> Result<pb::QualificationStandard, Error> {
+    let province = names::province(&ctx.regions, "name", &request.name, Some(STANDARD))?;
+    access::check_policy_read(caller, province, "GetQualificationStandard")?;
+    Ok(standard_pb(province, &ctx.store.standard(province).await?))
+}
+
+pub(crate) async fn update_standard(ctx: &Context, caller: &Caller, request: pb::UpdateQualificationStandardRequest) -> Result<pb::QualificationStandard, Error> {
+    let input = request
+        .qualification_standard
+        .ok_or_else(|| Error::invalid("qualification_standard", "FIELD_REQUIRED", "the standard is required"))?;
+    let province = names::province(&ctx.regions, "qualification_standard.name", &input.name, Some(STANDARD))?;
+    let paths = mask_paths(
+        request.update_mask.as_ref(),
+        &["max_age_at_appointment", "min_education", "min_years_community_work"],
+    )?;
+    let expected = parse_etag("qualification_standard.etag", &input.etag)?;
+    access::check_policy_write(caller, province, "UpdateQualificationStandard")?;
+
+    let stored = ctx.store.standard(province).await?;
+    let mut next = stored.value;
+    let mut checks = Checks::new();
+    for path in &paths {
+        let field = format!("qualification_standard.{path}");
+        match path.as_str() {
+            "max_age_at_appointment" => {
+                let range = qualification::MAX_AGE_RANGE;
+                checks.rule(
+                    !range.contains(&input.max_age_at_appointment),
+                    &field,
+                    "VALUE_OUT_OF_RANGE",
+                    format!("must be between {} and {}", range.start(), range.end()),
+                );
+                next.max_age_at_appointment = input.max_age_at_appointment;
+            }
+            "min_education" => {
+                if let Some(v) = checks.take(required_enum(&field, convert::education(&field, input.min_education))) {
+                    next.min_education = v;
+                }
+            }
+            "min_years_community_work" => {
+                let range = qualification::MIN_YEARS_RANGE;
+                checks.rule(
+                    !range.contains(&input.min_years_community_work),
+                    &field,
+                    "VALUE_OUT_OF_RANGE",
+                    format!("must be between {} and {}", range.start(), range.end()),
+                );
+                next.min_years_community_work = input.min_years_community_work;
+            }
+            other => unreachable!("mask_paths admitted {other}"),
+        }
+    }
+    checks.finish()?;
+    if stored.version != expected || !ctx.store.put_standard(province, &next, expected, ctx.clock.now()).await? {
+        return Err(Error::stale_etag(&input.name));
+    }
+    Ok(standard_pb(province, &ctx.store.standard(province).await?))
+}
+
+pub(crate) async fn check_candidate(ctx: &Context, caller: &Caller, request: pb::CheckCandidateQualificationRequest) -> Result<pb::QualificationCheck, Error> {
+    let province = names::province(&ctx.regions, "qualification_standard", &request.qualification_standard, Some(STANDARD))?;
+    access::check_policy_read(caller, province, "CheckCandidateQualification")?;
+    let candidate = request
+        .candidate
+        .ok_or_else(|| Error::invalid("candidate", "FIELD_REQUIRED", "the candidate profile is required"))?;
+    let today = ctx.clock.today();
+    let mut checks = Checks::new();
+    let birth_date = checks.past_date("candidate.birth_date", &candidate.birth_date, today);
+    let education = checks.take(required_enum("candidate.education", convert::education("candidate.education", candidate.education)));
+    let work = checks.past_date("candidate.community_work_start_date", &candidate.community_work_start_date, today);
+    // A planned appointment may lie in the future.
+    let appointment = checks.take(shequ_kit::convert::parse_date_or("candidate.appointment_date", &candidate.appointment_date, today));
+    checks.finish()?;
+    let (Some(birth_date), Some(education), Some(community_work_start), Some(appointment_date)) = (birth_date, education, work, appointment) else {
+        unreachable!("checked above");
+    };
+    let standard = ctx.store.standard(province).await?.value;
+    let profile = Profile { birth_date, education, community_work_start, appointment_date };
+    Ok(qualification_check_pb(province, &standard.check(&profile)))
+}
+
+fn policy_pb(province: RegionCode, policy: &Versioned<Policy>) -> pb::CareerPolicy {
+    pb::CareerPolicy {
+        name: format!("provinces/{province}/{CAREER_POLICY}"),
+        rung_requirements: Rung::PROMOTABLE
+            .iter()
+            .map(|rung| pb::RungRequirement {
+                rung: rung_pb(*rung) as i32,
+                min_years_on_current_rung: policy.value.min_years(*rung),
+            })
+            .collect(),
+        violation_lookback_months: policy.value.violation_lookback_months,
+        reserve_annual_target: policy.value.reserve_annual_target,
+        etag: etag(policy.version),
+        update_time: policy.update_time.map(to_timestamp),
+    }
+}
+
+pub(crate) async fn get_career_policy(ctx: &Context, caller: &Caller, request: pb::GetCareerPolicyRequest) -> Result<pb::CareerPolicy, Error> {
+    let province = names::province(&ctx.regions, "name", &request.name, Some(CAREER_POLICY))?;
+    access::check_policy_read(caller, province, "GetCareerPolicy")?;
+    Ok(policy_pb(province, &ctx.store.career_policy(province).await?))
+}
+
+pub(crate) async fn update_career_policy(ctx: &Context, caller: &Caller, request: pb::UpdateCareerPolicyRequest) -> Result<pb::CareerPolicy, Error> {
+    let input = request
+        .career_policy
+        .ok_or_else(|| Error::invalid("career_policy", "FIELD_REQUIRED", "the policy is required"))?;
+    let province = names::province(&ctx.regions, "career_policy.name", &input.name, Some(CAREER_POLICY))?;
+    let paths = mask_paths(
+        request.update_mask.as_ref(),
+        &["rung_requirements", "violation_lookback_months", "reserve_annual_target"],
+    )?;
+    let expected = parse_etag("career_policy.etag", &input.etag)?;
+    access::check_policy_write(caller, province, "UpdateCareerPolicy")?;
+
+    let stored = ctx.store.career_policy(province).await?;
+    let mut next = stored.value.clone();
+    let mut checks = Checks::new();
+    for path in &paths {
+        let field = format!("career_policy.{path}");
+        match path.as_str() {
+            "rung_requirements" => {
+                let mut seen = Vec::new();
+                for (i, requirement) in input.rung_requirements.iter().enumerate() {
+                    let item = format!("{field}[{i}]");
+                    let rung = checks.take(required_enum(&format!("{item}.rung"), convert::rung(&format!("{item}.rung"), requirement.rung)));
+                    if let Some(rung) = rung {
+                        checks.rule(rung == Rung::Secretary, &format!("{item}.rung"), "RUNG_NOT_PROMOTABLE", "the first rung is reached by appointment");
+                        checks.rule(seen.contains(&rung), &format!("{item}.rung"), "RUNG_DUPLICATE", "each rung appears once");
+                        seen.push(rung);
+                    }
+                    checks.rule(
+                        !(0..=30).contains(&requirement.min_years_on_current_rung),
+                        &format!("{item}.min_years_on_current_rung"),
+                        "VALUE_OUT_OF_RANGE",
+                        "must be between 0 and 30",
+                    );
+                    if let Some(rung) = rung {
+                        next.min_years_for.retain(|(r, _)| *r != rung);
+                        next.min_years_for.push((rung, requirement.min_years_on_current_rung));
+                    }
+                }
+            }
+            "violation_lookback_months" => {
+                checks.rule(
+                    !(0..=120).contains(&input.violation_lookback_months),
+                    &field,
+                    "VALUE_OUT_OF_RANGE",
+                    "must be between 0 and 120 months",
+                );
+                next.violation_lookback_months = input.violation_lookback_months;
+            }
+            "reserve_annual_target" => {
+                checks.rule(
+                    !(1..=1_000_000).contains(&input.reserve_annual_target),
+                    &field,
+                    "VALUE_OUT_OF_RANGE",
+                    "must be between 1 and 1,000,000",
+                );
+                next.reserve_annual_target = input.reserve_annual_target;
+            }
+            other => unreachable!("mask_paths admitted {other}"),
+        }
+    }
+    checks.finish()?;
+    next.min_years_for.sort();
+    if stored.version != expected || !ctx.store.put_career_policy(province, &next, expected, ctx.clock.now()).await? {
+        return Err(Error::stale_etag(&input.name));
+    }
+    Ok(policy_pb(province, &ctx.store.career_policy(province).await?))
+}
+
+#[derive(Serialize, Deserialize)]
+struct CodeCursor {
+    after: String,
+}
+
+pub(crate) async fn list_items(ctx: &Context, caller: &Caller, request: pb::ListNegativeListItemsRequest) -> Result<pb::ListNegativeListItemsResponse, Error> {
+    let province = names::province(&ctx.regions, "parent", &request.parent, None)?;
+    access::check_policy_read(caller, province, "ListNegativeListItems")?;
+    let limit = page_size(request.page_size)?;
+    let query = format!("negativeListItems|{province}");
+    let cursor: Option<CodeCursor> = ctx.tokens.open(&request.page_token, &query)?;
+    let mut page = ctx
+        .store
+        .negative_list_items(province, cursor.as_ref().map_or("", |c| c.after.as_str()), limit + 1)
+        .await?;
+    let next_page_token = if page.len() > limit {
+        page.truncate(limit);
+        ctx.tokens.seal(&query, &CodeCursor { after: page.last().expect("full page").code.clone() })
+    } else {
+        String::new()
+    };
+    Ok(pb::ListNegativeListItemsResponse {
+        negative_list_items: page.iter().map(item_pb).collect(),
+        next_page_token,
+    })
+}
+
+pub(crate) async fn get_item(ctx: &Context, caller: &Caller, request: pb::GetNegativeListItemRequest) -> Result<pb::NegativeListItem, Error> {
+    let (province, code) = names::negative_list_item(&ctx.regions, "name", &request.name)?;
+    access::check_policy_read(caller, province, "GetNegativeListItem")?;
+    let item = ctx
+        .store
+        .negative_list_item(province, &code)
+        .await?
+        .ok_or_else(|| Error::not_found(&request.name))?;
+    Ok(item_pb(&item))
+}
+
+pub(crate) async fn create_item(ctx: &Context, caller: &Caller, request: pb::CreateNegativeListItemRequest) -> Result<pb::NegativeListItem, Error> {
+    let province = names::province(&ctx.regions, "parent", &request.parent, None)?;
+    let input = request
+        .negative_list_item
+        .ok_or_else(|| Error::invalid("negative_list_item", "FIELD_REQUIRED", "the item is required"))?;
+    let mut checks = Checks::new();
+    checks.rule(
+        !valid_item_id(&request.negative_list_item_id),
+        "negative_list_item_id",
+        "ITEM_ID_INVALID",
+        "1-16 characters of A-Z, 0-9 and '-'",
+    );
+    let title = checks.text("negative_list_item.title", &input.title, 100);
+    let description = checks.optional_text("negative_list_item.description", &input.description, 2_000);
+    checks.finish()?;
+    let (Some(title), Some(description)) = (title, description) else {
+        unreachable!("checked above");
+    };
+    access::check_policy_write(caller, province, "CreateNegativeListItem")?;
+    let item = NegativeListItem {
+        province,
+        code: request.negative_list_item_id,
+        title,
+        description,
+        active: true,
+        version: 1,
+    };
+    ctx.store.insert_negative_list_item(&item).await?;
+    Ok(item_pb(&item))
+}
+
+pub(crate) async fn update_item(ctx: &Context, caller: &Caller, request: pb::UpdateNegativeListItemRequest) -> Result<pb::NegativeListItem, Error> {
+    let input = request
+        .negative_list_item
+        .ok_or_else(|| Error::invalid("negative_list_item", "FIELD_REQUIRED", "the item is required"))?;
+    let (province, code) = names::negative_list_item(&ctx.regions, "negative_list_item.name", &input.name)?;
+    let paths = mask_paths(request.update_mask.as_ref(), &["title", "description", "active"])?;
+    let expected = parse_etag("negative_list_item.etag", &input.etag)?;
+    access::check_policy_write(caller, province, "UpdateNegativeListItem")?;
+    let stored = ctx
+        .store
+        .negative_list_item(province, &code)
+        .await?
+        .ok_or_else(|| Error::not_found(&input.name))?;
+    let mut next = stored.clone();
+    let mut checks = Checks::new();
+    for path in &paths {
+        match path.as_str() {
+            "title" => {
+                if let Some(v) = checks.text("negative_list_item.title", &input.title, 100) {
+                    next.title = v;
+                }
+            }
+            "description" => {
+                if let Some(v) = checks.optional_text("negative_list_item.description", &input.description, 2_000) {
+                    next.description = v;
+                }
+            }
+            "active" => next.active = input.active,
+            other => unreachable!("mask_paths admitted {other}"),
+        }
+    }
+    checks.finish()?;
+    next.version = stored.version + 1;
+    if stored.version != expected || !ctx.store.update_negative_list_item(&next, expected).await? {
+        return Err(Error::stale_etag(&input.name));
+    }
+    Ok(item_pb(&next))
+}

@@ -1,0 +1,337 @@
+//! Careers (职业发展双通道): the two ladders, promotion prerequisites, and the append-only career
+//! events that move a secretary's status.
+
+use chrono::NaiveDate;
+
+use super::{Status, coded_enum, full_years, months_before};
+
+coded_enum! {
+    /// A career ladder.
+    Ladder {
+        /// 管理通道: 书记 → 片区主任 → 街道分管领导.
+        Management => "management",
+        /// 专业通道: 书记 → 首席治理专家 → 智库顾问.
+        Professional => "professional",
+    }
+}
+
+coded_enum! {
+    /// A rung; `Secretary` is the shared bottom of both ladders.
+    Rung {
+        /// 书记.
+        Secretary => "secretary",
+        /// 片区主任.
+        AreaDirector => "area_director",
+        /// 街道分管领导.
+        StreetLeader => "street_leader",
+        /// 首席治理专家.
+        ChiefGovernanceExpert => "chief_governance_expert",
+        /// 智库顾问.
+        ThinkTankAdvisor => "think_tank_advisor",
+    }
+}
+
+impl Ladder {
+    /// The rungs of the ladder from the bottom.
+    pub fn rungs(self) -> [Rung; 3] {
+        match self {
+            Ladder::Management => [Rung::Secretary, Rung::AreaDirector, Rung::StreetLeader],
+            Ladder::Professional => [Rung::Secretary, Rung::ChiefGovernanceExpert, Rung::ThinkTankAdvisor],
+        }
+    }
+}
+
+impl Rung {
+    /// The ladder a rung above the bottom belongs to.
+    pub fn ladder(self) -> Option<Ladder> {
+        match self {
+            Rung::Secretary => None,
+            Rung::AreaDirector | Rung::StreetLeader => Some(Ladder::Management),
+            Rung::ChiefGovernanceExpert | Rung::ThinkTankAdvisor => Some(Ladder::Professional),
+        }
+    }
+
+    /// Chinese title.
+    pub fn chinese(self) -> &'static str {
+        match self {
+            Rung::Secretary => "书记",
+            Rung::AreaDirector => "片区主任",
+            Rung::StreetLeader => "街道分管领导",
+            Rung::ChiefGovernanceExpert => "首席治理专家",
+            Rung::ThinkTankAdvisor => "智库顾问",
+        }
+    }
+
+    /// Every rung a promotion can reach.
+    pub const PROMOTABLE: [Rung; 4] = [
+        Rung::AreaDirector,
+        Rung::StreetLeader,
+        Rung::ChiefGovernanceExpert,
+        Rung::ThinkTankAdvisor,
+    ];
+}
+
+/// Why a promotion cannot happen whatever the prerequisites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blocked {
+    /// The secretary is no longer in post.
+    NotInPost(Status),
+    /// Already at the top of the ladder.
+    TopOfLadder,
+    /// Already climbing the other ladder; a promotion moves on one ladder only.
+    OtherLadder(Ladder),
+}
+
+impl Blocked {
+    /// Human-readable explanation.
+    pub fn describe(self) -> String {
+        match self {
+            Blocked::NotInPost(status) => format!("the secretary is not in post (status {})", status.code()),
+            Blocked::TopOfLadder => "the secretary is at the top of this ladder".to_owned(),
+            Blocked::OtherLadder(ladder) => {
+                format!("the secretary is already on the {} ladder; a promotion moves on one ladder", ladder.code())
+            }
+        }
+    }
+}
+
+/// The rung a promotion on `ladder` would reach from `current`.
+pub fn next_rung(status: Status, current: Rung, ladder: Ladder) -> Result<Rung, Blocked> {
+    if status != Status::Active {
+        return Err(Blocked::NotInPost(status));
+    }
+    if let Some(on) = current.ladder()
+        && on != ladder
+    {
+        return Err(Blocked::OtherLadder(on));
+    }
+    let rungs = ladder.rungs();
+    let index = rungs.iter().position(|r| *r == current).expect("current rung is on its ladder");
+    rungs.get(index + 1).copied().ok_or(Blocked::TopOfLadder)
+}
+
+/// A province's career rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// Full years on the rung below required for each promotable rung.
+    pub min_years_for: Vec<(Rung, i32)>,
+    /// Months during which a violation blocks promotion.
+    pub violation_lookback_months: i32,
+    /// Reserve candidates to add per year.
+    pub reserve_annual_target: i32,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            min_years_for: Rung::PROMOTABLE.iter().map(|r| (*r, 3)).collect(),
+            violation_lookback_months: 12,
+            reserve_annual_target: 1_500,
+        }
+    }
+}
+
+impl Policy {
+    /// Years required on the rung below `target` (3 when a policy does not mention the rung).
+    pub fn min_years(&self, target: Rung) -> i32 {
+        self.min_years_for
+            .iter()
+            .find(|(rung, _)| *rung == target)
+            .map_or(3, |(_, years)| *years)
+    }
+}
+
+/// One prerequisite and whether it is met.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prerequisite {
+    /// Identifier.
+    pub code: &'static str,
+    /// Whether it is met.
+    pub met: bool,
+    /// What is required and what the secretary has.
+    pub detail: String,
+}
+
+/// The facts the personnel service holds about a promotion candidate.
+#[derive(Debug, Clone)]
+pub struct PromotionFacts {
+    /// Date the current rung was reached.
+    pub rung_since: NaiveDate,
+    /// Dates of the secretary's negative-list violations.
+    pub violation_dates: Vec<NaiveDate>,
+}
+
+/// Evaluates the prerequisites this service owns for reaching `target` on `effective`.
+/// (The evaluation and certificate prerequisites join when those services exist.)
+pub fn prerequisites(policy: &Policy, target: Rung, facts: &PromotionFacts, effective: NaiveDate) -> Vec<Prerequisite> {
+    let required = policy.min_years(target);
+    let years = full_years(facts.rung_since, effective);
+    let window_start = months_before(effective, policy.violation_lookback_months.max(0) as u32);
+    let recent: Vec<NaiveDate> = facts
+        .violation_dates
+        .iter()
+        .copied()
+        .filter(|d| *d > window_start && *d <= effective)
+        .collect();
+    vec![
+        Prerequisite {
+            code: "YEARS_ON_CURRENT_RUNG",
+            met: years >= required,
+            detail: format!(
+                "needs {required} full years on the current rung before becoming {}; has {years} (since {})",
+                target.chinese(),
+                facts.rung_since
+            ),
+        },
+        Prerequisite {
+            code: "NO_RECENT_VIOLATION",
+            met: recent.is_empty(),
+            detail: if recent.is_empty() {
+                format!("no negative-list violation in the {} months before {effective}", policy.violation_lookback_months)
+            } else {
+                format!(
+                    "{} negative-list violation(s) in the {} months before {effective}, the latest on {}",
+                    recent.len(),
+                    policy.violation_lookback_months,
+                    recent.iter().max().expect("non-empty")
+                )
+            },
+        },
+    ]
+}
+
+coded_enum! {
+    /// Kind of career event.
+    EventType {
+        /// 任命.
+        Appointment => "appointment",
+        /// 晋升.
+        Promotion => "promotion",
+        /// 转岗.
+        Transfer => "transfer",
+        /// Move to another community.
+        Reassignment => "reassignment",
+        /// 职称晋升.
+        TitlePromotion => "title_promotion",
+        /// 离职.
+        Departure => "departure",
+        /// 退休.
+        Retirement => "retirement",
+        /// 调整.
+        Removal => "removal",
+    }
+}
+
+impl EventType {
+    /// The status a secretary has after the event, or `None` when the event cannot happen from
+    /// `current`. Only an active secretary has career events; the leaving events are final.
+    pub fn status_after(self, current: Status) -> Option<Status> {
+        if current != Status::Active {
+            return None;
+        }
+        Some(match self {
+            EventType::Transfer => Status::Transferred,
+            EventType::Departure => Status::Departed,
+            EventType::Retirement => Status::Retired,
+            EventType::Removal => Status::Removed,
+            EventType::Appointment | EventType::Promotion | EventType::Reassignment | EventType::TitlePromotion => {
+                Status::Active
+            }
+        })
+    }
+
+    /// True for the events CreateCareerEvent accepts (appointment and promotion have their own
+    /// operations, which check their own rules).
+    pub fn recordable_directly(self) -> bool {
+        !matches!(self, EventType::Appointment | EventType::Promotion)
+    }
+
+    /// True when the event ends the secretary's time in post.
+    pub fn ends_service(self) -> bool {
+        matches!(self, EventType::Transfer | EventType::Departure | EventType::Retirement | EventType::Removal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(text: &str) -> NaiveDate {
+        text.parse().unwrap()
+    }
+
+    fn unmet(list: &[Prerequisite]) -> Vec<&'static str> {
+        list.iter().filter(|p| !p.met).map(|p| p.code).collect()
+    }
+
+    #[test]
+    fn a_promotion_moves_one_rung_up_the_chosen_ladder() {
+        assert_eq!(next_rung(Status::Active, Rung::Secretary, Ladder::Management), Ok(Rung::AreaDirector));
+        assert_eq!(next_rung(Status::Active, Rung::Secretary, Ladder::Professional), Ok(Rung::ChiefGovernanceExpert));
+        assert_eq!(next_rung(Status::Active, Rung::AreaDirector, Ladder::Management), Ok(Rung::StreetLeader));
+        assert_eq!(next_rung(Status::Active, Rung::ChiefGovernanceExpert, Ladder::Professional), Ok(Rung::ThinkTankAdvisor));
+    }
+
+    #[test]
+    fn the_top_of_a_ladder_cannot_be_passed() {
+        assert_eq!(next_rung(Status::Active, Rung::StreetLeader, Ladder::Management), Err(Blocked::TopOfLadder));
+    }
+
+    #[test]
+    fn a_secretary_on_one_ladder_cannot_jump_to_the_other() {
+        assert_eq!(
+            next_rung(Status::Active, Rung::AreaDirector, Ladder::Professional),
+            Err(Blocked::OtherLadder(Ladder::Management))
+        );
+    }
+
+    #[test]
+    fn only_a_secretary_in_post_can_be_promoted() {
+        assert_eq!(
+            next_rung(Status::Retired, Rung::Secretary, Ladder::Management),
+            Err(Blocked::NotInPost(Status::Retired))
+        );
+    }
+
+    #[test]
+    fn three_full_years_on_the_rung_are_required_by_default() {
+        let facts = PromotionFacts { rung_since: d("2021-06-01"), violation_dates: vec![] };
+        let policy = Policy::default();
+        assert_eq!(unmet(&prerequisites(&policy, Rung::AreaDirector, &facts, d("2024-05-31"))), vec!["YEARS_ON_CURRENT_RUNG"]);
+        assert!(unmet(&prerequisites(&policy, Rung::AreaDirector, &facts, d("2024-06-01"))).is_empty());
+    }
+
+    #[test]
+    fn years_required_are_configurable_per_rung() {
+        let mut policy = Policy::default();
+        policy.min_years_for = vec![(Rung::StreetLeader, 5)];
+        let facts = PromotionFacts { rung_since: d("2020-01-01"), violation_dates: vec![] };
+        assert_eq!(unmet(&prerequisites(&policy, Rung::StreetLeader, &facts, d("2024-06-01"))), vec!["YEARS_ON_CURRENT_RUNG"]);
+        assert!(unmet(&prerequisites(&policy, Rung::AreaDirector, &facts, d("2024-06-01"))).is_empty(), "default 3");
+    }
+
+    #[test]
+    fn a_violation_in_the_last_twelve_months_blocks_promotion() {
+        let policy = Policy::default();
+        let recent = PromotionFacts { rung_since: d("2015-01-01"), violation_dates: vec![d("2023-07-01")] };
+        assert_eq!(unmet(&prerequisites(&policy, Rung::AreaDirector, &recent, d("2024-06-30"))), vec!["NO_RECENT_VIOLATION"]);
+        // exactly twelve months later the violation no longer counts
+        assert!(unmet(&prerequisites(&policy, Rung::AreaDirector, &recent, d("2024-07-01"))).is_empty());
+    }
+
+    #[test]
+    fn every_unmet_prerequisite_is_named() {
+        let facts = PromotionFacts { rung_since: d("2023-01-01"), violation_dates: vec![d("2024-01-01")] };
+        let list = prerequisites(&Policy::default(), Rung::AreaDirector, &facts, d("2024-06-01"));
+        assert_eq!(unmet(&list), vec!["YEARS_ON_CURRENT_RUNG", "NO_RECENT_VIOLATION"]);
+    }
+
+    #[test]
+    fn leaving_events_are_final() {
+        assert_eq!(EventType::Transfer.status_after(Status::Active), Some(Status::Transferred));
+        assert_eq!(EventType::Retirement.status_after(Status::Active), Some(Status::Retired));
+        assert_eq!(EventType::Departure.status_after(Status::Retired), None);
+        assert_eq!(EventType::TitlePromotion.status_after(Status::Departed), None);
+        assert_eq!(EventType::Reassignment.status_after(Status::Active), Some(Status::Active));
+    }
+}

@@ -1,0 +1,89 @@
+//! The personnel and careers service (人员与职业发展): secretaries, qualification standards,
+//! the two career ladders, career history, the negative list, the reserve pool and workforce
+//! statistics (DOMAIN.md §1), served over gRPC as `shequ.personnel.v1.PersonnelService`.
+//!
+//! Layers: [`api`] (gRPC handlers: authorise, parse, map errors) → [`domain`] (pure rules) →
+//! [`store`] (SQL over the service's own database).
+
+pub mod api;
+pub mod domain;
+pub mod store;
+
+use std::{borrow::Cow, future::Future, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use shequ_kit::{
+    auth::{AuthInterceptor, TokenVerifier},
+    clock::{Clock, SystemClock},
+    config::ServiceConfig,
+    crypto::Keys,
+    db::Database,
+    paging::PageTokens,
+    regions::Regions,
+    server::{HostOptions, host},
+};
+use shequ_proto::personnel::v1::personnel_service_server::PersonnelServiceServer;
+use tokio::net::TcpListener;
+
+pub use api::PersonnelApi;
+pub use store::Store;
+
+/// Service name used in logs and telemetry.
+pub const SERVICE_NAME: &str = "shequ-personnel";
+/// Default gRPC port.
+pub const DEFAULT_PORT: u16 = 50051;
+/// Largest request message accepted (bytes); bigger ones are refused before decoding.
+pub const MAX_REQUEST_BYTES: usize = 1 << 20;
+
+/// The default configuration: port 50051, SQLite file `data/personnel.db`.
+pub fn default_config() -> ServiceConfig {
+    ServiceConfig::with_defaults("personnel", DEFAULT_PORT)
+}
+
+/// Runs the service on `listener` until `shutdown` completes.
+pub async fn run(config: ServiceConfig, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+    run_with_clock(config, listener, shutdown, Arc::new(SystemClock)).await
+}
+
+/// As [`run`], reading time from `clock` (tests move it by hand).
+pub async fn run_with_clock(
+    config: ServiceConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<()> {
+    let keys = Keys::from_master(&config.crypto.master_key)?;
+    let verifier = TokenVerifier::from_config(&config.auth)?;
+    let regions = match &config.regions.extra_file {
+        Some(file) => Cow::Owned(Regions::with_extra_file(file).map_err(anyhow::Error::msg)?),
+        None => Cow::Borrowed(Regions::shipped()),
+    };
+    let database = Database::connect(&config.database).await?;
+    database
+        .migrate(&store::MIGRATIONS, config.database.migrate)
+        .await
+        .context("personnel schema")?;
+
+    let tokens = PageTokens::new(keys.page_tokens.clone());
+    let store = Store::new(database.clone(), keys);
+    let api = PersonnelApi::new(store, regions, tokens, clock);
+    let service = PersonnelServiceServer::new(api)
+        .max_decoding_message_size(MAX_REQUEST_BYTES)
+        .max_encoding_message_size(16 * MAX_REQUEST_BYTES);
+    let service = tonic::service::interceptor::InterceptedService::new(service, AuthInterceptor::new(verifier));
+
+    tracing::info!(address = %listener.local_addr()?, "personnel service listening");
+    host(
+        service,
+        listener,
+        database,
+        HostOptions {
+            descriptor_sets: vec![shequ_proto::FILE_DESCRIPTOR_SET],
+            health_interval: Duration::from_millis(config.database.health_interval_ms),
+            shutdown_grace: Duration::from_millis(config.server.shutdown_grace_ms),
+            max_call_duration: Duration::from_secs(30),
+        },
+        shutdown,
+    )
+    .await
+}
