@@ -1,0 +1,344 @@
+use shequ_kit::auth::Role;
+use shequ_proto::personnel::v1 as pb;
+use tonic::Code;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn a_created_secretary_reads_back_with_personal_data_masked() {
+    let app = TestApp::spawn().await;
+    let id = id_number(1985, 1);
+    let created = create(&app, secretary(&id)).await;
+    assert!(created.name.starts_with("secretaries/"));
+    assert_eq!(created.status, pb::SecretaryStatus::Active as i32);
+    assert_eq!(created.rung, pb::Rung::Secretary as i32);
+    assert!(created.personal_data_masked);
+    assert_eq!(created.id_number, format!("440305********{}", &id[14..]));
+    assert_eq!(created.phone_number, "138****8000");
+
+    let read = app
+        .client(Role::StreetOfficer, NANTOU_STREET)
+        .get_secretary(pb::GetSecretaryRequest { name: created.name.clone(), view: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(read.display_name, "王芳");
+    assert_eq!(read.id_number, created.id_number);
+    assert_eq!(read.etag, created.etag);
+}
+
+#[tokio::test]
+async fn the_unmasked_view_is_for_administrators_only() {
+    let app = TestApp::spawn().await;
+    let id = id_number(1985, 2);
+    let created = create(&app, secretary(&id)).await;
+    let unmasked = pb::GetSecretaryRequest { name: created.name.clone(), view: pb::SecretaryView::Unmasked as i32 };
+
+    let read = app.admin().get_secretary(unmasked.clone()).await.unwrap().into_inner();
+    assert_eq!(read.id_number, id);
+    assert_eq!(read.phone_number, "13800138000");
+    assert!(!read.personal_data_masked);
+
+    let officer = app.client(Role::StreetOfficer, NANTOU_STREET);
+    assert_refused(officer.clone().get_secretary(unmasked).await, Code::PermissionDenied, "UNMASKED_VIEW_NOT_PERMITTED");
+}
+
+#[tokio::test]
+async fn a_wrong_check_digit_is_refused_naming_the_field_and_nothing_is_stored() {
+    let app = TestApp::spawn().await;
+    let mut id = id_number(1985, 3);
+    let last = id.pop().unwrap();
+    id.push(if last == '1' { '2' } else { '1' });
+    let status = assert_refused(
+        app.admin().create_secretary(pb::CreateSecretaryRequest { secretary: Some(secretary(&id)) }).await,
+        Code::InvalidArgument,
+        "ID_NUMBER_CHECK_DIGIT",
+    );
+    assert_eq!(violations(&status), vec![("secretary.id_number".to_owned(), "ID_NUMBER_CHECK_DIGIT".to_owned())]);
+    assert!(status.message().contains("check digit"), "{}", status.message());
+
+    let listed = app
+        .admin()
+        .list_secretaries(pb::ListSecretariesRequest { parent: format!("regions/{NANSHAN}"), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.secretaries.is_empty());
+}
+
+#[tokio::test]
+async fn every_mistake_of_a_form_is_named_at_once() {
+    let app = TestApp::spawn().await;
+    let mut profile = secretary(&id_number(1985, 4));
+    profile.display_name = " ".into();
+    profile.phone_number = "12345".into();
+    profile.region = "440305001999".into();
+    profile.birth_date = "1986-01-01".into(); // disagrees with the ID number
+    profile.education = 0;
+    let status = assert_refused(
+        app.admin().create_secretary(pb::CreateSecretaryRequest { secretary: Some(profile) }).await,
+        Code::InvalidArgument,
+        "FIELD_REQUIRED",
+    );
+    let fields: Vec<(String, String)> = violations(&status);
+    for expected in [
+        ("secretary.display_name", "FIELD_REQUIRED"),
+        ("secretary.id_number", "ID_NUMBER_BIRTH_DATE_MISMATCH"),
+        ("secretary.phone_number", "PHONE_NUMBER_INVALID"),
+        ("secretary.education", "FIELD_REQUIRED"),
+        ("secretary.region", "REGION_UNKNOWN"),
+    ] {
+        assert!(fields.contains(&(expected.0.to_owned(), expected.1.to_owned())), "{expected:?} missing from {fields:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_region_and_a_non_community_region_are_refused() {
+    let app = TestApp::spawn().await;
+    let mut unknown = secretary(&id_number(1985, 5));
+    unknown.region = "440305001999".into();
+    assert_refused(
+        app.admin().create_secretary(pb::CreateSecretaryRequest { secretary: Some(unknown) }).await,
+        Code::InvalidArgument,
+        "REGION_UNKNOWN",
+    );
+    let mut street = secretary(&id_number(1985, 5));
+    street.region = NANTOU_STREET.into();
+    assert_refused(
+        app.admin().create_secretary(pb::CreateSecretaryRequest { secretary: Some(street) }).await,
+        Code::InvalidArgument,
+        "REGION_WRONG_LEVEL",
+    );
+}
+
+#[tokio::test]
+async fn one_district_cannot_create_in_or_see_another() {
+    let app = TestApp::spawn().await;
+    let mut in_futian = secretary(&id_number(1985, 6));
+    in_futian.region = FUTIAN_COMMUNITY.into();
+    assert_refused(
+        app.admin().create_secretary(pb::CreateSecretaryRequest { secretary: Some(in_futian.clone()) }).await,
+        Code::PermissionDenied,
+        "REGION_OUT_OF_SCOPE",
+    );
+
+    let futian_admin = app.client(Role::DistrictAdmin, "440304000000");
+    let futian_record = futian_admin
+        .clone()
+        .create_secretary(pb::CreateSecretaryRequest { secretary: Some(in_futian) })
+        .await
+        .unwrap()
+        .into_inner();
+    // Nanshan cannot tell the record exists: the same answer as for a name that was never used.
+    let hidden = assert_refused(
+        app.admin().get_secretary(pb::GetSecretaryRequest { name: futian_record.name.clone(), view: 0 }).await,
+        Code::NotFound,
+        "RESOURCE_NOT_FOUND",
+    );
+    let missing = assert_refused(
+        app.admin().get_secretary(pb::GetSecretaryRequest { name: "secretaries/nonexistent".into(), view: 0 }).await,
+        Code::NotFound,
+        "RESOURCE_NOT_FOUND",
+    );
+    assert_eq!(hidden.message().replace(&futian_record.name, "X"), missing.message().replace("secretaries/nonexistent", "X"));
+    // ... nor list it, nor change it
+    assert_refused(
+        app.admin()
+            .list_secretaries(pb::ListSecretariesRequest { parent: "regions/440304000000".into(), ..Default::default() })
+            .await,
+        Code::PermissionDenied,
+        "REGION_OUT_OF_SCOPE",
+    );
+    let mut change = futian_record.clone();
+    change.display_name = "篡改".into();
+    assert_refused(
+        app.admin()
+            .update_secretary(pb::UpdateSecretaryRequest { secretary: Some(change), update_mask: mask(&["display_name"]) })
+            .await,
+        Code::NotFound,
+        "RESOURCE_NOT_FOUND",
+    );
+    let unchanged = futian_admin
+        .clone()
+        .get_secretary(pb::GetSecretaryRequest { name: futian_record.name, view: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(unchanged.display_name, "王芳");
+}
+
+#[tokio::test]
+async fn an_id_number_can_be_registered_once() {
+    let app = TestApp::spawn().await;
+    let id = id_number(1985, 7);
+    create(&app, secretary(&id)).await;
+    assert_refused(
+        app.admin().create_secretary(pb::CreateSecretaryRequest { secretary: Some(secretary(&id)) }).await,
+        Code::AlreadyExists,
+        "SECRETARY_ID_NUMBER_TAKEN",
+    );
+}
+
+#[tokio::test]
+async fn listing_pages_to_the_end_with_filters_and_rejects_foreign_tokens() {
+    let app = TestApp::spawn().await;
+    let mut names = Vec::new();
+    for serial in 0..7 {
+        let mut profile = secretary(&id_number(1980 + serial, 10 + serial));
+        if serial % 2 == 1 {
+            profile.region = DAXIN_COMMUNITY.into();
+        }
+        names.push(create(&app, profile).await.name);
+    }
+    names.sort();
+
+    let mut client = app.admin();
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    let mut pages = 0;
+    loop {
+        let page = client
+            .list_secretaries(pb::ListSecretariesRequest {
+                parent: format!("regions/{NANSHAN}"),
+                page_size: 3,
+                page_token: token.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        pages += 1;
+        assert!(page.secretaries.len() <= 3);
+        seen.extend(page.secretaries.into_iter().map(|s| s.name));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, names, "every secretary once, in name order");
+
+    let daxin = client
+        .list_secretaries(pb::ListSecretariesRequest { parent: format!("regions/{DAXIN_COMMUNITY}"), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(daxin.secretaries.len(), 3);
+
+    // a token is bound to its query, and cannot be forged
+    let first = client
+        .list_secretaries(pb::ListSecretariesRequest { parent: format!("regions/{NANSHAN}"), page_size: 2, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    let other_query = client
+        .list_secretaries(pb::ListSecretariesRequest {
+            parent: format!("regions/{NANTOU_STREET}"),
+            page_size: 2,
+            page_token: first.next_page_token.clone(),
+            ..Default::default()
+        })
+        .await;
+    assert_refused(other_query, Code::InvalidArgument, "PAGE_TOKEN_INVALID");
+    let forged = client
+        .list_secretaries(pb::ListSecretariesRequest {
+            parent: format!("regions/{NANSHAN}"),
+            page_token: "eyJhZnRlciI6IiJ9".into(),
+            ..Default::default()
+        })
+        .await;
+    assert_refused(forged, Code::InvalidArgument, "PAGE_TOKEN_INVALID");
+    let negative = client
+        .list_secretaries(pb::ListSecretariesRequest { parent: format!("regions/{NANSHAN}"), page_size: -1, ..Default::default() })
+        .await;
+    assert_refused(negative, Code::InvalidArgument, "PAGE_SIZE_NEGATIVE");
+}
+
+#[tokio::test]
+async fn an_update_changes_only_masked_fields_and_a_stale_etag_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let created = create(&app, secretary(&id_number(1985, 20))).await;
+    let mut client = app.admin();
+
+    let mut change = created.clone();
+    change.display_name = "王芳芳".into();
+    change.phone_number = "13900139000".into();
+    change.education = pb::Education::Master as i32; // not in the mask: must stay
+    let updated = client
+        .update_secretary(pb::UpdateSecretaryRequest {
+            secretary: Some(change.clone()),
+            update_mask: mask(&["displayName", "phone_number"]),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(updated.display_name, "王芳芳");
+    assert_eq!(updated.phone_number, "139****9000");
+    assert_eq!(updated.education, pb::Education::Bachelor as i32);
+    assert_ne!(updated.etag, created.etag);
+
+    // the first etag is stale now
+    let mut stale = created.clone();
+    stale.display_name = "覆盖".into();
+    assert_refused(
+        client
+            .update_secretary(pb::UpdateSecretaryRequest { secretary: Some(stale), update_mask: mask(&["display_name"]) })
+            .await,
+        Code::Aborted,
+        "ETAG_MISMATCH",
+    );
+    let current = client
+        .get_secretary(pb::GetSecretaryRequest { name: created.name.clone(), view: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(current.display_name, "王芳芳");
+
+    // status is not a profile field
+    assert_refused(
+        client
+            .update_secretary(pb::UpdateSecretaryRequest { secretary: Some(current.clone()), update_mask: mask(&["status"]) })
+            .await,
+        Code::InvalidArgument,
+        "UPDATE_MASK_INVALID",
+    );
+    // an ID number that disagrees with the stored birth date is refused
+    let mut wrong = current;
+    wrong.id_number = id_number(1990, 21);
+    assert_refused(
+        client
+            .update_secretary(pb::UpdateSecretaryRequest { secretary: Some(wrong), update_mask: mask(&["id_number"]) })
+            .await,
+        Code::InvalidArgument,
+        "ID_NUMBER_BIRTH_DATE_MISMATCH",
+    );
+}
+
+#[tokio::test]
+async fn a_secretary_may_read_only_their_own_record() {
+    let app = TestApp::spawn().await;
+    let own = create(&app, secretary(&id_number(1985, 30))).await;
+    let other = create(&app, secretary(&id_number(1985, 31))).await;
+    let mut me = shequ_kit::testing::caller(Role::Secretary, NANTOU_COMMUNITY);
+    me.secretary = Some(own.name.clone());
+    let mut client = app.client_with_token(&app.keys.token_for(&me));
+
+    let read = client
+        .get_secretary(pb::GetSecretaryRequest { name: own.name.clone(), view: pb::SecretaryView::Unmasked as i32 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!read.personal_data_masked, "one's own data in full");
+    assert_refused(
+        client.get_secretary(pb::GetSecretaryRequest { name: other.name, view: 0 }).await,
+        Code::NotFound,
+        "RESOURCE_NOT_FOUND",
+    );
+    assert_refused(
+        client
+            .list_secretaries(pb::ListSecretariesRequest { parent: format!("regions/{NANTOU_COMMUNITY}"), ..Default::default() })
+            .await,
+        Code::PermissionDenied,
+        "ROLE_NOT_PERMITTED",
+    );
+}
