@@ -33,7 +33,8 @@ impl Telemetry {
     }
 }
 
-/// Installs the global subscriber for a process named `service`. Call once, from `main`.
+/// Installs the global subscriber for a process named `service`. Call once, from `main`. Logs go
+/// to standard error, so standard output stays for what a command prints on purpose.
 pub fn init(service: &'static str, config: &TelemetryConfig) -> anyhow::Result<Telemetry> {
     let mut builder = SdkTracerProvider::builder()
         .with_resource(Resource::builder().with_service_name(service).build());
@@ -53,9 +54,11 @@ pub fn init(service: &'static str, config: &TelemetryConfig) -> anyhow::Result<T
     let registry = tracing_subscriber::registry().with(filter).with(otel);
     match config.log_format {
         LogFormat::Json => registry
-            .with(tracing_subscriber::fmt::layer().json().with_current_span(true))
+            .with(tracing_subscriber::fmt::layer().json().with_current_span(true).with_writer(std::io::stderr))
             .try_init()?,
-        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer()).try_init()?,
+        LogFormat::Text => registry
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .try_init()?,
     }
     Ok(Telemetry { provider })
 }

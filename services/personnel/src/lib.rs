@@ -30,6 +30,8 @@ pub use store::Store;
 
 /// Service name used in logs and telemetry.
 pub const SERVICE_NAME: &str = "shequ-personnel";
+/// Full gRPC name of the service, as health checks and reflection know it.
+pub const SERVICE_GRPC_NAME: &str = "shequ.personnel.v1.PersonnelService";
 /// Default gRPC port.
 pub const DEFAULT_PORT: u16 = 50051;
 /// Largest request message accepted (bytes); bigger ones are refused before decoding.

@@ -1,0 +1,192 @@
+//! The all-in-one launcher: every Shequ service in one process, each on its own port with its
+//! own SQLite database under the data folder, for the zero-setup embedded default.
+//!
+//! On first start it creates the data folder, a development key pair (which signs caller tokens)
+//! and a master key (which protects personal data), and prints where each service listens and a
+//! development administrator token. Production deploys each service's own binary instead.
+
+use std::{net::SocketAddr, path::{Path, PathBuf}, time::Duration};
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+use shequ_kit::{
+    auth::{Caller, KeyPair, Role, TokenIssuer, write_private},
+    config::{AuthConfig, Secret, ServiceConfig, TelemetryConfig},
+    crypto::Keys,
+    regions::RegionCode,
+    shutdown,
+};
+use tokio::net::TcpListener;
+
+/// Launcher settings (`[suite]`, `[telemetry]`; environment `SHEQU_SUITE__DATA_DIR` etc.).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuiteConfig {
+    /// Where databases and keys live, and which addresses to use.
+    pub suite: SuiteSection,
+    /// Logging.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+}
+
+/// The `[suite]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuiteSection {
+    /// Folder of the SQLite databases and development keys (created if missing).
+    pub data_dir: PathBuf,
+    /// Address every service binds to.
+    pub host: std::net::IpAddr,
+    /// gRPC port of the personnel service (0: any free port).
+    pub personnel_port: u16,
+    /// Province whose administrator the printed development token speaks for.
+    pub dev_province: String,
+    /// Lifetime of the printed development token, in hours.
+    pub dev_token_hours: u64,
+}
+
+impl Default for SuiteConfig {
+    fn default() -> Self {
+        let mut telemetry = TelemetryConfig::default();
+        telemetry.log_format = shequ_kit::config::LogFormat::Text;
+        SuiteConfig {
+            suite: SuiteSection {
+                data_dir: PathBuf::from("data"),
+                host: [127, 0, 0, 1].into(),
+                personnel_port: shequ_personnel::DEFAULT_PORT,
+                dev_province: "440000000000".to_owned(),
+                dev_token_hours: 24 * 30,
+            },
+            telemetry,
+        }
+    }
+}
+
+/// Where the running suite can be reached.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    /// gRPC address of the personnel service.
+    pub personnel: SocketAddr,
+    /// A development token for a province administrator.
+    pub admin_token: String,
+}
+
+/// Development secrets kept in the data folder between runs.
+#[derive(Debug, Clone)]
+pub struct DevSecrets {
+    /// Signs caller tokens.
+    pub key_pair: KeyPair,
+    /// Protects personal data at rest.
+    pub master_key: Secret,
+}
+
+impl DevSecrets {
+    /// Loads the development secrets from `dir`, creating them on first use.
+    pub fn load_or_create(dir: &Path) -> anyhow::Result<DevSecrets> {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let key_pair = KeyPair::load_or_generate(dir)?;
+        let master_file = dir.join("master.key");
+        let master_key = if master_file.exists() {
+            Secret::new(std::fs::read_to_string(&master_file)?.trim())
+        } else {
+            let key = Keys::generate_master();
+            write_private(&master_file, key.expose().as_bytes())?;
+            key
+        };
+        Ok(DevSecrets { key_pair, master_key })
+    }
+}
+
+/// The configuration of one service of the suite: its SQLite file under the data folder and the
+/// suite's development secrets.
+fn service_config(base: ServiceConfig, suite: &SuiteSection, secrets: &DevSecrets, database: &str, port: u16) -> ServiceConfig {
+    let mut config = base;
+    config.server.listen = SocketAddr::new(suite.host, port);
+    config.database.url = Secret::new(format!("sqlite://{}?mode=rwc", suite.data_dir.join(database).display()));
+    config.auth = AuthConfig { public_key_pem: Some(secrets.key_pair.public_pem.clone()), ..AuthConfig::default() };
+    config.crypto.master_key = secrets.master_key.clone();
+    config
+}
+
+/// Starts every service and returns once they all listen; `shutdown` stops them. The returned
+/// future completes when every service has stopped (with the first error, if any).
+pub async fn start(
+    config: SuiteConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<(Endpoints, impl std::future::Future<Output = anyhow::Result<()>>)> {
+    let suite = &config.suite;
+    let secrets = DevSecrets::load_or_create(&suite.data_dir)?;
+    let province = RegionCode::parse(&suite.dev_province).context("suite.dev_province")?;
+
+    let personnel_config = service_config(shequ_personnel::default_config(), suite, &secrets, "personnel.db", suite.personnel_port);
+    let personnel_listener = TcpListener::bind(personnel_config.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", personnel_config.server.listen))?;
+    let personnel_address = personnel_listener.local_addr()?;
+
+    let (stop_handle, stop) = shutdown::channel();
+    tokio::spawn(async move {
+        shutdown.await;
+        stop_handle.stop();
+    });
+    let personnel = {
+        let stop = stop.clone();
+        tokio::spawn(shequ_personnel::run(personnel_config, personnel_listener, async move { stop.wait().await }))
+    };
+
+    // Report only once the service answers health checks, or fail with its own error.
+    let ready = shequ_kit::health::wait_until_serving(personnel_address, shequ_personnel::SERVICE_GRPC_NAME, Duration::from_secs(60));
+    tokio::pin!(ready);
+    let mut personnel = personnel;
+    tokio::select! {
+        ready = &mut ready => ready?,
+        exited = &mut personnel => {
+            return Err(match exited {
+                Ok(Ok(())) => anyhow::anyhow!("the personnel service stopped during start-up"),
+                Ok(Err(error)) => error.context("the personnel service failed to start"),
+                Err(panic) => anyhow::anyhow!("the personnel service panicked: {panic}"),
+            });
+        }
+    }
+
+    let issuer = TokenIssuer::new(&secrets.key_pair, shequ_kit::auth::DEFAULT_ISSUER, shequ_kit::auth::DEFAULT_AUDIENCE)?;
+    let admin = Caller {
+        subject: "dev:province-admin".to_owned(),
+        roles: vec![Role::ProvinceAdmin],
+        scope: province,
+        secretary: None,
+    };
+    let admin_token = issuer.issue(&admin, Duration::from_secs(suite.dev_token_hours * 3600));
+
+    let finished = async move {
+        let results = futures::future::join_all([personnel]).await;
+        let mut first_error = None;
+        for result in results {
+            match result {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => {
+                    first_error.get_or_insert(error);
+                }
+                Err(panic) => {
+                    first_error.get_or_insert(anyhow::anyhow!("a service task failed: {panic}"));
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    };
+    Ok((Endpoints { personnel: personnel_address, admin_token }, finished))
+}
+
+/// Runs the suite until SIGTERM or Ctrl-C, printing where it listens.
+pub async fn run(config: SuiteConfig) -> anyhow::Result<()> {
+    let data_dir = config.suite.data_dir.clone();
+    let (endpoints, finished) = start(config, shutdown::signal()).await?;
+    println!("Shequ suite is running (data in {}):", data_dir.display());
+    println!("  personnel  gRPC  http://{}   (shequ.personnel.v1.PersonnelService)", endpoints.personnel);
+    println!();
+    println!("Development token (province administrator; send as `authorization: Bearer <token>`):");
+    println!("{}", endpoints.admin_token);
+    println!();
+    println!("Stop with Ctrl-C.");
+    finished.await
+}
