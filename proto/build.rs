@@ -17,7 +17,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // encode_file_descriptor_set keeps extension options such as google.api.http; a round trip
     // through prost_types::FileDescriptorSet would silently drop them.
-    std::fs::write(out.join("descriptor.bin"), compiler.encode_file_descriptor_set())?;
+    std::fs::write(
+        out.join("descriptor.bin"),
+        compiler.encode_file_descriptor_set(),
+    )?;
 
     tonic_prost_build::configure()
         .build_server(true)

@@ -27,9 +27,7 @@ mod tests {
     fn descriptor_set_decodes_and_keeps_http_rules() {
         let set = prost_types::FileDescriptorSet::decode(FILE_DESCRIPTOR_SET).expect("decodes");
         assert!(
-            set.file
-                .iter()
-                .any(|f| f.package() == "shequ.personnel.v1"),
+            set.file.iter().any(|f| f.package() == "shequ.personnel.v1"),
             "personnel contract present"
         );
         // The http option is an extension; prost drops it on decode, but its field number (72295728)
@@ -38,7 +36,9 @@ mod tests {
         let mut tag = Vec::new();
         prost::encoding::encode_key(needle, prost::encoding::WireType::LengthDelimited, &mut tag);
         assert!(
-            FILE_DESCRIPTOR_SET.windows(tag.len()).any(|w| w == tag.as_slice()),
+            FILE_DESCRIPTOR_SET
+                .windows(tag.len())
+                .any(|w| w == tag.as_slice()),
             "google.api.http options survive in the encoded descriptor set"
         );
     }

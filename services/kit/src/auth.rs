@@ -90,7 +90,11 @@ impl Caller {
             reason: "ROLE_NOT_PERMITTED",
             message: format!(
                 "{operation} needs one of the roles {}",
-                roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+                roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             metadata: vec![("operation", operation.to_owned())],
         })
@@ -110,7 +114,10 @@ impl Caller {
         }
         Err(Error::PermissionDenied {
             reason: "REGION_OUT_OF_SCOPE",
-            message: format!("{field} {region} is outside the caller's region scope {}", self.scope),
+            message: format!(
+                "{field} {region} is outside the caller's region scope {}",
+                self.scope
+            ),
             metadata: vec![
                 ("field", field.to_owned()),
                 ("region", region.to_string()),
@@ -121,10 +128,14 @@ impl Caller {
 
     /// The caller attached to a request by [`AuthInterceptor`].
     pub fn of<T>(request: &tonic::Request<T>) -> Result<Caller, Error> {
-        request.extensions().get::<Caller>().cloned().ok_or(Error::Unauthenticated {
-            reason: "TOKEN_MISSING",
-            message: "no verified caller on this request".to_owned(),
-        })
+        request
+            .extensions()
+            .get::<Caller>()
+            .cloned()
+            .ok_or(Error::Unauthenticated {
+                reason: "TOKEN_MISSING",
+                message: "no verified caller on this request".to_owned(),
+            })
     }
 }
 
@@ -161,7 +172,9 @@ pub struct KeyPair {
 
 impl fmt::Debug for KeyPair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeyPair").field("public_pem", &self.public_pem).finish_non_exhaustive()
+        f.debug_struct("KeyPair")
+            .field("public_pem", &self.public_pem)
+            .finish_non_exhaustive()
     }
 }
 
@@ -221,7 +234,9 @@ pub struct TokenIssuer {
 
 impl fmt::Debug for TokenIssuer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenIssuer").field("issuer", &self.issuer).finish_non_exhaustive()
+        f.debug_struct("TokenIssuer")
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
     }
 }
 
@@ -302,18 +317,28 @@ impl TokenVerifier {
             reason,
             message: message.to_owned(),
         };
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|e| {
-            match e.kind() {
-                ErrorKind::ExpiredSignature => refused("TOKEN_EXPIRED", "the bearer token has expired"),
-                ErrorKind::InvalidAudience | ErrorKind::InvalidIssuer => {
-                    refused("TOKEN_WRONG_AUDIENCE", "the bearer token was not issued for this suite")
+        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(
+            |e| match e.kind() {
+                ErrorKind::ExpiredSignature => {
+                    refused("TOKEN_EXPIRED", "the bearer token has expired")
                 }
-                _ => refused("TOKEN_INVALID", "the bearer token is malformed or its signature is invalid"),
-            }
-        })?;
+                ErrorKind::InvalidAudience | ErrorKind::InvalidIssuer => refused(
+                    "TOKEN_WRONG_AUDIENCE",
+                    "the bearer token was not issued for this suite",
+                ),
+                _ => refused(
+                    "TOKEN_INVALID",
+                    "the bearer token is malformed or its signature is invalid",
+                ),
+            },
+        )?;
         let claims = data.claims;
-        let scope = RegionCode::parse(&claims.scope)
-            .map_err(|_| refused("TOKEN_INVALID", "the bearer token's scope is not a region code"))?;
+        let scope = RegionCode::parse(&claims.scope).map_err(|_| {
+            refused(
+                "TOKEN_INVALID",
+                "the bearer token's scope is not a region code",
+            )
+        })?;
         if claims.roles.is_empty() {
             return Err(refused("TOKEN_INVALID", "the bearer token grants no role"));
         }
@@ -340,18 +365,25 @@ impl AuthInterceptor {
 }
 
 impl tonic::service::Interceptor for AuthInterceptor {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        let header = request
-            .metadata()
-            .get("authorization")
-            .ok_or_else(|| Error::Unauthenticated {
-                reason: "TOKEN_MISSING",
-                message: "authorization metadata with a bearer token is required".to_owned(),
-            })?;
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        let header =
+            request
+                .metadata()
+                .get("authorization")
+                .ok_or_else(|| Error::Unauthenticated {
+                    reason: "TOKEN_MISSING",
+                    message: "authorization metadata with a bearer token is required".to_owned(),
+                })?;
         let token = header
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .ok_or_else(|| Error::Unauthenticated {
                 reason: "TOKEN_MISSING",
                 message: "authorization must be `Bearer <token>`".to_owned(),
@@ -378,7 +410,8 @@ mod tests {
 
     fn pair_and_verifier() -> (KeyPair, TokenVerifier) {
         let pair = KeyPair::generate();
-        let verifier = TokenVerifier::new(&pair.public_pem, DEFAULT_ISSUER, DEFAULT_AUDIENCE).unwrap();
+        let verifier =
+            TokenVerifier::new(&pair.public_pem, DEFAULT_ISSUER, DEFAULT_AUDIENCE).unwrap();
         (pair, verifier)
     }
 
@@ -393,9 +426,18 @@ mod tests {
     #[test]
     fn a_token_from_another_key_is_refused() {
         let (_, verifier) = pair_and_verifier();
-        let other = TokenIssuer::new(&KeyPair::generate(), DEFAULT_ISSUER, DEFAULT_AUDIENCE).unwrap();
-        let err = verifier.verify(&other.issue(&caller(), Duration::from_secs(60))).unwrap_err();
-        assert!(matches!(err, Error::Unauthenticated { reason: "TOKEN_INVALID", .. }));
+        let other =
+            TokenIssuer::new(&KeyPair::generate(), DEFAULT_ISSUER, DEFAULT_AUDIENCE).unwrap();
+        let err = verifier
+            .verify(&other.issue(&caller(), Duration::from_secs(60)))
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Unauthenticated {
+                reason: "TOKEN_INVALID",
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -412,13 +454,23 @@ mod tests {
             secretary: None,
         };
         let key = EncodingKey::from_ed_pem(pair.private_pem.as_bytes()).unwrap();
-        let sign = |c: &Claims| jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), c, &key).unwrap();
-        assert!(matches!(verifier.verify(&sign(&claims)), Err(Error::Unauthenticated { reason: "TOKEN_EXPIRED", .. })));
+        let sign =
+            |c: &Claims| jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), c, &key).unwrap();
+        assert!(matches!(
+            verifier.verify(&sign(&claims)),
+            Err(Error::Unauthenticated {
+                reason: "TOKEN_EXPIRED",
+                ..
+            })
+        ));
         claims.exp = chrono::Utc::now().timestamp() + 3600;
         claims.aud = "someone-else".into();
         assert!(matches!(
             verifier.verify(&sign(&claims)),
-            Err(Error::Unauthenticated { reason: "TOKEN_WRONG_AUDIENCE", .. })
+            Err(Error::Unauthenticated {
+                reason: "TOKEN_WRONG_AUDIENCE",
+                ..
+            })
         ));
     }
 
@@ -435,7 +487,11 @@ mod tests {
             use base64::Engine;
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
         };
-        let none = format!("{}.{}.", b64(&serde_json::json!({"alg": "none", "typ": "JWT"})), b64(&claims));
+        let none = format!(
+            "{}.{}.",
+            b64(&serde_json::json!({"alg": "none", "typ": "JWT"})),
+            b64(&claims)
+        );
         assert!(verifier.verify(&none).is_err());
         // HS256 keyed with the public key (algorithm confusion)
         let hs = jsonwebtoken::encode(
@@ -450,11 +506,27 @@ mod tests {
     #[test]
     fn scope_checks_name_the_field_and_region() {
         let caller = caller();
-        assert!(caller.require_scope(RegionCode::parse("440305001001").unwrap(), "secretary.region").is_ok());
+        assert!(
+            caller
+                .require_scope(
+                    RegionCode::parse("440305001001").unwrap(),
+                    "secretary.region"
+                )
+                .is_ok()
+        );
         let err = caller
-            .require_scope(RegionCode::parse("440306001001").unwrap(), "secretary.region")
+            .require_scope(
+                RegionCode::parse("440306001001").unwrap(),
+                "secretary.region",
+            )
             .unwrap_err();
-        assert!(matches!(err, Error::PermissionDenied { reason: "REGION_OUT_OF_SCOPE", .. }));
+        assert!(matches!(
+            err,
+            Error::PermissionDenied {
+                reason: "REGION_OUT_OF_SCOPE",
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -466,7 +538,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join("signing-key.pem")).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.path().join("signing-key.pem"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o077, 0, "private key readable by owner only");
         }
     }

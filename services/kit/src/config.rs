@@ -236,15 +236,22 @@ where
     T: Serialize + DeserializeOwned,
 {
     let err = |e: config::ConfigError| ConfigError(e.to_string());
-    let mut builder = config::Config::builder().add_source(config::Config::try_from(defaults).map_err(err)?);
+    let mut builder =
+        config::Config::builder().add_source(config::Config::try_from(defaults).map_err(err)?);
     if let Some(file) = file {
-        builder = builder.add_source(config::File::from(file).format(config::FileFormat::Toml).required(true));
+        builder = builder.add_source(
+            config::File::from(file)
+                .format(config::FileFormat::Toml)
+                .required(true),
+        );
     }
     let env: Vec<(String, String)> = env.into_iter().collect();
     // DATABASE_URL is the conventional way to point a separately deployed service at its database;
     // an explicit SHEQU_DATABASE__URL still wins.
     if let Some((_, url)) = env.iter().find(|(k, _)| k == "DATABASE_URL") {
-        builder = builder.set_override("database.url", url.as_str()).map_err(err)?;
+        builder = builder
+            .set_override("database.url", url.as_str())
+            .map_err(err)?;
     }
     for (key, value) in &env {
         // Only SHEQU_<SECTION>__<KEY> variables are configuration; others such as
@@ -264,7 +271,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -302,7 +312,10 @@ mod tests {
         let config: ServiceConfig = load_from(
             &defaults,
             None,
-            env(&[("DATABASE_URL", "postgres://a/b"), ("SHEQU_DATABASE__URL", "postgres://c/d")]),
+            env(&[
+                ("DATABASE_URL", "postgres://a/b"),
+                ("SHEQU_DATABASE__URL", "postgres://c/d"),
+            ]),
         )
         .unwrap();
         assert_eq!(config.database.url.expose(), "postgres://c/d");
@@ -322,8 +335,11 @@ mod tests {
     #[test]
     fn an_unknown_key_is_an_error_not_silently_ignored() {
         let defaults = ServiceConfig::with_defaults("personnel", 50051);
-        let result: Result<ServiceConfig, _> =
-            load_from(&defaults, None, env(&[("SHEQU_DATABASE__MAX_CONECTIONS", "5")]));
+        let result: Result<ServiceConfig, _> = load_from(
+            &defaults,
+            None,
+            env(&[("SHEQU_DATABASE__MAX_CONECTIONS", "5")]),
+        );
         assert!(result.is_err());
     }
 }

@@ -39,17 +39,31 @@ pub fn db_time_to_timestamp(text: &str) -> Result<prost_types::Timestamp, Error>
 /// Parses a `YYYY-MM-DD` date from `field`, naming the field on error.
 pub fn parse_date(field: &str, text: &str) -> Result<NaiveDate, Error> {
     if text.is_empty() {
-        return Err(Error::invalid(field, "FIELD_REQUIRED", "a date (YYYY-MM-DD) is required"));
+        return Err(Error::invalid(
+            field,
+            "FIELD_REQUIRED",
+            "a date (YYYY-MM-DD) is required",
+        ));
     }
     NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .ok()
         .filter(|_| text.len() == 10)
-        .ok_or_else(|| Error::invalid(field, "DATE_INVALID", format!("{text:?} is not a date in the form YYYY-MM-DD")))
+        .ok_or_else(|| {
+            Error::invalid(
+                field,
+                "DATE_INVALID",
+                format!("{text:?} is not a date in the form YYYY-MM-DD"),
+            )
+        })
 }
 
 /// Parses an optional date: empty means `default`.
 pub fn parse_date_or(field: &str, text: &str, default: NaiveDate) -> Result<NaiveDate, Error> {
-    if text.is_empty() { Ok(default) } else { parse_date(field, text) }
+    if text.is_empty() {
+        Ok(default)
+    } else {
+        parse_date(field, text)
+    }
 }
 
 /// A date in `YYYY-MM-DD` form.
@@ -81,11 +95,29 @@ mod tests {
 
     #[test]
     fn dates_must_be_iso_calendar_dates() {
-        assert_eq!(parse_date("d", "2024-02-29").unwrap().to_string(), "2024-02-29");
+        assert_eq!(
+            parse_date("d", "2024-02-29").unwrap().to_string(),
+            "2024-02-29"
+        );
         for bad in ["2023-02-29", "2024-2-1", "20240201", "yesterday"] {
             let err = parse_date("birth_date", bad).unwrap_err();
-            assert!(matches!(err, Error::InvalidArgument { reason: "DATE_INVALID", .. }), "{bad}");
+            assert!(
+                matches!(
+                    err,
+                    Error::InvalidArgument {
+                        reason: "DATE_INVALID",
+                        ..
+                    }
+                ),
+                "{bad}"
+            );
         }
-        assert!(matches!(parse_date("d", ""), Err(Error::InvalidArgument { reason: "FIELD_REQUIRED", .. })));
+        assert!(matches!(
+            parse_date("d", ""),
+            Err(Error::InvalidArgument {
+                reason: "FIELD_REQUIRED",
+                ..
+            })
+        ));
     }
 }

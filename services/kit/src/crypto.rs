@@ -66,7 +66,8 @@ impl Keys {
             return Err(KeyError::Malformed);
         }
         let derive = |label: &str| -> [u8; 32] {
-            let mut mac = <HmacSm3 as KeyInit>::new_from_slice(&bytes).expect("HMAC takes any key length");
+            let mut mac =
+                <HmacSm3 as KeyInit>::new_from_slice(&bytes).expect("HMAC takes any key length");
             mac.update(label.as_bytes());
             mac.finalize().into_bytes().into()
         };
@@ -157,7 +158,8 @@ pub struct BlindIndex {
 impl BlindIndex {
     /// Index of `value` within `context` (e.g. `secretaries.id_number`).
     pub fn of(&self, value: &str, context: &str) -> String {
-        let mut mac = <HmacSm3 as KeyInit>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        let mut mac =
+            <HmacSm3 as KeyInit>::new_from_slice(&self.key).expect("HMAC takes any key length");
         mac.update(context.as_bytes());
         mac.update(&[0]);
         mac.update(value.as_bytes());
@@ -180,10 +182,14 @@ mod tests {
     #[test]
     fn encrypted_values_round_trip_and_do_not_contain_the_plaintext() {
         let keys = keys();
-        let stored = keys.personal_data.encrypt(b"11010519491231002X", "secretaries.id_number");
+        let stored = keys
+            .personal_data
+            .encrypt(b"11010519491231002X", "secretaries.id_number");
         assert!(!stored.contains("11010519491231002X"));
         assert_eq!(
-            keys.personal_data.decrypt_string(&stored, "secretaries.id_number").unwrap(),
+            keys.personal_data
+                .decrypt_string(&stored, "secretaries.id_number")
+                .unwrap(),
             "11010519491231002X"
         );
     }
@@ -191,36 +197,80 @@ mod tests {
     #[test]
     fn the_same_value_encrypts_differently_each_time() {
         let keys = keys();
-        let a = keys.personal_data.encrypt(b"13800138000", "secretaries.phone_number");
-        let b = keys.personal_data.encrypt(b"13800138000", "secretaries.phone_number");
+        let a = keys
+            .personal_data
+            .encrypt(b"13800138000", "secretaries.phone_number");
+        let b = keys
+            .personal_data
+            .encrypt(b"13800138000", "secretaries.phone_number");
         assert_ne!(a, b);
     }
 
     #[test]
     fn a_ciphertext_moved_to_another_column_or_tampered_with_does_not_decrypt() {
         let keys = keys();
-        let stored = keys.personal_data.encrypt(b"13800138000", "secretaries.phone_number");
-        assert!(keys.personal_data.decrypt(&stored, "secretaries.id_number").is_err());
+        let stored = keys
+            .personal_data
+            .encrypt(b"13800138000", "secretaries.phone_number");
+        assert!(
+            keys.personal_data
+                .decrypt(&stored, "secretaries.id_number")
+                .is_err()
+        );
         let mut tampered = stored.clone().into_bytes();
         let last = tampered.len() - 2;
         tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
-        assert!(keys.personal_data.decrypt(std::str::from_utf8(&tampered).unwrap(), "secretaries.phone_number").is_err());
-        assert!(fresh_keys().personal_data.decrypt(&stored, "secretaries.phone_number").is_err(), "another key");
+        assert!(
+            keys.personal_data
+                .decrypt(
+                    std::str::from_utf8(&tampered).unwrap(),
+                    "secretaries.phone_number"
+                )
+                .is_err()
+        );
+        assert!(
+            fresh_keys()
+                .personal_data
+                .decrypt(&stored, "secretaries.phone_number")
+                .is_err(),
+            "another key"
+        );
     }
 
     #[test]
     fn blind_indexes_are_deterministic_per_key_and_context() {
         let keys = keys();
-        let a = keys.blind_index.of("11010519491231002X", "secretaries.id_number");
-        assert_eq!(a, keys.blind_index.of("11010519491231002X", "secretaries.id_number"));
-        assert_ne!(a, keys.blind_index.of("11010519491231002X", "candidates.id_number"));
-        assert_ne!(a, fresh_keys().blind_index.of("11010519491231002X", "secretaries.id_number"));
+        let a = keys
+            .blind_index
+            .of("11010519491231002X", "secretaries.id_number");
+        assert_eq!(
+            a,
+            keys.blind_index
+                .of("11010519491231002X", "secretaries.id_number")
+        );
+        assert_ne!(
+            a,
+            keys.blind_index
+                .of("11010519491231002X", "candidates.id_number")
+        );
+        assert_ne!(
+            a,
+            fresh_keys()
+                .blind_index
+                .of("11010519491231002X", "secretaries.id_number")
+        );
     }
 
     #[test]
     fn a_missing_or_short_master_key_is_refused() {
-        assert!(matches!(Keys::from_master(&Secret::default()), Err(KeyError::Missing)));
-        assert!(matches!(Keys::from_master(&Secret::new("abcd")), Err(KeyError::Malformed)));
+        assert!(matches!(
+            Keys::from_master(&Secret::default()),
+            Err(KeyError::Missing)
+        ));
+        assert!(matches!(
+            Keys::from_master(&Secret::new("abcd")),
+            Err(KeyError::Malformed)
+        ));
     }
 
     #[test]

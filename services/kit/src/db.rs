@@ -64,9 +64,15 @@ impl Database {
             .after_connect(|conn, _meta| {
                 Box::pin(async move {
                     if conn.backend_name() == "SQLite" {
-                        sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
-                        sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await?;
-                        sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA journal_mode = WAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA synchronous = FULL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA foreign_keys = ON")
+                            .execute(&mut *conn)
+                            .await?;
                     }
                     Ok(())
                 })
@@ -116,7 +122,10 @@ impl Database {
             MigrateMode::Run => {
                 let mut migrator = Migrator::with_migrations(embedded.iter().cloned().collect());
                 migrator.set_ignore_missing(true);
-                migrator.run(&self.pool).await.context("migrations failed")?;
+                migrator
+                    .run(&self.pool)
+                    .await
+                    .context("migrations failed")?;
                 Ok(())
             }
             MigrateMode::Check => self.check_migrations(embedded).await,
@@ -165,7 +174,10 @@ fn ensure_sqlite_folder(url: &str) -> anyhow::Result<()> {
     if path.is_empty() || path.contains(":memory:") {
         return Ok(());
     }
-    if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+    if let Some(parent) = Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create the database folder {}", parent.display()))?;
     }

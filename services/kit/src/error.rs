@@ -25,7 +25,11 @@ pub struct Violation {
 
 impl Violation {
     /// A violation of `reason` by `field`.
-    pub fn new(field: impl Into<String>, reason: &'static str, description: impl Into<String>) -> Self {
+    pub fn new(
+        field: impl Into<String>,
+        reason: &'static str,
+        description: impl Into<String>,
+    ) -> Self {
         Violation {
             field: field.into(),
             reason,
@@ -126,7 +130,11 @@ pub enum Error {
 
 impl Error {
     /// A single-field validation error.
-    pub fn invalid(field: impl Into<String>, reason: &'static str, description: impl Into<String>) -> Self {
+    pub fn invalid(
+        field: impl Into<String>,
+        reason: &'static str,
+        description: impl Into<String>,
+    ) -> Self {
         let violation = Violation::new(field, reason, description);
         Error::InvalidArgument {
             reason,
@@ -232,8 +240,17 @@ impl Error {
             }
             Error::NotFound { resource } => {
                 let message = format!("{resource} not found");
-                details.set_error_info("RESOURCE_NOT_FOUND", ERROR_DOMAIN, meta([("resource", resource.clone())]));
-                details.set_resource_info("", resource, "", "not found, or outside the caller's region scope");
+                details.set_error_info(
+                    "RESOURCE_NOT_FOUND",
+                    ERROR_DOMAIN,
+                    meta([("resource", resource.clone())]),
+                );
+                details.set_resource_info(
+                    "",
+                    resource,
+                    "",
+                    "not found, or outside the caller's region scope",
+                );
                 message
             }
             Error::AlreadyExists {
@@ -322,7 +339,12 @@ mod tests {
 
     #[test]
     fn a_validation_error_names_the_field_and_rule() {
-        let status = Error::invalid("secretary.id_number", "ID_NUMBER_CHECK_DIGIT", "check digit should be X").into_status();
+        let status = Error::invalid(
+            "secretary.id_number",
+            "ID_NUMBER_CHECK_DIGIT",
+            "check digit should be X",
+        )
+        .into_status();
         assert_eq!(status.code(), Code::InvalidArgument);
         let details = status.get_error_details();
         let info = details.error_info().expect("error info");
@@ -354,12 +376,21 @@ mod tests {
         }
         .into_status();
         let details = status.get_error_details();
-        assert_eq!(details.error_info().unwrap().metadata["ladder"], "LADDER_MANAGEMENT");
-        assert_eq!(details.precondition_failure().unwrap().violations[0].subject, "YEARS_ON_CURRENT_RUNG");
+        assert_eq!(
+            details.error_info().unwrap().metadata["ladder"],
+            "LADDER_MANAGEMENT"
+        );
+        assert_eq!(
+            details.precondition_failure().unwrap().violations[0].subject,
+            "YEARS_ON_CURRENT_RUNG"
+        );
     }
 
     #[test]
     fn a_lost_database_is_unavailable_not_internal() {
-        assert_eq!(Error::from(sqlx::Error::PoolTimedOut).code(), Code::Unavailable);
+        assert_eq!(
+            Error::from(sqlx::Error::PoolTimedOut).code(),
+            Code::Unavailable
+        );
     }
 }

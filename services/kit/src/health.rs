@@ -49,15 +49,25 @@ pub async fn set(reporter: &HealthReporter, service: &str, status: ServingStatus
 
 /// Polls `grpc.health.v1.Health/Check` of `service` at `address` until it reports SERVING, or
 /// fails after `timeout`. Used by launchers and tests instead of sleeping on hope.
-pub async fn wait_until_serving(address: std::net::SocketAddr, service: &str, timeout: Duration) -> anyhow::Result<()> {
+pub async fn wait_until_serving(
+    address: std::net::SocketAddr,
+    service: &str,
+    timeout: Duration,
+) -> anyhow::Result<()> {
     use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
-    let channel = tonic::transport::Channel::from_shared(format!("http://{address}"))?.connect_lazy();
+    let channel =
+        tonic::transport::Channel::from_shared(format!("http://{address}"))?.connect_lazy();
     let mut client = HealthClient::new(channel);
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let reply = client.check(HealthCheckRequest { service: service.to_owned() }).await;
+        let reply = client
+            .check(HealthCheckRequest {
+                service: service.to_owned(),
+            })
+            .await;
         if let Ok(reply) = reply
-            && reply.into_inner().status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+            && reply.into_inner().status
+                == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
         {
             return Ok(());
         }

@@ -68,7 +68,9 @@ impl PageTokens {
             .cipher
             .decrypt(token, &format!("page-token|{query}"))
             .map_err(|_| invalid())?;
-        serde_json::from_slice(&json).map(Some).map_err(|_| invalid())
+        serde_json::from_slice(&json)
+            .map(Some)
+            .map_err(|_| invalid())
     }
 }
 
@@ -78,7 +80,11 @@ mod tests {
     use crate::crypto::Keys;
 
     fn tokens() -> PageTokens {
-        PageTokens::new(Keys::from_master(&Keys::generate_master()).unwrap().page_tokens)
+        PageTokens::new(
+            Keys::from_master(&Keys::generate_master())
+                .unwrap()
+                .page_tokens,
+        )
     }
 
     #[test]
@@ -92,10 +98,19 @@ mod tests {
     #[test]
     fn a_token_round_trips_for_the_same_query_only() {
         let tokens = tokens();
-        let token = tokens.seal("regions/440305000000|status=1", &"secretaries/abc".to_owned());
-        let cursor: Option<String> = tokens.open(&token, "regions/440305000000|status=1").unwrap();
+        let token = tokens.seal(
+            "regions/440305000000|status=1",
+            &"secretaries/abc".to_owned(),
+        );
+        let cursor: Option<String> = tokens
+            .open(&token, "regions/440305000000|status=1")
+            .unwrap();
         assert_eq!(cursor.as_deref(), Some("secretaries/abc"));
-        assert!(tokens.open::<String>(&token, "regions/440306000000|status=1").is_err());
+        assert!(
+            tokens
+                .open::<String>(&token, "regions/440306000000|status=1")
+                .is_err()
+        );
     }
 
     #[test]
@@ -104,9 +119,16 @@ mod tests {
         assert!(tokens.open::<String>("c2VjcmV0YXJpZXMvYWJj", "q").is_err());
         let token = tokens.seal("q", &"x".to_owned());
         let middle = token.len() / 2;
-        let flipped = if &token[middle..=middle] == "A" { "B" } else { "A" };
+        let flipped = if &token[middle..=middle] == "A" {
+            "B"
+        } else {
+            "A"
+        };
         let edited = format!("{}{flipped}{}", &token[..middle], &token[middle + 1..]);
         assert!(tokens.open::<String>(&edited, "q").is_err());
-        assert!(tokens.open::<String>("", "q").unwrap().is_none(), "empty token is the first page");
+        assert!(
+            tokens.open::<String>("", "q").unwrap().is_none(),
+            "empty token is the first page"
+        );
     }
 }

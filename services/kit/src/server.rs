@@ -75,7 +75,10 @@ where
         .add_service(service)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
             shutdown.await;
-            tracing::info!(service = S::NAME, "shutdown: reporting NOT_SERVING and draining");
+            tracing::info!(
+                service = S::NAME,
+                "shutdown: reporting NOT_SERVING and draining"
+            );
             health::set(&shutdown_reporter, S::NAME, ServingStatus::NotServing).await;
             stop_handle.stop();
         });

@@ -49,12 +49,18 @@ pub fn init(service: &'static str, config: &TelemetryConfig) -> anyhow::Result<T
     global::set_tracer_provider(provider.clone());
     global::set_text_map_propagator(TraceContextPropagator::new());
 
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log_filter));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log_filter));
     let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer(service));
     let registry = tracing_subscriber::registry().with(filter).with(otel);
     match config.log_format {
         LogFormat::Json => registry
-            .with(tracing_subscriber::fmt::layer().json().with_current_span(true).with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_current_span(true)
+                    .with_writer(std::io::stderr),
+            )
             .try_init()?,
         LogFormat::Text => registry
             .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
@@ -71,7 +77,8 @@ pub fn server_span(request: &http::Request<()>) -> tracing::Span {
         rpc = %request.uri().path(),
         caller = tracing::field::Empty,
     );
-    let parent = global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(request.headers())));
+    let parent =
+        global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(request.headers())));
     // Only a propagator that found a context changes the parent; the error case (no OpenTelemetry
     // layer installed) is harmless.
     let _ = span.set_parent(parent);
@@ -94,7 +101,9 @@ pub fn inject_trace_context(metadata: &mut tonic::metadata::MetadataMap) {
 }
 
 /// A client interceptor that propagates the trace context of the calling span.
-pub fn propagate_trace(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+pub fn propagate_trace(
+    mut request: tonic::Request<()>,
+) -> Result<tonic::Request<()>, tonic::Status> {
     inject_trace_context(request.metadata_mut());
     Ok(request)
 }
@@ -150,7 +159,10 @@ mod tests {
                 .body(())
                 .unwrap();
             let server = server_span(&request);
-            assert_eq!(server.context().span().span_context().trace_id(), client_trace);
+            assert_eq!(
+                server.context().span().span_context().trace_id(),
+                client_trace
+            );
         });
     }
 }

@@ -89,12 +89,16 @@ impl Drop for TestDatabase {
             // Drop runs inside the test's runtime, which cannot block on itself: use a thread with
             // its own runtime.
             let dropped = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
                 runtime.block_on(async {
                     let mut admin = AnyConnection::connect(&admin_url).await?;
-                    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                        .execute(&mut admin)
-                        .await?;
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut admin)
+                    .await?;
                     admin.close().await?;
                     Ok::<_, anyhow::Error>(())
                 })
@@ -109,7 +113,9 @@ impl Drop for TestDatabase {
 
 /// `postgres://host/db?x` with `db` replaced by `name`.
 fn replace_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
     let path_start = base[scheme_end..].find('/').map(|i| scheme_end + i);
     let host = path_start.map_or(base, |i| &base[..i]);
@@ -140,7 +146,8 @@ impl TestKeys {
     /// Fresh keys.
     pub fn new() -> Self {
         let pair = KeyPair::generate();
-        let issuer = TokenIssuer::new(&pair, DEFAULT_ISSUER, DEFAULT_AUDIENCE).expect("fresh key loads");
+        let issuer =
+            TokenIssuer::new(&pair, DEFAULT_ISSUER, DEFAULT_AUDIENCE).expect("fresh key loads");
         TestKeys {
             pair,
             issuer,
@@ -183,8 +190,14 @@ mod tests {
 
     #[test]
     fn the_database_name_is_replaced_and_parameters_kept() {
-        assert_eq!(replace_database("postgres://127.0.0.1:5432/test", "x"), "postgres://127.0.0.1:5432/x");
-        assert_eq!(replace_database("postgres://u@h/test?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
+        assert_eq!(
+            replace_database("postgres://127.0.0.1:5432/test", "x"),
+            "postgres://127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            replace_database("postgres://u@h/test?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
         assert_eq!(replace_database("postgres://h", "x"), "postgres://h/x");
     }
 }

@@ -43,7 +43,11 @@ pub fn default_config() -> ServiceConfig {
 }
 
 /// Runs the service on `listener` until `shutdown` completes.
-pub async fn run(config: ServiceConfig, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+pub async fn run(
+    config: ServiceConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
     run_with_clock(config, listener, shutdown, Arc::new(SystemClock)).await
 }
 
@@ -72,7 +76,10 @@ pub async fn run_with_clock(
     let service = PersonnelServiceServer::new(api)
         .max_decoding_message_size(MAX_REQUEST_BYTES)
         .max_encoding_message_size(16 * MAX_REQUEST_BYTES);
-    let service = tonic::service::interceptor::InterceptedService::new(service, AuthInterceptor::new(verifier));
+    let service = tonic::service::interceptor::InterceptedService::new(
+        service,
+        AuthInterceptor::new(verifier),
+    );
 
     tracing::info!(address = %listener.local_addr()?, "personnel service listening");
     host(

@@ -300,8 +300,17 @@ mod tests {
 
     #[test]
     fn a_code_must_be_twelve_digits() {
-        for bad in ["44030500100", "4403050010011", "44030500100a", "", "４４0305001001"] {
-            assert!(matches!(RegionCode::parse(bad), Err(RegionError::Malformed(_))), "{bad}");
+        for bad in [
+            "44030500100",
+            "4403050010011",
+            "44030500100a",
+            "",
+            "４４0305001001",
+        ] {
+            assert!(
+                matches!(RegionCode::parse(bad), Err(RegionError::Malformed(_))),
+                "{bad}"
+            );
         }
     }
 
@@ -309,7 +318,10 @@ mod tests {
     fn impossible_structures_are_rejected() {
         // zero province, community under no street, county under no city
         for bad in ["000000000000", "440305000001", "440005000000"] {
-            assert!(matches!(RegionCode::parse(bad), Err(RegionError::BadStructure(_))), "{bad}");
+            assert!(
+                matches!(RegionCode::parse(bad), Err(RegionError::BadStructure(_))),
+                "{bad}"
+            );
         }
     }
 
@@ -330,7 +342,10 @@ mod tests {
         assert!(nanshan.contains(code("440305001001")));
         assert!(nanshan.contains(nanshan));
         assert!(!nanshan.contains(code("440306001001")));
-        assert!(!nanshan.contains(code("440300000000")), "a district does not contain its city");
+        assert!(
+            !nanshan.contains(code("440300000000")),
+            "a district does not contain its city"
+        );
         assert!(code("440000000000").contains(code("441900101002")));
         assert_eq!(nanshan.prefix(), "440305");
         assert_eq!(code("441900101000").prefix(), "441900101");
@@ -354,7 +369,10 @@ mod tests {
             regions.full_name(c).unwrap(),
             "广东省 深圳市 南山区 南头街道 南头城社区居委会"
         );
-        assert!(matches!(regions.known("440305001999"), Err(RegionError::Unknown(_))));
+        assert!(matches!(
+            regions.known("440305001999"),
+            Err(RegionError::Unknown(_))
+        ));
         assert!(matches!(
             regions.known_at("440305000000", Level::Community),
             Err(RegionError::WrongLevel { .. })

@@ -5,7 +5,11 @@
 //! and a master key (which protects personal data), and prints where each service listens and a
 //! development administrator token. Production deploys each service's own binary instead.
 
-use std::{net::SocketAddr, path::{Path, PathBuf}, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
@@ -93,17 +97,32 @@ impl DevSecrets {
             write_private(&master_file, key.expose().as_bytes())?;
             key
         };
-        Ok(DevSecrets { key_pair, master_key })
+        Ok(DevSecrets {
+            key_pair,
+            master_key,
+        })
     }
 }
 
 /// The configuration of one service of the suite: its SQLite file under the data folder and the
 /// suite's development secrets.
-fn service_config(base: ServiceConfig, suite: &SuiteSection, secrets: &DevSecrets, database: &str, port: u16) -> ServiceConfig {
+fn service_config(
+    base: ServiceConfig,
+    suite: &SuiteSection,
+    secrets: &DevSecrets,
+    database: &str,
+    port: u16,
+) -> ServiceConfig {
     let mut config = base;
     config.server.listen = SocketAddr::new(suite.host, port);
-    config.database.url = Secret::new(format!("sqlite://{}?mode=rwc", suite.data_dir.join(database).display()));
-    config.auth = AuthConfig { public_key_pem: Some(secrets.key_pair.public_pem.clone()), ..AuthConfig::default() };
+    config.database.url = Secret::new(format!(
+        "sqlite://{}?mode=rwc",
+        suite.data_dir.join(database).display()
+    ));
+    config.auth = AuthConfig {
+        public_key_pem: Some(secrets.key_pair.public_pem.clone()),
+        ..AuthConfig::default()
+    };
     config.crypto.master_key = secrets.master_key.clone();
     config
 }
@@ -113,12 +132,21 @@ fn service_config(base: ServiceConfig, suite: &SuiteSection, secrets: &DevSecret
 pub async fn start(
     config: SuiteConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<(Endpoints, impl std::future::Future<Output = anyhow::Result<()>>)> {
+) -> anyhow::Result<(
+    Endpoints,
+    impl std::future::Future<Output = anyhow::Result<()>>,
+)> {
     let suite = &config.suite;
     let secrets = DevSecrets::load_or_create(&suite.data_dir)?;
     let province = RegionCode::parse(&suite.dev_province).context("suite.dev_province")?;
 
-    let personnel_config = service_config(shequ_personnel::default_config(), suite, &secrets, "personnel.db", suite.personnel_port);
+    let personnel_config = service_config(
+        shequ_personnel::default_config(),
+        suite,
+        &secrets,
+        "personnel.db",
+        suite.personnel_port,
+    );
     let personnel_listener = TcpListener::bind(personnel_config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", personnel_config.server.listen))?;
@@ -131,11 +159,19 @@ pub async fn start(
     });
     let personnel = {
         let stop = stop.clone();
-        tokio::spawn(shequ_personnel::run(personnel_config, personnel_listener, async move { stop.wait().await }))
+        tokio::spawn(shequ_personnel::run(
+            personnel_config,
+            personnel_listener,
+            async move { stop.wait().await },
+        ))
     };
 
     // Report only once the service answers health checks, or fail with its own error.
-    let ready = shequ_kit::health::wait_until_serving(personnel_address, shequ_personnel::SERVICE_GRPC_NAME, Duration::from_secs(60));
+    let ready = shequ_kit::health::wait_until_serving(
+        personnel_address,
+        shequ_personnel::SERVICE_GRPC_NAME,
+        Duration::from_secs(60),
+    );
     tokio::pin!(ready);
     let mut personnel = personnel;
     tokio::select! {
@@ -149,7 +185,11 @@ pub async fn start(
         }
     }
 
-    let issuer = TokenIssuer::new(&secrets.key_pair, shequ_kit::auth::DEFAULT_ISSUER, shequ_kit::auth::DEFAULT_AUDIENCE)?;
+    let issuer = TokenIssuer::new(
+        &secrets.key_pair,
+        shequ_kit::auth::DEFAULT_ISSUER,
+        shequ_kit::auth::DEFAULT_AUDIENCE,
+    )?;
     let admin = Caller {
         subject: "dev:province-admin".to_owned(),
         roles: vec![Role::ProvinceAdmin],
@@ -174,7 +214,13 @@ pub async fn start(
         }
         first_error.map_or(Ok(()), Err)
     };
-    Ok((Endpoints { personnel: personnel_address, admin_token }, finished))
+    Ok((
+        Endpoints {
+            personnel: personnel_address,
+            admin_token,
+        },
+        finished,
+    ))
 }
 
 /// Runs the suite until SIGTERM or Ctrl-C, printing where it listens.
@@ -182,9 +228,14 @@ pub async fn run(config: SuiteConfig) -> anyhow::Result<()> {
     let data_dir = config.suite.data_dir.clone();
     let (endpoints, finished) = start(config, shutdown::signal()).await?;
     println!("Shequ suite is running (data in {}):", data_dir.display());
-    println!("  personnel  gRPC  http://{}   (shequ.personnel.v1.PersonnelService)", endpoints.personnel);
+    println!(
+        "  personnel  gRPC  http://{}   (shequ.personnel.v1.PersonnelService)",
+        endpoints.personnel
+    );
     println!();
-    println!("Development token (province administrator; send as `authorization: Bearer <token>`):");
+    println!(
+        "Development token (province administrator; send as `authorization: Bearer <token>`):"
+    );
     println!("{}", endpoints.admin_token);
     println!();
     println!("Stop with Ctrl-C.");

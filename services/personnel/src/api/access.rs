@@ -23,9 +23,11 @@ pub(crate) const RECORD_READERS: &[Role] = &[
     Role::Integration,
 ];
 /// Roles that change personnel records within their scope.
-pub(crate) const RECORD_WRITERS: &[Role] = &[Role::ProvinceAdmin, Role::CityAdmin, Role::DistrictAdmin];
+pub(crate) const RECORD_WRITERS: &[Role] =
+    &[Role::ProvinceAdmin, Role::CityAdmin, Role::DistrictAdmin];
 /// Roles that may see ID and phone numbers unmasked within their scope.
-pub(crate) const UNMASKED_READERS: &[Role] = &[Role::ProvinceAdmin, Role::CityAdmin, Role::DistrictAdmin];
+pub(crate) const UNMASKED_READERS: &[Role] =
+    &[Role::ProvinceAdmin, Role::CityAdmin, Role::DistrictAdmin];
 /// Roles that read a province's policies (their own province only).
 pub(crate) const POLICY_READERS: &[Role] = &[
     Role::ProvinceAdmin,
@@ -40,7 +42,8 @@ pub(crate) const POLICY_WRITERS: &[Role] = &[Role::ProvinceAdmin];
 
 /// A secretary reading their own record.
 fn is_own_record(caller: &Caller, secretary_id: &str) -> bool {
-    caller.has_any(&[Role::Secretary]) && caller.secretary.as_deref() == Some(secretary_name(secretary_id).as_str())
+    caller.has_any(&[Role::Secretary])
+        && caller.secretary.as_deref() == Some(secretary_name(secretary_id).as_str())
 }
 
 /// Before loading a secretary for reading: the caller must hold a reading role or be a secretary.
@@ -71,7 +74,9 @@ pub(crate) fn check_write(caller: &Caller, secretary: &Secretary) -> Result<(), 
 
 /// Whether the caller may see this secretary's personal data unmasked.
 pub(crate) fn check_unmasked(caller: &Caller, secretary: &Secretary) -> Result<(), Error> {
-    if (caller.has_any(UNMASKED_READERS) && caller.covers(secretary.region)) || is_own_record(caller, &secretary.id) {
+    if (caller.has_any(UNMASKED_READERS) && caller.covers(secretary.region))
+        || is_own_record(caller, &secretary.id)
+    {
         Ok(())
     } else {
         Err(Error::forbidden(
@@ -82,7 +87,11 @@ pub(crate) fn check_unmasked(caller: &Caller, secretary: &Secretary) -> Result<(
 }
 
 /// Reading a province's policy: own province only.
-pub(crate) fn check_policy_read(caller: &Caller, province: RegionCode, operation: &str) -> Result<(), Error> {
+pub(crate) fn check_policy_read(
+    caller: &Caller,
+    province: RegionCode,
+    operation: &str,
+) -> Result<(), Error> {
     caller.require_any(POLICY_READERS, operation)?;
     if caller.scope.province() == province {
         Ok(())
@@ -92,7 +101,11 @@ pub(crate) fn check_policy_read(caller: &Caller, province: RegionCode, operation
 }
 
 /// Changing a province's policy: a province administrator of that province.
-pub(crate) fn check_policy_write(caller: &Caller, province: RegionCode, operation: &str) -> Result<(), Error> {
+pub(crate) fn check_policy_write(
+    caller: &Caller,
+    province: RegionCode,
+    operation: &str,
+) -> Result<(), Error> {
     caller.require_any(POLICY_WRITERS, operation)?;
     caller.require_scope(province, "province")
 }
@@ -123,13 +136,22 @@ mod tests {
     #[test]
     fn a_province_admin_changes_only_their_own_province() {
         let admin = caller(Role::ProvinceAdmin, "440000000000");
-        assert!(check_policy_write(&admin, RegionCode::parse("440000000000").unwrap(), "w").is_ok());
-        assert!(check_policy_write(&admin, RegionCode::parse("330000000000").unwrap(), "w").is_err());
+        assert!(
+            check_policy_write(&admin, RegionCode::parse("440000000000").unwrap(), "w").is_ok()
+        );
+        assert!(
+            check_policy_write(&admin, RegionCode::parse("330000000000").unwrap(), "w").is_err()
+        );
     }
 
     #[test]
     fn auditors_cannot_read_secretaries() {
-        assert!(may_read_secretaries(&caller(Role::Auditor, "440000000000"), "GetSecretary").is_err());
-        assert!(may_read_secretaries(&caller(Role::StreetOfficer, "440305001000"), "GetSecretary").is_ok());
+        assert!(
+            may_read_secretaries(&caller(Role::Auditor, "440000000000"), "GetSecretary").is_err()
+        );
+        assert!(
+            may_read_secretaries(&caller(Role::StreetOfficer, "440305001000"), "GetSecretary")
+                .is_ok()
+        );
     }
 }

@@ -35,11 +35,20 @@ struct Evaluation {
     prerequisites: Vec<Prerequisite>,
 }
 
-async fn evaluate(ctx: &Context, secretary: &Secretary, ladder: Ladder, effective: NaiveDate) -> Result<Evaluation, Error> {
+async fn evaluate(
+    ctx: &Context,
+    secretary: &Secretary,
+    ladder: Ladder,
+    effective: NaiveDate,
+) -> Result<Evaluation, Error> {
     let target = career::next_rung(secretary.status, secretary.rung, ladder);
     let prerequisites = match target {
         Ok(rung) => {
-            let policy = ctx.store.career_policy(secretary.region.province()).await?.value;
+            let policy = ctx
+                .store
+                .career_policy(secretary.region.province())
+                .await?
+                .value;
             let facts = PromotionFacts {
                 rung_since: secretary.rung_since,
                 violation_dates: ctx.store.violation_dates(&secretary.id).await?,
@@ -48,12 +57,19 @@ async fn evaluate(ctx: &Context, secretary: &Secretary, ladder: Ladder, effectiv
         }
         Err(_) => Vec::new(),
     };
-    Ok(Evaluation { target, prerequisites })
+    Ok(Evaluation {
+        target,
+        prerequisites,
+    })
 }
 
 fn prerequisites_pb(list: &[Prerequisite]) -> Vec<pb::Prerequisite> {
     list.iter()
-        .map(|p| pb::Prerequisite { code: p.code.to_owned(), met: p.met, detail: p.detail.clone() })
+        .map(|p| pb::Prerequisite {
+            code: p.code.to_owned(),
+            met: p.met,
+            detail: p.detail.clone(),
+        })
         .collect()
 }
 
@@ -68,23 +84,42 @@ fn illegal_transition(message: String, metadata: Vec<(&'static str, String)>) ->
 
 /// The effective date of a career change: today when empty, not in the future, and not before
 /// the last event of the history (which is never rewritten).
-async fn effective_date(ctx: &Context, checks: &mut Checks, field: &str, text: &str, secretary: &Secretary) -> Result<Option<NaiveDate>, Error> {
+async fn effective_date(
+    ctx: &Context,
+    checks: &mut Checks,
+    field: &str,
+    text: &str,
+    secretary: &Secretary,
+) -> Result<Option<NaiveDate>, Error> {
     let Some(date) = checks.past_date_or_today(field, text, ctx.clock.today()) else {
         return Ok(None);
     };
     if let Some(last) = ctx.store.last_event_date(&secretary.id).await?
         && date < last
     {
-        checks.rule(true, field, "DATE_BEFORE_LAST_EVENT", format!("{date} is before the last career event ({last})"));
+        checks.rule(
+            true,
+            field,
+            "DATE_BEFORE_LAST_EVENT",
+            format!("{date} is before the last career event ({last})"),
+        );
         return Ok(None);
     }
     Ok(Some(date))
 }
 
-pub(crate) async fn check_promotion(ctx: &Context, caller: &Caller, request: pb::CheckPromotionRequest) -> Result<pb::PromotionCheck, Error> {
+pub(crate) async fn check_promotion(
+    ctx: &Context,
+    caller: &Caller,
+    request: pb::CheckPromotionRequest,
+) -> Result<pb::PromotionCheck, Error> {
     let ladder = required_enum("ladder", convert::ladder("ladder", request.ladder))?;
     let secretary = load_readable(ctx, caller, "name", &request.name, "CheckPromotion").await?;
-    let effective = shequ_kit::convert::parse_date_or("effective_date", &request.effective_date, ctx.clock.today())?;
+    let effective = shequ_kit::convert::parse_date_or(
+        "effective_date",
+        &request.effective_date,
+        ctx.clock.today(),
+    )?;
     let evaluation = evaluate(ctx, &secretary, ladder, effective).await?;
     Ok(pb::PromotionCheck {
         secretary: request.name,
@@ -93,15 +128,30 @@ pub(crate) async fn check_promotion(ctx: &Context, caller: &Caller, request: pb:
         to_rung: evaluation.target.map_or(pb::Rung::Unspecified, rung_pb) as i32,
         eligible: evaluation.target.is_ok() && evaluation.prerequisites.iter().all(|p| p.met),
         prerequisites: prerequisites_pb(&evaluation.prerequisites),
-        blocked_reason: evaluation.target.err().map(Blocked::describe).unwrap_or_default(),
+        blocked_reason: evaluation
+            .target
+            .err()
+            .map(Blocked::describe)
+            .unwrap_or_default(),
     })
 }
 
-pub(crate) async fn promote(ctx: &Context, caller: &Caller, request: pb::PromoteSecretaryRequest) -> Result<pb::PromoteSecretaryResponse, Error> {
+pub(crate) async fn promote(
+    ctx: &Context,
+    caller: &Caller,
+    request: pb::PromoteSecretaryRequest,
+) -> Result<pb::PromoteSecretaryResponse, Error> {
     let ladder = required_enum("ladder", convert::ladder("ladder", request.ladder))?;
     let secretary = load_writable(ctx, caller, "name", &request.name, "PromoteSecretary").await?;
     let mut checks = Checks::new();
-    let effective = effective_date(ctx, &mut checks, "effective_date", &request.effective_date, &secretary).await?;
+    let effective = effective_date(
+        ctx,
+        &mut checks,
+        "effective_date",
+        &request.effective_date,
+        &secretary,
+    )
+    .await?;
     let note = checks.optional_text("note", &request.note, NOTE_MAX);
     checks.finish()?;
     let (Some(effective), Some(note)) = (effective, note) else {
@@ -111,8 +161,15 @@ pub(crate) async fn promote(ctx: &Context, caller: &Caller, request: pb::Promote
     let evaluation = evaluate(ctx, &secretary, ladder, effective).await?;
     let target = evaluation.target.map_err(|blocked| {
         illegal_transition(
-            format!("cannot promote on the {} ladder: {}", ladder.code(), blocked.describe()),
-            vec![("ladder", ladder.code().to_owned()), ("rung", secretary.rung.code().to_owned())],
+            format!(
+                "cannot promote on the {} ladder: {}",
+                ladder.code(),
+                blocked.describe()
+            ),
+            vec![
+                ("ladder", ladder.code().to_owned()),
+                ("rung", secretary.rung.code().to_owned()),
+            ],
         )
     })?;
     let unmet: Vec<&Prerequisite> = evaluation.prerequisites.iter().filter(|p| !p.met).collect();
@@ -126,7 +183,11 @@ pub(crate) async fn promote(ctx: &Context, caller: &Caller, request: pb::Promote
             ),
             preconditions: unmet
                 .iter()
-                .map(|p| Precondition { kind: "PREREQUISITE", subject: p.code.to_owned(), description: p.detail.clone() })
+                .map(|p| Precondition {
+                    kind: "PREREQUISITE",
+                    subject: p.code.to_owned(),
+                    description: p.detail.clone(),
+                })
                 .collect(),
             metadata: vec![("target_rung", target.code().to_owned())],
         });
@@ -155,7 +216,11 @@ pub(crate) async fn promote(ctx: &Context, caller: &Caller, request: pb::Promote
         recorded_by: caller.subject.clone(),
         create_time: now,
     };
-    if !ctx.store.apply_event(&next, secretary.version, &event).await? {
+    if !ctx
+        .store
+        .apply_event(&next, secretary.version, &event)
+        .await?
+    {
         return Err(concurrent(&request.name));
     }
     Ok(pb::PromoteSecretaryResponse {
@@ -171,11 +236,18 @@ fn concurrent(name: &str) -> Error {
     }
 }
 
-pub(crate) async fn create_event(ctx: &Context, caller: &Caller, request: pb::CreateCareerEventRequest) -> Result<pb::CareerEvent, Error> {
+pub(crate) async fn create_event(
+    ctx: &Context,
+    caller: &Caller,
+    request: pb::CreateCareerEventRequest,
+) -> Result<pb::CareerEvent, Error> {
     let input = request
         .career_event
         .ok_or_else(|| Error::invalid("career_event", "FIELD_REQUIRED", "the event is required"))?;
-    let kind = required_enum("career_event.type", convert::event_type("career_event.type", input.r#type))?;
+    let kind = required_enum(
+        "career_event.type",
+        convert::event_type("career_event.type", input.r#type),
+    )?;
     if !kind.recordable_directly() {
         return Err(Error::invalid(
             "career_event.type",
@@ -183,17 +255,37 @@ pub(crate) async fn create_event(ctx: &Context, caller: &Caller, request: pb::Cr
             "appointments are recorded by CreateSecretary and promotions by PromoteSecretary",
         ));
     }
-    let secretary = load_writable(ctx, caller, "parent", &request.parent, "CreateCareerEvent").await?;
+    let secretary =
+        load_writable(ctx, caller, "parent", &request.parent, "CreateCareerEvent").await?;
 
     let mut checks = Checks::new();
-    let effective = effective_date(ctx, &mut checks, "career_event.effective_date", &input.effective_date, &secretary).await?;
+    let effective = effective_date(
+        ctx,
+        &mut checks,
+        "career_event.effective_date",
+        &input.effective_date,
+        &secretary,
+    )
+    .await?;
     let note = checks.optional_text("career_event.note", &input.note, NOTE_MAX);
     let mut destination = String::new();
     let mut title = String::new();
     let mut to_region = None;
     match kind {
-        EventType::Transfer => destination = checks.text("career_event.destination", &input.destination, SHORT_TEXT_MAX).unwrap_or_default(),
-        EventType::TitlePromotion => title = checks.text("career_event.title", &input.title, SHORT_TEXT_MAX).unwrap_or_default(),
+        EventType::Transfer => {
+            destination = checks
+                .text(
+                    "career_event.destination",
+                    &input.destination,
+                    SHORT_TEXT_MAX,
+                )
+                .unwrap_or_default()
+        }
+        EventType::TitlePromotion => {
+            title = checks
+                .text("career_event.title", &input.title, SHORT_TEXT_MAX)
+                .unwrap_or_default()
+        }
         EventType::Reassignment => {
             to_region = checks.take(
                 ctx.regions
@@ -218,8 +310,15 @@ pub(crate) async fn create_event(ctx: &Context, caller: &Caller, request: pb::Cr
     }
     let status_after = kind.status_after(secretary.status).ok_or_else(|| {
         illegal_transition(
-            format!("a {} event cannot be recorded for a secretary whose status is {}", kind.code(), secretary.status.code()),
-            vec![("event_type", kind.code().to_owned()), ("status", secretary.status.code().to_owned())],
+            format!(
+                "a {} event cannot be recorded for a secretary whose status is {}",
+                kind.code(),
+                secretary.status.code()
+            ),
+            vec![
+                ("event_type", kind.code().to_owned()),
+                ("status", secretary.status.code().to_owned()),
+            ],
         )
     })?;
 
@@ -253,16 +352,31 @@ pub(crate) async fn create_event(ctx: &Context, caller: &Caller, request: pb::Cr
         recorded_by: caller.subject.clone(),
         create_time: now,
     };
-    if !ctx.store.apply_event(&next, secretary.version, &event).await? {
+    if !ctx
+        .store
+        .apply_event(&next, secretary.version, &event)
+        .await?
+    {
         return Err(concurrent(&request.parent));
     }
     tracing::info!(secretary = %secretary.id, event = kind.code(), "career event recorded");
     Ok(event_pb(&event))
 }
 
-pub(crate) async fn get_event(ctx: &Context, caller: &Caller, request: pb::GetCareerEventRequest) -> Result<pb::CareerEvent, Error> {
+pub(crate) async fn get_event(
+    ctx: &Context,
+    caller: &Caller,
+    request: pb::GetCareerEventRequest,
+) -> Result<pb::CareerEvent, Error> {
     let (secretary_id, event_id) = names::secretary_child("name", &request.name, "careerEvents")?;
-    load_readable(ctx, caller, "name", &names::secretary_name(secretary_id), "GetCareerEvent").await?;
+    load_readable(
+        ctx,
+        caller,
+        "name",
+        &names::secretary_name(secretary_id),
+        "GetCareerEvent",
+    )
+    .await?;
     let event = ctx
         .store
         .career_event(secretary_id, event_id)
@@ -276,8 +390,13 @@ struct SeqCursor {
     after: i64,
 }
 
-pub(crate) async fn list_events(ctx: &Context, caller: &Caller, request: pb::ListCareerEventsRequest) -> Result<pb::ListCareerEventsResponse, Error> {
-    let secretary = load_readable(ctx, caller, "parent", &request.parent, "ListCareerEvents").await?;
+pub(crate) async fn list_events(
+    ctx: &Context,
+    caller: &Caller,
+    request: pb::ListCareerEventsRequest,
+) -> Result<pb::ListCareerEventsResponse, Error> {
+    let secretary =
+        load_readable(ctx, caller, "parent", &request.parent, "ListCareerEvents").await?;
     let limit = page_size(request.page_size)?;
     let query = format!("careerEvents|{}", secretary.id);
     let cursor: Option<SeqCursor> = ctx.tokens.open(&request.page_token, &query)?;
@@ -287,7 +406,12 @@ pub(crate) async fn list_events(ctx: &Context, caller: &Caller, request: pb::Lis
         .await?;
     let next_page_token = if page.len() > limit {
         page.truncate(limit);
-        ctx.tokens.seal(&query, &SeqCursor { after: page.last().expect("full page").0 })
+        ctx.tokens.seal(
+            &query,
+            &SeqCursor {
+                after: page.last().expect("full page").0,
+            },
+        )
     } else {
         String::new()
     };
@@ -297,15 +421,28 @@ pub(crate) async fn list_events(ctx: &Context, caller: &Caller, request: pb::Lis
     })
 }
 
-pub(crate) async fn create_violation(ctx: &Context, caller: &Caller, request: pb::CreateViolationRequest) -> Result<pb::Violation, Error> {
-    let input = request
-        .violation
-        .ok_or_else(|| Error::invalid("violation", "FIELD_REQUIRED", "the violation is required"))?;
-    let secretary = load_writable(ctx, caller, "parent", &request.parent, "CreateViolation").await?;
+pub(crate) async fn create_violation(
+    ctx: &Context,
+    caller: &Caller,
+    request: pb::CreateViolationRequest,
+) -> Result<pb::Violation, Error> {
+    let input = request.violation.ok_or_else(|| {
+        Error::invalid("violation", "FIELD_REQUIRED", "the violation is required")
+    })?;
+    let secretary =
+        load_writable(ctx, caller, "parent", &request.parent, "CreateViolation").await?;
     let province = secretary.region.province();
     let mut checks = Checks::new();
-    let item = checks.take(names::negative_list_item(&ctx.regions, "violation.negative_list_item", &input.negative_list_item));
-    let occurred_on = checks.past_date("violation.occurred_on", &input.occurred_on, ctx.clock.today());
+    let item = checks.take(names::negative_list_item(
+        &ctx.regions,
+        "violation.negative_list_item",
+        &input.negative_list_item,
+    ));
+    let occurred_on = checks.past_date(
+        "violation.occurred_on",
+        &input.occurred_on,
+        ctx.clock.today(),
+    );
     let evidence = checks.text("violation.evidence", &input.evidence, EVIDENCE_MAX);
     if let Some((item_province, _)) = &item {
         checks.rule(
@@ -323,7 +460,13 @@ pub(crate) async fn create_violation(ctx: &Context, caller: &Caller, request: pb
         .store
         .negative_list_item(province, &code)
         .await?
-        .ok_or_else(|| Error::invalid("violation.negative_list_item", "NEGATIVE_LIST_ITEM_UNKNOWN", format!("{code} is not in the catalogue")))?;
+        .ok_or_else(|| {
+            Error::invalid(
+                "violation.negative_list_item",
+                "NEGATIVE_LIST_ITEM_UNKNOWN",
+                format!("{code} is not in the catalogue"),
+            )
+        })?;
     if !item.active {
         return Err(Error::invalid(
             "violation.negative_list_item",
@@ -351,20 +494,36 @@ struct ViolationCursor {
     id: String,
 }
 
-pub(crate) async fn list_violations(ctx: &Context, caller: &Caller, request: pb::ListViolationsRequest) -> Result<pb::ListViolationsResponse, Error> {
+pub(crate) async fn list_violations(
+    ctx: &Context,
+    caller: &Caller,
+    request: pb::ListViolationsRequest,
+) -> Result<pb::ListViolationsResponse, Error> {
     let secretary = load_readable(ctx, caller, "parent", &request.parent, "ListViolations").await?;
     let limit = page_size(request.page_size)?;
     let query = format!("violations|{}", secretary.id);
     let cursor: Option<ViolationCursor> = ctx.tokens.open(&request.page_token, &query)?;
     let after = match cursor {
-        Some(c) => Some((shequ_kit::convert::parse_date("page_token", &c.occurred_on)?, c.id)),
+        Some(c) => Some((
+            shequ_kit::convert::parse_date("page_token", &c.occurred_on)?,
+            c.id,
+        )),
         None => None,
     };
-    let mut page = ctx.store.violations(&secretary.id, after, limit + 1).await?;
+    let mut page = ctx
+        .store
+        .violations(&secretary.id, after, limit + 1)
+        .await?;
     let next_page_token = if page.len() > limit {
         page.truncate(limit);
         let last = page.last().expect("full page");
-        ctx.tokens.seal(&query, &ViolationCursor { occurred_on: format_date(last.occurred_on), id: last.id.clone() })
+        ctx.tokens.seal(
+            &query,
+            &ViolationCursor {
+                occurred_on: format_date(last.occurred_on),
+                id: last.id.clone(),
+            },
+        )
     } else {
         String::new()
     };

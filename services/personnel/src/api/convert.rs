@@ -9,17 +9,25 @@ use shequ_proto::personnel::v1 as pb;
 
 use super::names::secretary_name;
 use crate::domain::{
-    CareerEvent, Education, Gender, NegativeListItem, PoliticalStatus, Readiness, ReserveCandidate, ReserveStatus,
-    Secretary, Status, Violation,
+    CareerEvent, Education, Gender, NegativeListItem, PoliticalStatus, Readiness, ReserveCandidate,
+    ReserveStatus, Secretary, Status, Violation,
     career::{EventType, Ladder, Rung},
 };
 
 fn unknown(field: &str, value: i32) -> Error {
-    Error::invalid(field, "ENUM_VALUE_UNKNOWN", format!("{value} is not a known value"))
+    Error::invalid(
+        field,
+        "ENUM_VALUE_UNKNOWN",
+        format!("{value} is not a known value"),
+    )
 }
 
 fn required(field: &str) -> Error {
-    Error::invalid(field, "FIELD_REQUIRED", "a value other than UNSPECIFIED is required")
+    Error::invalid(
+        field,
+        "FIELD_REQUIRED",
+        "a value other than UNSPECIFIED is required",
+    )
 }
 
 /// Declares the two-way mapping between a wire enum and a domain enum. Values that exist only
@@ -108,7 +116,11 @@ pub(crate) fn etag(version: i64) -> String {
 /// Parses an etag the caller sent back, requiring one.
 pub(crate) fn parse_etag(field: &str, text: &str) -> Result<i64, Error> {
     if text.is_empty() {
-        return Err(Error::invalid(field, "ETAG_REQUIRED", "send the etag of the version you read"));
+        return Err(Error::invalid(
+            field,
+            "ETAG_REQUIRED",
+            "send the etag of the version you read",
+        ));
     }
     text.trim_matches('"')
         .parse()
@@ -122,11 +134,21 @@ pub(crate) fn secretary_pb(s: &Secretary, unmasked: bool) -> pb::Secretary {
         display_name: s.display_name.clone(),
         gender: gender_pb(s.gender) as i32,
         birth_date: format_date(s.birth_date),
-        id_number: if unmasked { s.id_number.expose().to_owned() } else { s.id_number.masked() },
+        id_number: if unmasked {
+            s.id_number.expose().to_owned()
+        } else {
+            s.id_number.masked()
+        },
         phone_number: s
             .phone_number
             .as_ref()
-            .map(|p| if unmasked { p.expose().to_owned() } else { p.masked() })
+            .map(|p| {
+                if unmasked {
+                    p.expose().to_owned()
+                } else {
+                    p.masked()
+                }
+            })
             .unwrap_or_default(),
         education: education_pb(s.education) as i32,
         political_status: political_status_pb(s.political_status) as i32,
@@ -167,7 +189,10 @@ pub(crate) fn event_pb(e: &CareerEvent) -> pb::CareerEvent {
 /// A catalogue item on the wire.
 pub(crate) fn item_pb(item: &NegativeListItem) -> pb::NegativeListItem {
     pb::NegativeListItem {
-        name: format!("provinces/{}/negativeListItems/{}", item.province, item.code),
+        name: format!(
+            "provinces/{}/negativeListItems/{}",
+            item.province, item.code
+        ),
         title: item.title.clone(),
         description: item.description.clone(),
         active: item.active,
@@ -207,7 +232,10 @@ pub(crate) fn candidate_pb(c: &ReserveCandidate) -> pb::ReserveCandidate {
 }
 
 /// Update-mask paths in snake_case, whichever JSON or proto spelling the client used.
-pub(crate) fn mask_paths(mask: Option<&prost_types::FieldMask>, allowed: &[&str]) -> Result<Vec<String>, Error> {
+pub(crate) fn mask_paths(
+    mask: Option<&prost_types::FieldMask>,
+    allowed: &[&str],
+) -> Result<Vec<String>, Error> {
     let paths = mask.map(|m| m.paths.clone()).unwrap_or_default();
     if paths.is_empty() {
         return Err(Error::invalid(
@@ -226,7 +254,10 @@ pub(crate) fn mask_paths(mask: Option<&prost_types::FieldMask>, allowed: &[&str]
                 Err(Error::invalid(
                     "update_mask",
                     "UPDATE_MASK_INVALID",
-                    format!("{path:?} cannot be updated; allowed: {}", allowed.join(", ")),
+                    format!(
+                        "{path:?} cannot be updated; allowed: {}",
+                        allowed.join(", ")
+                    ),
                 ))
             }
         })
@@ -260,12 +291,16 @@ mod tests {
 
     #[test]
     fn mask_paths_accept_json_and_proto_spellings() {
-        let mask = prost_types::FieldMask { paths: vec!["displayName".into(), "phone_number".into()] };
+        let mask = prost_types::FieldMask {
+            paths: vec!["displayName".into(), "phone_number".into()],
+        };
         assert_eq!(
             mask_paths(Some(&mask), &["display_name", "phone_number"]).unwrap(),
             vec!["display_name", "phone_number"]
         );
-        let bad = prost_types::FieldMask { paths: vec!["status".into()] };
+        let bad = prost_types::FieldMask {
+            paths: vec!["status".into()],
+        };
         assert!(mask_paths(Some(&bad), &["display_name"]).is_err());
         assert!(mask_paths(None, &["display_name"]).is_err());
     }

@@ -36,8 +36,20 @@ pub struct PersonnelApi {
 
 impl PersonnelApi {
     /// An API over `store`, validating regions against `regions`.
-    pub fn new(store: Store, regions: Cow<'static, Regions>, tokens: PageTokens, clock: Arc<dyn Clock>) -> Self {
-        PersonnelApi { ctx: Arc::new(Context { store, regions, tokens, clock }) }
+    pub fn new(
+        store: Store,
+        regions: Cow<'static, Regions>,
+        tokens: PageTokens,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        PersonnelApi {
+            ctx: Arc::new(Context {
+                store,
+                regions,
+                tokens,
+                clock,
+            }),
+        }
     }
 }
 

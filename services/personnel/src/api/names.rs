@@ -25,7 +25,10 @@ fn bad_name(field: &str, expected: &str, got: &str) -> Error {
 
 /// An identifier segment: 1-64 characters of letters, digits, '-' and '_'.
 fn valid_segment(segment: &str) -> bool {
-    (1..=64).contains(&segment.len()) && segment.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    (1..=64).contains(&segment.len())
+        && segment
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// `secretaries/{id}` → id.
@@ -41,12 +44,20 @@ pub(crate) fn secretary_name(id: &str) -> String {
 }
 
 /// `secretaries/{s}/{collection}/{id}` → (s, id).
-pub(crate) fn secretary_child<'a>(field: &str, name: &'a str, collection: &str) -> Result<(&'a str, &'a str), Error> {
+pub(crate) fn secretary_child<'a>(
+    field: &str,
+    name: &'a str,
+    collection: &str,
+) -> Result<(&'a str, &'a str), Error> {
     let expected = format!("secretaries/{{secretary}}/{collection}/{{id}}");
-    let rest = name.strip_prefix("secretaries/").ok_or_else(|| bad_name(field, &expected, name))?;
+    let rest = name
+        .strip_prefix("secretaries/")
+        .ok_or_else(|| bad_name(field, &expected, name))?;
     let mut parts = rest.split('/');
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some(parent), Some(c), Some(id), None) if c == collection && valid_segment(parent) && valid_segment(id) => {
+        (Some(parent), Some(c), Some(id), None)
+            if c == collection && valid_segment(parent) && valid_segment(id) =>
+        {
             Ok((parent, id))
         }
         _ => Err(bad_name(field, &expected, name)),
@@ -54,7 +65,11 @@ pub(crate) fn secretary_child<'a>(field: &str, name: &'a str, collection: &str) 
 }
 
 /// `regions/{code}` → a known region of any level.
-pub(crate) fn region_parent(regions: &Regions, field: &str, name: &str) -> Result<RegionCode, Error> {
+pub(crate) fn region_parent(
+    regions: &Regions,
+    field: &str,
+    name: &str,
+) -> Result<RegionCode, Error> {
     let code = name
         .strip_prefix("regions/")
         .ok_or_else(|| bad_name(field, "regions/{12-digit code}", name))?;
@@ -62,12 +77,19 @@ pub(crate) fn region_parent(regions: &Regions, field: &str, name: &str) -> Resul
 }
 
 /// `provinces/{code}` (optionally followed by `/{suffix}`) → a known province code.
-pub(crate) fn province(regions: &Regions, field: &str, name: &str, suffix: Option<&str>) -> Result<RegionCode, Error> {
+pub(crate) fn province(
+    regions: &Regions,
+    field: &str,
+    name: &str,
+    suffix: Option<&str>,
+) -> Result<RegionCode, Error> {
     let expected = match suffix {
         Some(s) => format!("provinces/{{12-digit province code}}/{s}"),
         None => "provinces/{12-digit province code}".to_owned(),
     };
-    let rest = name.strip_prefix("provinces/").ok_or_else(|| bad_name(field, &expected, name))?;
+    let rest = name
+        .strip_prefix("provinces/")
+        .ok_or_else(|| bad_name(field, &expected, name))?;
     let code = match suffix {
         Some(s) => rest
             .strip_suffix(s)
@@ -75,13 +97,21 @@ pub(crate) fn province(regions: &Regions, field: &str, name: &str, suffix: Optio
             .ok_or_else(|| bad_name(field, &expected, name))?,
         None => rest,
     };
-    regions.known_at(code, Level::Province).map_err(|e| region_error(field, e))
+    regions
+        .known_at(code, Level::Province)
+        .map_err(|e| region_error(field, e))
 }
 
 /// `provinces/{p}/negativeListItems/{code}` → (province, code).
-pub(crate) fn negative_list_item(regions: &Regions, field: &str, name: &str) -> Result<(RegionCode, String), Error> {
+pub(crate) fn negative_list_item(
+    regions: &Regions,
+    field: &str,
+    name: &str,
+) -> Result<(RegionCode, String), Error> {
     let expected = "provinces/{province}/negativeListItems/{item}";
-    let (head, code) = name.rsplit_once('/').ok_or_else(|| bad_name(field, expected, name))?;
+    let (head, code) = name
+        .rsplit_once('/')
+        .ok_or_else(|| bad_name(field, expected, name))?;
     let province_part = head
         .strip_suffix("/negativeListItems")
         .ok_or_else(|| bad_name(field, expected, name))?;
@@ -106,7 +136,12 @@ mod tests {
     #[test]
     fn secretary_names_have_one_safe_segment() {
         assert_eq!(secretary_id("name", "secretaries/01abc").unwrap(), "01abc");
-        for bad in ["secretaries/", "secretaries/a/b", "people/1", "secretaries/../x"] {
+        for bad in [
+            "secretaries/",
+            "secretaries/a/b",
+            "people/1",
+            "secretaries/../x",
+        ] {
             assert!(secretary_id("name", bad).is_err(), "{bad}");
         }
     }
@@ -123,17 +158,43 @@ mod tests {
     #[test]
     fn province_names_must_name_a_known_province() {
         let regions = Regions::shipped();
-        let p = province(regions, "name", "provinces/440000000000/qualificationStandard", Some("qualificationStandard")).unwrap();
+        let p = province(
+            regions,
+            "name",
+            "provinces/440000000000/qualificationStandard",
+            Some("qualificationStandard"),
+        )
+        .unwrap();
         assert_eq!(p.to_string(), "440000000000");
         let err = province(regions, "name", "provinces/440300000000", None).unwrap_err();
-        assert!(matches!(err, Error::InvalidArgument { reason: "REGION_WRONG_LEVEL", .. }));
+        assert!(matches!(
+            err,
+            Error::InvalidArgument {
+                reason: "REGION_WRONG_LEVEL",
+                ..
+            }
+        ));
         let err = province(regions, "name", "provinces/990000000000", None).unwrap_err();
-        assert!(matches!(err, Error::InvalidArgument { reason: "REGION_UNKNOWN", .. }));
+        assert!(matches!(
+            err,
+            Error::InvalidArgument {
+                reason: "REGION_UNKNOWN",
+                ..
+            }
+        ));
     }
 
     #[test]
     fn negative_list_item_names_split_into_province_and_code() {
-        let (p, code) = negative_list_item(Regions::shipped(), "name", "provinces/440000000000/negativeListItems/NL05").unwrap();
-        assert_eq!((p.to_string().as_str(), code.as_str()), ("440000000000", "NL05"));
+        let (p, code) = negative_list_item(
+            Regions::shipped(),
+            "name",
+            "provinces/440000000000/negativeListItems/NL05",
+        )
+        .unwrap();
+        assert_eq!(
+            (p.to_string().as_str(), code.as_str()),
+            ("440000000000", "NL05")
+        );
     }
 }

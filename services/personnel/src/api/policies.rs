@@ -2,7 +2,9 @@
 //! catalogue.
 
 use serde::{Deserialize, Serialize};
-use shequ_kit::{Error, auth::Caller, convert::to_timestamp, paging::page_size, regions::RegionCode};
+use shequ_kit::{
+    Error, auth::Caller, convert::to_timestamp, paging::page_size, regions::RegionCode,
+};
 use shequ_proto::personnel::v1 as pb;
 
 use super::{
@@ -36,7 +38,10 @@ fn standard_pb(province: RegionCode, standard: &Versioned<Standard>) -> pb::Qual
 }
 
 /// A qualification check result on the wire.
-pub(crate) fn qualification_check_pb(province: RegionCode, results: &[RuleResult]) -> pb::QualificationCheck {
+pub(crate) fn qualification_check_pb(
+    province: RegionCode,
+    results: &[RuleResult],
+) -> pb::QualificationCheck {
     pb::QualificationCheck {
         qualification_standard: format!("provinces/{province}/{STANDARD}"),
         qualified: results.iter().all(|r| r.met),
@@ -52,20 +57,41 @@ pub(crate) fn qualification_check_pb(province: RegionCode, results: &[RuleResult
     }
 }
 
-pub(crate) async fn get_standard(ctx: &Context, caller: &Caller, request: pb::GetQualificationStandardRequest) -> Result<pb::QualificationStandard, Error> {
+pub(crate) async fn get_standard(
+    ctx: &Context,
+    caller: &Caller,
+    request: pb::GetQualificationStandardRequest,
+) -> Result<pb::QualificationStandard, Error> {
     let province = names::province(&ctx.regions, "name", &request.name, Some(STANDARD))?;
     access::check_policy_read(caller, province, "GetQualificationStandard")?;
     Ok(standard_pb(province, &ctx.store.standard(province).await?))
 }
 
-pub(crate) async fn update_standard(ctx: &Context, caller: &Caller, request: pb::UpdateQualificationStandardRequest) -> Result<pb::QualificationStandard, Error> {
-    let input = request
-        .qualification_standard
-        .ok_or_else(|| Error::invalid("qualification_standard", "FIELD_REQUIRED", "the standard is required"))?;
-    let province = names::province(&ctx.regions, "qualification_standard.name", &input.name, Some(STANDARD))?;
+pub(crate) async fn update_standard(
+    ctx: &Context,
+    caller: &Caller,
+    request: pb::UpdateQualificationStandardRequest,
+) -> Result<pb::QualificationStandard, Error> {
+    let input = request.qualification_standard.ok_or_else(|| {
+        Error::invalid(
+            "qualification_standard",
+            "FIELD_REQUIRED",
+            "the standard is required",
+        )
+    })?;
+    let province = names::province(
+        &ctx.regions,
+        "qualification_standard.name",
+        &input.name,
+        Some(STANDARD),
+    )?;
     let paths = mask_paths(
         request.update_mask.as_ref(),
-        &["max_age_at_appointment", "min_education", "min_years_community_work"],
+        &[
+            "max_age_at_appointment",
+            "min_education",
+            "min_years_community_work",
+        ],
     )?;
     let expected = parse_etag("qualification_standard.etag", &input.etag)?;
     access::check_policy_write(caller, province, "UpdateQualificationStandard")?;
@@ -87,7 +113,10 @@ pub(crate) async fn update_standard(ctx: &Context, caller: &Caller, request: pb:
                 next.max_age_at_appointment = input.max_age_at_appointment;
             }
             "min_education" => {
-                if let Some(v) = checks.take(required_enum(&field, convert::education(&field, input.min_education))) {
+                if let Some(v) = checks.take(required_enum(
+                    &field,
+                    convert::education(&field, input.min_education),
+                )) {
                     next.min_education = v;
                 }
             }
@@ -105,31 +134,67 @@ pub(crate) async fn update_standard(ctx: &Context, caller: &Caller, request: pb:
         }
     }
     checks.finish()?;
-    if stored.version != expected || !ctx.store.put_standard(province, &next, expected, ctx.clock.now()).await? {
+    if stored.version != expected
+        || !ctx
+            .store
+            .put_standard(province, &next, expected, ctx.clock.now())
+            .await?
+    {
         return Err(Error::stale_etag(&input.name));
     }
     Ok(standard_pb(province, &ctx.store.standard(province).await?))
 }
 
-pub(crate) async fn check_candidate(ctx: &Context, caller: &Caller, request: pb::CheckCandidateQualificationRequest) -> Result<pb::QualificationCheck, Error> {
-    let province = names::province(&ctx.regions, "qualification_standard", &request.qualification_standard, Some(STANDARD))?;
+pub(crate) async fn check_candidate(
+    ctx: &Context,
+    caller: &Caller,
+    request: pb::CheckCandidateQualificationRequest,
+) -> Result<pb::QualificationCheck, Error> {
+    let province = names::province(
+        &ctx.regions,
+        "qualification_standard",
+        &request.qualification_standard,
+        Some(STANDARD),
+    )?;
     access::check_policy_read(caller, province, "CheckCandidateQualification")?;
-    let candidate = request
-        .candidate
-        .ok_or_else(|| Error::invalid("candidate", "FIELD_REQUIRED", "the candidate profile is required"))?;
+    let candidate = request.candidate.ok_or_else(|| {
+        Error::invalid(
+            "candidate",
+            "FIELD_REQUIRED",
+            "the candidate profile is required",
+        )
+    })?;
     let today = ctx.clock.today();
     let mut checks = Checks::new();
     let birth_date = checks.past_date("candidate.birth_date", &candidate.birth_date, today);
-    let education = checks.take(required_enum("candidate.education", convert::education("candidate.education", candidate.education)));
-    let work = checks.past_date("candidate.community_work_start_date", &candidate.community_work_start_date, today);
+    let education = checks.take(required_enum(
+        "candidate.education",
+        convert::education("candidate.education", candidate.education),
+    ));
+    let work = checks.past_date(
+        "candidate.community_work_start_date",
+        &candidate.community_work_start_date,
+        today,
+    );
     // A planned appointment may lie in the future.
-    let appointment = checks.take(shequ_kit::convert::parse_date_or("candidate.appointment_date", &candidate.appointment_date, today));
+    let appointment = checks.take(shequ_kit::convert::parse_date_or(
+        "candidate.appointment_date",
+        &candidate.appointment_date,
+        today,
+    ));
     checks.finish()?;
-    let (Some(birth_date), Some(education), Some(community_work_start), Some(appointment_date)) = (birth_date, education, work, appointment) else {
+    let (Some(birth_date), Some(education), Some(community_work_start), Some(appointment_date)) =
+        (birth_date, education, work, appointment)
+    else {
         unreachable!("checked above");
     };
     let standard = ctx.store.standard(province).await?.value;
-    let profile = Profile { birth_date, education, community_work_start, appointment_date };
+    let profile = Profile {
+        birth_date,
+        education,
+        community_work_start,
+        appointment_date,
+    };
     Ok(qualification_check_pb(province, &standard.check(&profile)))
 }
 
@@ -150,20 +215,40 @@ fn policy_pb(province: RegionCode, policy: &Versioned<Policy>) -> pb::CareerPoli
     }
 }
 
-pub(crate) async fn get_career_policy(ctx: &Context, caller: &Caller, request: pb::GetCareerPolicyRequest) -> Result<pb::CareerPolicy, Error> {
+pub(crate) async fn get_career_policy(
+    ctx: &Context,
+    caller: &Caller,
+    request: pb::GetCareerPolicyRequest,
+) -> Result<pb::CareerPolicy, Error> {
     let province = names::province(&ctx.regions, "name", &request.name, Some(CAREER_POLICY))?;
     access::check_policy_read(caller, province, "GetCareerPolicy")?;
-    Ok(policy_pb(province, &ctx.store.career_policy(province).await?))
+    Ok(policy_pb(
+        province,
+        &ctx.store.career_policy(province).await?,
+    ))
 }
 
-pub(crate) async fn update_career_policy(ctx: &Context, caller: &Caller, request: pb::UpdateCareerPolicyRequest) -> Result<pb::CareerPolicy, Error> {
-    let input = request
-        .career_policy
-        .ok_or_else(|| Error::invalid("career_policy", "FIELD_REQUIRED", "the policy is required"))?;
-    let province = names::province(&ctx.regions, "career_policy.name", &input.name, Some(CAREER_POLICY))?;
+pub(crate) async fn update_career_policy(
+    ctx: &Context,
+    caller: &Caller,
+    request: pb::UpdateCareerPolicyRequest,
+) -> Result<pb::CareerPolicy, Error> {
+    let input = request.career_policy.ok_or_else(|| {
+        Error::invalid("career_policy", "FIELD_REQUIRED", "the policy is required")
+    })?;
+    let province = names::province(
+        &ctx.regions,
+        "career_policy.name",
+        &input.name,
+        Some(CAREER_POLICY),
+    )?;
     let paths = mask_paths(
         request.update_mask.as_ref(),
-        &["rung_requirements", "violation_lookback_months", "reserve_annual_target"],
+        &[
+            "rung_requirements",
+            "violation_lookback_months",
+            "reserve_annual_target",
+        ],
     )?;
     let expected = parse_etag("career_policy.etag", &input.etag)?;
     access::check_policy_write(caller, province, "UpdateCareerPolicy")?;
@@ -178,10 +263,23 @@ pub(crate) async fn update_career_policy(ctx: &Context, caller: &Caller, request
                 let mut seen = Vec::new();
                 for (i, requirement) in input.rung_requirements.iter().enumerate() {
                     let item = format!("{field}[{i}]");
-                    let rung = checks.take(required_enum(&format!("{item}.rung"), convert::rung(&format!("{item}.rung"), requirement.rung)));
+                    let rung = checks.take(required_enum(
+                        &format!("{item}.rung"),
+                        convert::rung(&format!("{item}.rung"), requirement.rung),
+                    ));
                     if let Some(rung) = rung {
-                        checks.rule(rung == Rung::Secretary, &format!("{item}.rung"), "RUNG_NOT_PROMOTABLE", "the first rung is reached by appointment");
-                        checks.rule(seen.contains(&rung), &format!("{item}.rung"), "RUNG_DUPLICATE", "each rung appears once");
+                        checks.rule(
+                            rung == Rung::Secretary,
+                            &format!("{item}.rung"),
+                            "RUNG_NOT_PROMOTABLE",
+                            "the first rung is reached by appointment",
+                        );
+                        checks.rule(
+                            seen.contains(&rung),
+                            &format!("{item}.rung"),
+                            "RUNG_DUPLICATE",
+                            "each rung appears once",
+                        );
                         seen.push(rung);
                     }
                     checks.rule(
@@ -192,7 +290,8 @@ pub(crate) async fn update_career_policy(ctx: &Context, caller: &Caller, request
                     );
                     if let Some(rung) = rung {
                         next.min_years_for.retain(|(r, _)| *r != rung);
-                        next.min_years_for.push((rung, requirement.min_years_on_current_rung));
+                        next.min_years_for
+                            .push((rung, requirement.min_years_on_current_rung));
                     }
                 }
             }
@@ -219,10 +318,18 @@ pub(crate) async fn update_career_policy(ctx: &Context, caller: &Caller, request
     }
     checks.finish()?;
     next.min_years_for.sort();
-    if stored.version != expected || !ctx.store.put_career_policy(province, &next, expected, ctx.clock.now()).await? {
+    if stored.version != expected
+        || !ctx
+            .store
+            .put_career_policy(province, &next, expected, ctx.clock.now())
+            .await?
+    {
         return Err(Error::stale_etag(&input.name));
     }
-    Ok(policy_pb(province, &ctx.store.career_policy(province).await?))
+    Ok(policy_pb(
+        province,
+        &ctx.store.career_policy(province).await?,
+    ))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -230,7 +337,11 @@ struct CodeCursor {
     after: String,
 }
 
-pub(crate) async fn list_items(ctx: &Context, caller: &Caller, request: pb::ListNegativeListItemsRequest) -> Result<pb::ListNegativeListItemsResponse, Error> {
+pub(crate) async fn list_items(
+    ctx: &Context,
+    caller: &Caller,
+    request: pb::ListNegativeListItemsRequest,
+) -> Result<pb::ListNegativeListItemsResponse, Error> {
     let province = names::province(&ctx.regions, "parent", &request.parent, None)?;
     access::check_policy_read(caller, province, "ListNegativeListItems")?;
     let limit = page_size(request.page_size)?;
@@ -238,11 +349,20 @@ pub(crate) async fn list_items(ctx: &Context, caller: &Caller, request: pb::List
     let cursor: Option<CodeCursor> = ctx.tokens.open(&request.page_token, &query)?;
     let mut page = ctx
         .store
-        .negative_list_items(province, cursor.as_ref().map_or("", |c| c.after.as_str()), limit + 1)
+        .negative_list_items(
+            province,
+            cursor.as_ref().map_or("", |c| c.after.as_str()),
+            limit + 1,
+        )
         .await?;
     let next_page_token = if page.len() > limit {
         page.truncate(limit);
-        ctx.tokens.seal(&query, &CodeCursor { after: page.last().expect("full page").code.clone() })
+        ctx.tokens.seal(
+            &query,
+            &CodeCursor {
+                after: page.last().expect("full page").code.clone(),
+            },
+        )
     } else {
         String::new()
     };
@@ -252,7 +372,11 @@ pub(crate) async fn list_items(ctx: &Context, caller: &Caller, request: pb::List
     })
 }
 
-pub(crate) async fn get_item(ctx: &Context, caller: &Caller, request: pb::GetNegativeListItemRequest) -> Result<pb::NegativeListItem, Error> {
+pub(crate) async fn get_item(
+    ctx: &Context,
+    caller: &Caller,
+    request: pb::GetNegativeListItemRequest,
+) -> Result<pb::NegativeListItem, Error> {
     let (province, code) = names::negative_list_item(&ctx.regions, "name", &request.name)?;
     access::check_policy_read(caller, province, "GetNegativeListItem")?;
     let item = ctx
@@ -263,11 +387,19 @@ pub(crate) async fn get_item(ctx: &Context, caller: &Caller, request: pb::GetNeg
     Ok(item_pb(&item))
 }
 
-pub(crate) async fn create_item(ctx: &Context, caller: &Caller, request: pb::CreateNegativeListItemRequest) -> Result<pb::NegativeListItem, Error> {
+pub(crate) async fn create_item(
+    ctx: &Context,
+    caller: &Caller,
+    request: pb::CreateNegativeListItemRequest,
+) -> Result<pb::NegativeListItem, Error> {
     let province = names::province(&ctx.regions, "parent", &request.parent, None)?;
-    let input = request
-        .negative_list_item
-        .ok_or_else(|| Error::invalid("negative_list_item", "FIELD_REQUIRED", "the item is required"))?;
+    let input = request.negative_list_item.ok_or_else(|| {
+        Error::invalid(
+            "negative_list_item",
+            "FIELD_REQUIRED",
+            "the item is required",
+        )
+    })?;
     let mut checks = Checks::new();
     checks.rule(
         !valid_item_id(&request.negative_list_item_id),
@@ -276,7 +408,8 @@ pub(crate) async fn create_item(ctx: &Context, caller: &Caller, request: pb::Cre
         "1-16 characters of A-Z, 0-9 and '-'",
     );
     let title = checks.text("negative_list_item.title", &input.title, 100);
-    let description = checks.optional_text("negative_list_item.description", &input.description, 2_000);
+    let description =
+        checks.optional_text("negative_list_item.description", &input.description, 2_000);
     checks.finish()?;
     let (Some(title), Some(description)) = (title, description) else {
         unreachable!("checked above");
@@ -294,12 +427,24 @@ pub(crate) async fn create_item(ctx: &Context, caller: &Caller, request: pb::Cre
     Ok(item_pb(&item))
 }
 
-pub(crate) async fn update_item(ctx: &Context, caller: &Caller, request: pb::UpdateNegativeListItemRequest) -> Result<pb::NegativeListItem, Error> {
-    let input = request
-        .negative_list_item
-        .ok_or_else(|| Error::invalid("negative_list_item", "FIELD_REQUIRED", "the item is required"))?;
-    let (province, code) = names::negative_list_item(&ctx.regions, "negative_list_item.name", &input.name)?;
-    let paths = mask_paths(request.update_mask.as_ref(), &["title", "description", "active"])?;
+pub(crate) async fn update_item(
+    ctx: &Context,
+    caller: &Caller,
+    request: pb::UpdateNegativeListItemRequest,
+) -> Result<pb::NegativeListItem, Error> {
+    let input = request.negative_list_item.ok_or_else(|| {
+        Error::invalid(
+            "negative_list_item",
+            "FIELD_REQUIRED",
+            "the item is required",
+        )
+    })?;
+    let (province, code) =
+        names::negative_list_item(&ctx.regions, "negative_list_item.name", &input.name)?;
+    let paths = mask_paths(
+        request.update_mask.as_ref(),
+        &["title", "description", "active"],
+    )?;
     let expected = parse_etag("negative_list_item.etag", &input.etag)?;
     access::check_policy_write(caller, province, "UpdateNegativeListItem")?;
     let stored = ctx
@@ -317,7 +462,11 @@ pub(crate) async fn update_item(ctx: &Context, caller: &Caller, request: pb::Upd
                 }
             }
             "description" => {
-                if let Some(v) = checks.optional_text("negative_list_item.description", &input.description, 2_000) {
+                if let Some(v) = checks.optional_text(
+                    "negative_list_item.description",
+                    &input.description,
+                    2_000,
+                ) {
                     next.description = v;
                 }
             }

@@ -1,13 +1,7 @@
 //! Secretary profiles: create, read, list, update, qualification check.
 
 use serde::{Deserialize, Serialize};
-use shequ_kit::{
-    Error,
-    auth::Caller,
-    convert::new_id,
-    paging::page_size,
-    regions::Level,
-};
+use shequ_kit::{Error, auth::Caller, convert::new_id, paging::page_size, regions::Level};
 use shequ_proto::personnel::v1 as pb;
 
 use super::{
@@ -44,25 +38,51 @@ const UPDATABLE: &[&str] = &[
 ];
 
 /// Loads a secretary the caller may read, or NOT_FOUND.
-pub(crate) async fn load_readable(ctx: &Context, caller: &Caller, field: &str, name: &str, operation: &str) -> Result<Secretary, Error> {
+pub(crate) async fn load_readable(
+    ctx: &Context,
+    caller: &Caller,
+    field: &str,
+    name: &str,
+    operation: &str,
+) -> Result<Secretary, Error> {
     access::may_read_secretaries(caller, operation)?;
     let id = names::secretary_id(field, name)?;
-    let secretary = ctx.store.secretary(id).await?.ok_or_else(|| Error::not_found(name))?;
+    let secretary = ctx
+        .store
+        .secretary(id)
+        .await?
+        .ok_or_else(|| Error::not_found(name))?;
     access::check_read(caller, &secretary)?;
     Ok(secretary)
 }
 
 /// Loads a secretary the caller may change, or PERMISSION_DENIED / NOT_FOUND.
-pub(crate) async fn load_writable(ctx: &Context, caller: &Caller, field: &str, name: &str, operation: &str) -> Result<Secretary, Error> {
+pub(crate) async fn load_writable(
+    ctx: &Context,
+    caller: &Caller,
+    field: &str,
+    name: &str,
+    operation: &str,
+) -> Result<Secretary, Error> {
     caller.require_any(access::RECORD_WRITERS, operation)?;
     let id = names::secretary_id(field, name)?;
-    let secretary = ctx.store.secretary(id).await?.ok_or_else(|| Error::not_found(name))?;
+    let secretary = ctx
+        .store
+        .secretary(id)
+        .await?
+        .ok_or_else(|| Error::not_found(name))?;
     access::check_write(caller, &secretary)?;
     Ok(secretary)
 }
 
 /// Parses the ID number and checks it against the birth date and gender given beside it.
-fn check_id_number(checks: &mut Checks, field: &str, text: &str, birth: Option<chrono::NaiveDate>, gender: Option<crate::domain::Gender>) -> Option<IdNumber> {
+fn check_id_number(
+    checks: &mut Checks,
+    field: &str,
+    text: &str,
+    birth: Option<chrono::NaiveDate>,
+    gender: Option<crate::domain::Gender>,
+) -> Option<IdNumber> {
     let id = match IdNumber::parse(text) {
         Ok(id) => id,
         Err(e) => {
@@ -75,7 +95,10 @@ fn check_id_number(checks: &mut Checks, field: &str, text: &str, birth: Option<c
             id.birth_date() != birth,
             field,
             "ID_NUMBER_BIRTH_DATE_MISMATCH",
-            format!("the ID number encodes birth date {}, not {birth}", id.birth_date()),
+            format!(
+                "the ID number encodes birth date {}, not {birth}",
+                id.birth_date()
+            ),
         );
     }
     if let Some(gender) = gender {
@@ -96,7 +119,12 @@ fn check_phone(checks: &mut Checks, field: &str, text: &str) -> Option<Option<Ph
     match PhoneNumber::parse(text) {
         Some(phone) => Some(Some(phone)),
         None => {
-            checks.rule(true, field, "PHONE_NUMBER_INVALID", "a mobile number is 11 digits starting with 13-19");
+            checks.rule(
+                true,
+                field,
+                "PHONE_NUMBER_INVALID",
+                "a mobile number is 11 digits starting with 13-19",
+            );
             None
         }
     }
@@ -104,7 +132,13 @@ fn check_phone(checks: &mut Checks, field: &str, text: &str) -> Option<Option<Ph
 
 /// Dates of a life must be in order: community work from 16, appointment from 18 and after the
 /// start of community work.
-fn check_life_dates(checks: &mut Checks, prefix: &str, birth: chrono::NaiveDate, work: chrono::NaiveDate, appointed: chrono::NaiveDate) {
+fn check_life_dates(
+    checks: &mut Checks,
+    prefix: &str,
+    birth: chrono::NaiveDate,
+    work: chrono::NaiveDate,
+    appointed: chrono::NaiveDate,
+) {
     checks.rule(
         full_years(birth, work) < 16,
         &format!("{prefix}community_work_start_date"),
@@ -125,33 +159,82 @@ fn check_life_dates(checks: &mut Checks, prefix: &str, birth: chrono::NaiveDate,
     );
 }
 
-pub(crate) async fn create(ctx: &Context, caller: &Caller, request: pb::CreateSecretaryRequest) -> Result<pb::Secretary, Error> {
+pub(crate) async fn create(
+    ctx: &Context,
+    caller: &Caller,
+    request: pb::CreateSecretaryRequest,
+) -> Result<pb::Secretary, Error> {
     caller.require_any(access::RECORD_WRITERS, "CreateSecretary")?;
-    let input = request
-        .secretary
-        .ok_or_else(|| Error::invalid("secretary", "FIELD_REQUIRED", "the secretary to create is required"))?;
+    let input = request.secretary.ok_or_else(|| {
+        Error::invalid(
+            "secretary",
+            "FIELD_REQUIRED",
+            "the secretary to create is required",
+        )
+    })?;
     let today = ctx.clock.today();
     let mut checks = Checks::new();
     let display_name = checks.text("secretary.display_name", &input.display_name, NAME_MAX);
-    let gender = checks.take(required_enum("secretary.gender", convert::gender("secretary.gender", input.gender)));
+    let gender = checks.take(required_enum(
+        "secretary.gender",
+        convert::gender("secretary.gender", input.gender),
+    ));
     let birth_date = checks.past_date("secretary.birth_date", &input.birth_date, today);
-    let id_number = check_id_number(&mut checks, "secretary.id_number", &input.id_number, birth_date, gender);
+    let id_number = check_id_number(
+        &mut checks,
+        "secretary.id_number",
+        &input.id_number,
+        birth_date,
+        gender,
+    );
     let phone_number = check_phone(&mut checks, "secretary.phone_number", &input.phone_number);
-    let education = checks.take(required_enum("secretary.education", convert::education("secretary.education", input.education)));
-    let political_status = checks.take(convert::political_status("secretary.political_status", input.political_status));
+    let education = checks.take(required_enum(
+        "secretary.education",
+        convert::education("secretary.education", input.education),
+    ));
+    let political_status = checks.take(convert::political_status(
+        "secretary.political_status",
+        input.political_status,
+    ));
     let region = checks.take(
         ctx.regions
             .known_at(&input.region, Level::Community)
             .map_err(|e| region_error("secretary.region", e)),
     );
-    let appointment_date = checks.past_date("secretary.appointment_date", &input.appointment_date, today);
-    let work_start = checks.past_date("secretary.community_work_start_date", &input.community_work_start_date, today);
+    let appointment_date =
+        checks.past_date("secretary.appointment_date", &input.appointment_date, today);
+    let work_start = checks.past_date(
+        "secretary.community_work_start_date",
+        &input.community_work_start_date,
+        today,
+    );
     if let (Some(birth), Some(work), Some(appointed)) = (birth_date, work_start, appointment_date) {
         check_life_dates(&mut checks, "secretary.", birth, work, appointed);
     }
     checks.finish()?;
-    let (Some(display_name), Some(gender), Some(birth_date), Some(id_number), Some(phone_number), Some(education), Some(political_status), Some(region), Some(appointment_date), Some(community_work_start)) =
-        (display_name, gender, birth_date, id_number, phone_number, education, political_status, region, appointment_date, work_start)
+    let (
+        Some(display_name),
+        Some(gender),
+        Some(birth_date),
+        Some(id_number),
+        Some(phone_number),
+        Some(education),
+        Some(political_status),
+        Some(region),
+        Some(appointment_date),
+        Some(community_work_start),
+    ) = (
+        display_name,
+        gender,
+        birth_date,
+        id_number,
+        phone_number,
+        education,
+        political_status,
+        region,
+        appointment_date,
+        work_start,
+    )
     else {
         unreachable!("every field was checked above");
     };
@@ -201,9 +284,18 @@ pub(crate) async fn create(ctx: &Context, caller: &Caller, request: pb::CreateSe
     Ok(secretary_pb(&secretary, false))
 }
 
-pub(crate) async fn get(ctx: &Context, caller: &Caller, request: pb::GetSecretaryRequest) -> Result<pb::Secretary, Error> {
-    let view = pb::SecretaryView::try_from(request.view)
-        .map_err(|_| Error::invalid("view", "ENUM_VALUE_UNKNOWN", format!("{} is not a known view", request.view)))?;
+pub(crate) async fn get(
+    ctx: &Context,
+    caller: &Caller,
+    request: pb::GetSecretaryRequest,
+) -> Result<pb::Secretary, Error> {
+    let view = pb::SecretaryView::try_from(request.view).map_err(|_| {
+        Error::invalid(
+            "view",
+            "ENUM_VALUE_UNKNOWN",
+            format!("{} is not a known view", request.view),
+        )
+    })?;
     let secretary = load_readable(ctx, caller, "name", &request.name, "GetSecretary").await?;
     let unmasked = view == pb::SecretaryView::Unmasked;
     if unmasked {
@@ -218,7 +310,11 @@ struct ListCursor {
     after: String,
 }
 
-pub(crate) async fn list(ctx: &Context, caller: &Caller, request: pb::ListSecretariesRequest) -> Result<pb::ListSecretariesResponse, Error> {
+pub(crate) async fn list(
+    ctx: &Context,
+    caller: &Caller,
+    request: pb::ListSecretariesRequest,
+) -> Result<pb::ListSecretariesResponse, Error> {
     caller.require_any(access::RECORD_READERS, "ListSecretaries")?;
     let scope = names::region_parent(&ctx.regions, "parent", &request.parent)?;
     let limit = page_size(request.page_size)?;
@@ -228,16 +324,29 @@ pub(crate) async fn list(ctx: &Context, caller: &Caller, request: pb::ListSecret
         rung: convert::rung("rung", request.rung)?,
     };
     caller.require_scope(scope, "parent")?;
-    let query = format!("secretaries|{scope}|{}|{}|{}", request.status, request.ladder, request.rung);
+    let query = format!(
+        "secretaries|{scope}|{}|{}|{}",
+        request.status, request.ladder, request.rung
+    );
     let cursor: Option<ListCursor> = ctx.tokens.open(&request.page_token, &query)?;
     let mut page = ctx
         .store
-        .list_secretaries(scope, filter, cursor.as_ref().map(|c| c.after.as_str()), limit + 1)
+        .list_secretaries(
+            scope,
+            filter,
+            cursor.as_ref().map(|c| c.after.as_str()),
+            limit + 1,
+        )
         .await?;
     let next_page_token = if page.len() > limit {
         page.truncate(limit);
         let last = page.last().expect("a full page has a last entry");
-        ctx.tokens.seal(&query, &ListCursor { after: last.id.clone() })
+        ctx.tokens.seal(
+            &query,
+            &ListCursor {
+                after: last.id.clone(),
+            },
+        )
     } else {
         String::new()
     };
@@ -247,13 +356,24 @@ pub(crate) async fn list(ctx: &Context, caller: &Caller, request: pb::ListSecret
     })
 }
 
-pub(crate) async fn update(ctx: &Context, caller: &Caller, request: pb::UpdateSecretaryRequest) -> Result<pb::Secretary, Error> {
-    let input = request
-        .secretary
-        .ok_or_else(|| Error::invalid("secretary", "FIELD_REQUIRED", "the secretary is required"))?;
+pub(crate) async fn update(
+    ctx: &Context,
+    caller: &Caller,
+    request: pb::UpdateSecretaryRequest,
+) -> Result<pb::Secretary, Error> {
+    let input = request.secretary.ok_or_else(|| {
+        Error::invalid("secretary", "FIELD_REQUIRED", "the secretary is required")
+    })?;
     let paths = mask_paths(request.update_mask.as_ref(), UPDATABLE)?;
     let expected = parse_etag("secretary.etag", &input.etag)?;
-    let stored = load_writable(ctx, caller, "secretary.name", &input.name, "UpdateSecretary").await?;
+    let stored = load_writable(
+        ctx,
+        caller,
+        "secretary.name",
+        &input.name,
+        "UpdateSecretary",
+    )
+    .await?;
     let today = ctx.clock.today();
 
     let mut next = stored.clone();
@@ -267,7 +387,9 @@ pub(crate) async fn update(ctx: &Context, caller: &Caller, request: pb::UpdateSe
                 }
             }
             "gender" => {
-                if let Some(v) = checks.take(required_enum(&field, convert::gender(&field, input.gender))) {
+                if let Some(v) =
+                    checks.take(required_enum(&field, convert::gender(&field, input.gender)))
+                {
                     next.gender = v;
                 }
             }
@@ -277,7 +399,8 @@ pub(crate) async fn update(ctx: &Context, caller: &Caller, request: pb::UpdateSe
                 }
             }
             "id_number" => {
-                if let Some(v) = check_id_number(&mut checks, &field, &input.id_number, None, None) {
+                if let Some(v) = check_id_number(&mut checks, &field, &input.id_number, None, None)
+                {
                     next.id_number = v;
                 }
             }
@@ -287,13 +410,19 @@ pub(crate) async fn update(ctx: &Context, caller: &Caller, request: pb::UpdateSe
                 }
             }
             "education" => {
-                if let Some(v) = checks.take(required_enum(&field, convert::education(&field, input.education))) {
+                if let Some(v) = checks.take(required_enum(
+                    &field,
+                    convert::education(&field, input.education),
+                )) {
                     next.education = v;
                 }
             }
             "political_status" => {
-                if let Some(v) = checks.take(convert::political_status(&field, input.political_status)) {
-                    next.political_status = v.unwrap_or(crate::domain::PoliticalStatus::Unspecified);
+                if let Some(v) =
+                    checks.take(convert::political_status(&field, input.political_status))
+                {
+                    next.political_status =
+                        v.unwrap_or(crate::domain::PoliticalStatus::Unspecified);
                 }
             }
             "appointment_date" => {
@@ -314,7 +443,11 @@ pub(crate) async fn update(ctx: &Context, caller: &Caller, request: pb::UpdateSe
         next.id_number.birth_date() != next.birth_date,
         "secretary.id_number",
         "ID_NUMBER_BIRTH_DATE_MISMATCH",
-        format!("the ID number encodes birth date {}, the record says {}", next.id_number.birth_date(), next.birth_date),
+        format!(
+            "the ID number encodes birth date {}, the record says {}",
+            next.id_number.birth_date(),
+            next.birth_date
+        ),
     );
     checks.rule(
         next.id_number.gender() != next.gender,
@@ -322,7 +455,13 @@ pub(crate) async fn update(ctx: &Context, caller: &Caller, request: pb::UpdateSe
         "ID_NUMBER_GENDER_MISMATCH",
         "the 17th digit of the ID number encodes the other gender",
     );
-    check_life_dates(&mut checks, "secretary.", next.birth_date, next.community_work_start, next.appointment_date);
+    check_life_dates(
+        &mut checks,
+        "secretary.",
+        next.birth_date,
+        next.community_work_start,
+        next.appointment_date,
+    );
     checks.finish()?;
 
     if stored.version != expected {
@@ -336,8 +475,19 @@ pub(crate) async fn update(ctx: &Context, caller: &Caller, request: pb::UpdateSe
     Ok(secretary_pb(&next, false))
 }
 
-pub(crate) async fn check_qualification(ctx: &Context, caller: &Caller, request: pb::CheckSecretaryQualificationRequest) -> Result<pb::QualificationCheck, Error> {
-    let secretary = load_readable(ctx, caller, "name", &request.name, "CheckSecretaryQualification").await?;
+pub(crate) async fn check_qualification(
+    ctx: &Context,
+    caller: &Caller,
+    request: pb::CheckSecretaryQualificationRequest,
+) -> Result<pb::QualificationCheck, Error> {
+    let secretary = load_readable(
+        ctx,
+        caller,
+        "name",
+        &request.name,
+        "CheckSecretaryQualification",
+    )
+    .await?;
     let province = secretary.region.province();
     let standard = ctx.store.standard(province).await?.value;
     let profile = Profile {
@@ -346,5 +496,8 @@ pub(crate) async fn check_qualification(ctx: &Context, caller: &Caller, request:
         community_work_start: secretary.community_work_start,
         appointment_date: secretary.appointment_date,
     };
-    Ok(super::policies::qualification_check_pb(province, &standard.check(&profile)))
+    Ok(super::policies::qualification_check_pb(
+        province,
+        &standard.check(&profile),
+    ))
 }

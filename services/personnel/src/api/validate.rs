@@ -36,9 +36,16 @@ impl Checks {
     }
 
     /// Records a rule broken by `field` when `broken`.
-    pub(crate) fn rule(&mut self, broken: bool, field: &str, reason: &'static str, description: impl Into<String>) {
+    pub(crate) fn rule(
+        &mut self,
+        broken: bool,
+        field: &str,
+        reason: &'static str,
+        description: impl Into<String>,
+    ) {
         if broken {
-            self.violations.push(Violation::new(field, reason, description));
+            self.violations
+                .push(Violation::new(field, reason, description));
         }
     }
 
@@ -47,7 +54,11 @@ impl Checks {
         if let Some(other) = self.other {
             return Err(other);
         }
-        if self.violations.is_empty() { Ok(()) } else { Err(Error::invalid_all(self.violations)) }
+        if self.violations.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::invalid_all(self.violations))
+        }
     }
 
     /// A required text of at most `max` characters, trimmed.
@@ -65,31 +76,56 @@ impl Checks {
         let value = value.trim();
         let length = value.chars().count();
         if length > max {
-            self.rule(true, field, "FIELD_TOO_LONG", format!("at most {max} characters, got {length}"));
+            self.rule(
+                true,
+                field,
+                "FIELD_TOO_LONG",
+                format!("at most {max} characters, got {length}"),
+            );
             return None;
         }
         if value.chars().any(|c| c.is_control() && c != '\n') {
-            self.rule(true, field, "FIELD_INVALID", "control characters are not allowed");
+            self.rule(
+                true,
+                field,
+                "FIELD_INVALID",
+                "control characters are not allowed",
+            );
             return None;
         }
         Some(value.to_owned())
     }
 
     /// A required `YYYY-MM-DD` date, not after `today`.
-    pub(crate) fn past_date(&mut self, field: &str, value: &str, today: NaiveDate) -> Option<NaiveDate> {
+    pub(crate) fn past_date(
+        &mut self,
+        field: &str,
+        value: &str,
+        today: NaiveDate,
+    ) -> Option<NaiveDate> {
         let date = self.take(parse_date(field, value))?;
         self.not_future(field, date, today)
     }
 
     /// An optional date (empty: `today`), not after `today`.
-    pub(crate) fn past_date_or_today(&mut self, field: &str, value: &str, today: NaiveDate) -> Option<NaiveDate> {
+    pub(crate) fn past_date_or_today(
+        &mut self,
+        field: &str,
+        value: &str,
+        today: NaiveDate,
+    ) -> Option<NaiveDate> {
         let date = self.take(parse_date_or(field, value, today))?;
         self.not_future(field, date, today)
     }
 
     fn not_future(&mut self, field: &str, date: NaiveDate, today: NaiveDate) -> Option<NaiveDate> {
         if date > today {
-            self.rule(true, field, "DATE_IN_FUTURE", format!("{date} is after today ({today})"));
+            self.rule(
+                true,
+                field,
+                "DATE_IN_FUTURE",
+                format!("{date} is after today ({today})"),
+            );
             return None;
         }
         Some(date)
@@ -110,7 +146,10 @@ mod tests {
         let Err(Error::InvalidArgument { violations, .. }) = checks.finish() else {
             panic!("expected a validation error");
         };
-        let fields: Vec<_> = violations.iter().map(|v| (v.field.as_str(), v.reason)).collect();
+        let fields: Vec<_> = violations
+            .iter()
+            .map(|v| (v.field.as_str(), v.reason))
+            .collect();
         assert_eq!(
             fields,
             vec![

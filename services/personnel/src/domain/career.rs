@@ -36,7 +36,11 @@ impl Ladder {
     pub fn rungs(self) -> [Rung; 3] {
         match self {
             Ladder::Management => [Rung::Secretary, Rung::AreaDirector, Rung::StreetLeader],
-            Ladder::Professional => [Rung::Secretary, Rung::ChiefGovernanceExpert, Rung::ThinkTankAdvisor],
+            Ladder::Professional => [
+                Rung::Secretary,
+                Rung::ChiefGovernanceExpert,
+                Rung::ThinkTankAdvisor,
+            ],
         }
     }
 }
@@ -86,10 +90,15 @@ impl Blocked {
     /// Human-readable explanation.
     pub fn describe(self) -> String {
         match self {
-            Blocked::NotInPost(status) => format!("the secretary is not in post (status {})", status.code()),
+            Blocked::NotInPost(status) => {
+                format!("the secretary is not in post (status {})", status.code())
+            }
             Blocked::TopOfLadder => "the secretary is at the top of this ladder".to_owned(),
             Blocked::OtherLadder(ladder) => {
-                format!("the secretary is already on the {} ladder; a promotion moves on one ladder", ladder.code())
+                format!(
+                    "the secretary is already on the {} ladder; a promotion moves on one ladder",
+                    ladder.code()
+                )
             }
         }
     }
@@ -106,7 +115,10 @@ pub fn next_rung(status: Status, current: Rung, ladder: Ladder) -> Result<Rung, 
         return Err(Blocked::OtherLadder(on));
     }
     let rungs = ladder.rungs();
-    let index = rungs.iter().position(|r| *r == current).expect("current rung is on its ladder");
+    let index = rungs
+        .iter()
+        .position(|r| *r == current)
+        .expect("current rung is on its ladder");
     rungs.get(index + 1).copied().ok_or(Blocked::TopOfLadder)
 }
 
@@ -163,7 +175,12 @@ pub struct PromotionFacts {
 
 /// Evaluates the prerequisites this service owns for reaching `target` on `effective`.
 /// (The evaluation and certificate prerequisites join when those services exist.)
-pub fn prerequisites(policy: &Policy, target: Rung, facts: &PromotionFacts, effective: NaiveDate) -> Vec<Prerequisite> {
+pub fn prerequisites(
+    policy: &Policy,
+    target: Rung,
+    facts: &PromotionFacts,
+    effective: NaiveDate,
+) -> Vec<Prerequisite> {
     let required = policy.min_years(target);
     let years = full_years(facts.rung_since, effective);
     let window_start = months_before(effective, policy.violation_lookback_months.max(0) as u32);
@@ -187,7 +204,10 @@ pub fn prerequisites(policy: &Policy, target: Rung, facts: &PromotionFacts, effe
             code: "NO_RECENT_VIOLATION",
             met: recent.is_empty(),
             detail: if recent.is_empty() {
-                format!("no negative-list violation in the {} months before {effective}", policy.violation_lookback_months)
+                format!(
+                    "no negative-list violation in the {} months before {effective}",
+                    policy.violation_lookback_months
+                )
             } else {
                 format!(
                     "{} negative-list violation(s) in the {} months before {effective}, the latest on {}",
@@ -234,9 +254,10 @@ impl EventType {
             EventType::Departure => Status::Departed,
             EventType::Retirement => Status::Retired,
             EventType::Removal => Status::Removed,
-            EventType::Appointment | EventType::Promotion | EventType::Reassignment | EventType::TitlePromotion => {
-                Status::Active
-            }
+            EventType::Appointment
+            | EventType::Promotion
+            | EventType::Reassignment
+            | EventType::TitlePromotion => Status::Active,
         })
     }
 
@@ -248,7 +269,10 @@ impl EventType {
 
     /// True when the event ends the secretary's time in post.
     pub fn ends_service(self) -> bool {
-        matches!(self, EventType::Transfer | EventType::Departure | EventType::Retirement | EventType::Removal)
+        matches!(
+            self,
+            EventType::Transfer | EventType::Departure | EventType::Retirement | EventType::Removal
+        )
     }
 }
 
@@ -266,15 +290,34 @@ mod tests {
 
     #[test]
     fn a_promotion_moves_one_rung_up_the_chosen_ladder() {
-        assert_eq!(next_rung(Status::Active, Rung::Secretary, Ladder::Management), Ok(Rung::AreaDirector));
-        assert_eq!(next_rung(Status::Active, Rung::Secretary, Ladder::Professional), Ok(Rung::ChiefGovernanceExpert));
-        assert_eq!(next_rung(Status::Active, Rung::AreaDirector, Ladder::Management), Ok(Rung::StreetLeader));
-        assert_eq!(next_rung(Status::Active, Rung::ChiefGovernanceExpert, Ladder::Professional), Ok(Rung::ThinkTankAdvisor));
+        assert_eq!(
+            next_rung(Status::Active, Rung::Secretary, Ladder::Management),
+            Ok(Rung::AreaDirector)
+        );
+        assert_eq!(
+            next_rung(Status::Active, Rung::Secretary, Ladder::Professional),
+            Ok(Rung::ChiefGovernanceExpert)
+        );
+        assert_eq!(
+            next_rung(Status::Active, Rung::AreaDirector, Ladder::Management),
+            Ok(Rung::StreetLeader)
+        );
+        assert_eq!(
+            next_rung(
+                Status::Active,
+                Rung::ChiefGovernanceExpert,
+                Ladder::Professional
+            ),
+            Ok(Rung::ThinkTankAdvisor)
+        );
     }
 
     #[test]
     fn the_top_of_a_ladder_cannot_be_passed() {
-        assert_eq!(next_rung(Status::Active, Rung::StreetLeader, Ladder::Management), Err(Blocked::TopOfLadder));
+        assert_eq!(
+            next_rung(Status::Active, Rung::StreetLeader, Ladder::Management),
+            Err(Blocked::TopOfLadder)
+        );
     }
 
     #[test]
@@ -295,43 +338,124 @@ mod tests {
 
     #[test]
     fn three_full_years_on_the_rung_are_required_by_default() {
-        let facts = PromotionFacts { rung_since: d("2021-06-01"), violation_dates: vec![] };
+        let facts = PromotionFacts {
+            rung_since: d("2021-06-01"),
+            violation_dates: vec![],
+        };
         let policy = Policy::default();
-        assert_eq!(unmet(&prerequisites(&policy, Rung::AreaDirector, &facts, d("2024-05-31"))), vec!["YEARS_ON_CURRENT_RUNG"]);
-        assert!(unmet(&prerequisites(&policy, Rung::AreaDirector, &facts, d("2024-06-01"))).is_empty());
+        assert_eq!(
+            unmet(&prerequisites(
+                &policy,
+                Rung::AreaDirector,
+                &facts,
+                d("2024-05-31")
+            )),
+            vec!["YEARS_ON_CURRENT_RUNG"]
+        );
+        assert!(
+            unmet(&prerequisites(
+                &policy,
+                Rung::AreaDirector,
+                &facts,
+                d("2024-06-01")
+            ))
+            .is_empty()
+        );
     }
 
     #[test]
     fn years_required_are_configurable_per_rung() {
         let mut policy = Policy::default();
         policy.min_years_for = vec![(Rung::StreetLeader, 5)];
-        let facts = PromotionFacts { rung_since: d("2020-01-01"), violation_dates: vec![] };
-        assert_eq!(unmet(&prerequisites(&policy, Rung::StreetLeader, &facts, d("2024-06-01"))), vec!["YEARS_ON_CURRENT_RUNG"]);
-        assert!(unmet(&prerequisites(&policy, Rung::AreaDirector, &facts, d("2024-06-01"))).is_empty(), "default 3");
+        let facts = PromotionFacts {
+            rung_since: d("2020-01-01"),
+            violation_dates: vec![],
+        };
+        assert_eq!(
+            unmet(&prerequisites(
+                &policy,
+                Rung::StreetLeader,
+                &facts,
+                d("2024-06-01")
+            )),
+            vec!["YEARS_ON_CURRENT_RUNG"]
+        );
+        assert!(
+            unmet(&prerequisites(
+                &policy,
+                Rung::AreaDirector,
+                &facts,
+                d("2024-06-01")
+            ))
+            .is_empty(),
+            "default 3"
+        );
     }
 
     #[test]
     fn a_violation_in_the_last_twelve_months_blocks_promotion() {
         let policy = Policy::default();
-        let recent = PromotionFacts { rung_since: d("2015-01-01"), violation_dates: vec![d("2023-07-01")] };
-        assert_eq!(unmet(&prerequisites(&policy, Rung::AreaDirector, &recent, d("2024-06-30"))), vec!["NO_RECENT_VIOLATION"]);
+        let recent = PromotionFacts {
+            rung_since: d("2015-01-01"),
+            violation_dates: vec![d("2023-07-01")],
+        };
+        assert_eq!(
+            unmet(&prerequisites(
+                &policy,
+                Rung::AreaDirector,
+                &recent,
+                d("2024-06-30")
+            )),
+            vec!["NO_RECENT_VIOLATION"]
+        );
         // exactly twelve months later the violation no longer counts
-        assert!(unmet(&prerequisites(&policy, Rung::AreaDirector, &recent, d("2024-07-01"))).is_empty());
+        assert!(
+            unmet(&prerequisites(
+                &policy,
+                Rung::AreaDirector,
+                &recent,
+                d("2024-07-01")
+            ))
+            .is_empty()
+        );
     }
 
     #[test]
     fn every_unmet_prerequisite_is_named() {
-        let facts = PromotionFacts { rung_since: d("2023-01-01"), violation_dates: vec![d("2024-01-01")] };
-        let list = prerequisites(&Policy::default(), Rung::AreaDirector, &facts, d("2024-06-01"));
-        assert_eq!(unmet(&list), vec!["YEARS_ON_CURRENT_RUNG", "NO_RECENT_VIOLATION"]);
+        let facts = PromotionFacts {
+            rung_since: d("2023-01-01"),
+            violation_dates: vec![d("2024-01-01")],
+        };
+        let list = prerequisites(
+            &Policy::default(),
+            Rung::AreaDirector,
+            &facts,
+            d("2024-06-01"),
+        );
+        assert_eq!(
+            unmet(&list),
+            vec!["YEARS_ON_CURRENT_RUNG", "NO_RECENT_VIOLATION"]
+        );
     }
 
     #[test]
     fn leaving_events_are_final() {
-        assert_eq!(EventType::Transfer.status_after(Status::Active), Some(Status::Transferred));
-        assert_eq!(EventType::Retirement.status_after(Status::Active), Some(Status::Retired));
+        assert_eq!(
+            EventType::Transfer.status_after(Status::Active),
+            Some(Status::Transferred)
+        );
+        assert_eq!(
+            EventType::Retirement.status_after(Status::Active),
+            Some(Status::Retired)
+        );
         assert_eq!(EventType::Departure.status_after(Status::Retired), None);
-        assert_eq!(EventType::TitlePromotion.status_after(Status::Departed), None);
-        assert_eq!(EventType::Reassignment.status_after(Status::Active), Some(Status::Active));
+        assert_eq!(
+            EventType::TitlePromotion.status_after(Status::Departed),
+            None
+        );
+        assert_eq!(
+            EventType::Reassignment.status_after(Status::Active),
+            Some(Status::Active)
+        );
     }
 }

@@ -32,10 +32,16 @@ impl IdNumberError {
     /// Human-readable rule.
     pub fn describe(&self) -> String {
         match self {
-            IdNumberError::Format => "an ID number is 17 digits followed by a digit or X".to_owned(),
-            IdNumberError::BirthDate => "characters 7-14 of an ID number must be a valid birth date (YYYYMMDD)".to_owned(),
+            IdNumberError::Format => {
+                "an ID number is 17 digits followed by a digit or X".to_owned()
+            }
+            IdNumberError::BirthDate => {
+                "characters 7-14 of an ID number must be a valid birth date (YYYYMMDD)".to_owned()
+            }
             IdNumberError::CheckDigit { expected } => {
-                format!("the check digit (GB 11643, ISO 7064 MOD 11-2) does not match; the first 17 digits call for {expected}")
+                format!(
+                    "the check digit (GB 11643, ISO 7064 MOD 11-2) does not match; the first 17 digits call for {expected}"
+                )
             }
         }
     }
@@ -117,8 +123,11 @@ impl PhoneNumber {
         let digits: String = text.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
         let digits = digits.strip_prefix("+86").unwrap_or(&digits);
         let b = digits.as_bytes();
-        (b.len() == 11 && b.iter().all(u8::is_ascii_digit) && b[0] == b'1' && (b'3'..=b'9').contains(&b[1]))
-            .then(|| PhoneNumber(digits.to_owned()))
+        (b.len() == 11
+            && b.iter().all(u8::is_ascii_digit)
+            && b[0] == b'1'
+            && (b'3'..=b'9').contains(&b[1]))
+        .then(|| PhoneNumber(digits.to_owned()))
     }
 
     /// The number in full. Personal data: never log it.
@@ -148,14 +157,23 @@ mod tests {
     #[test]
     fn a_number_with_the_right_check_digit_is_accepted() {
         let id = IdNumber::parse(VALID).unwrap();
-        assert_eq!(id.birth_date(), NaiveDate::from_ymd_opt(1949, 12, 31).unwrap());
+        assert_eq!(
+            id.birth_date(),
+            NaiveDate::from_ymd_opt(1949, 12, 31).unwrap()
+        );
         assert_eq!(id.gender(), Gender::Female);
-        assert_eq!(IdNumber::parse("440305199001011213").unwrap().gender(), Gender::Male);
+        assert_eq!(
+            IdNumber::parse("440305199001011213").unwrap().gender(),
+            Gender::Male
+        );
     }
 
     #[test]
     fn a_lower_case_x_is_normalised() {
-        assert_eq!(IdNumber::parse("11010519491231002x").unwrap().expose(), VALID);
+        assert_eq!(
+            IdNumber::parse("11010519491231002x").unwrap().expose(),
+            VALID
+        );
     }
 
     #[test]
@@ -168,26 +186,44 @@ mod tests {
 
     #[test]
     fn a_malformed_number_is_refused() {
-        for bad in ["", "11010519491231002", "1101051949123100XX", "11010519491231002Y", "A1010519491231002X"] {
+        for bad in [
+            "",
+            "11010519491231002",
+            "1101051949123100XX",
+            "11010519491231002Y",
+            "A1010519491231002X",
+        ] {
             assert_eq!(IdNumber::parse(bad), Err(IdNumberError::Format), "{bad}");
         }
     }
 
     #[test]
     fn an_impossible_birth_date_is_refused() {
-        assert_eq!(IdNumber::parse("110105194902300028"), Err(IdNumberError::BirthDate));
+        assert_eq!(
+            IdNumber::parse("110105194902300028"),
+            Err(IdNumberError::BirthDate)
+        );
     }
 
     #[test]
     fn masking_keeps_only_the_area_code_and_the_last_four() {
-        assert_eq!(IdNumber::parse(VALID).unwrap().masked(), "110105********002X");
+        assert_eq!(
+            IdNumber::parse(VALID).unwrap().masked(),
+            "110105********002X"
+        );
         assert!(!format!("{:?}", IdNumber::parse(VALID).unwrap()).contains("19491231"));
     }
 
     #[test]
     fn mobile_numbers_are_validated_and_masked() {
-        assert_eq!(PhoneNumber::parse("138 0013 8000").unwrap().expose(), "13800138000");
-        assert_eq!(PhoneNumber::parse("+8613800138000").unwrap().masked(), "138****8000");
+        assert_eq!(
+            PhoneNumber::parse("138 0013 8000").unwrap().expose(),
+            "13800138000"
+        );
+        assert_eq!(
+            PhoneNumber::parse("+8613800138000").unwrap().masked(),
+            "138****8000"
+        );
         for bad in ["12800138000", "1380013800", "23800138000", "1380013800a"] {
             assert!(PhoneNumber::parse(bad).is_none(), "{bad}");
         }

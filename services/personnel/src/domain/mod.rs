@@ -297,7 +297,8 @@ pub fn full_years(from: NaiveDate, to: NaiveDate) -> i32 {
 
 /// The date `months` months before `date` (clamped to the end of shorter months).
 pub fn months_before(date: NaiveDate, months: u32) -> NaiveDate {
-    date.checked_sub_months(chrono::Months::new(months)).unwrap_or(NaiveDate::MIN)
+    date.checked_sub_months(chrono::Months::new(months))
+        .unwrap_or(NaiveDate::MIN)
 }
 
 #[cfg(test)]

@@ -66,7 +66,10 @@ impl Standard {
             RuleResult {
                 rule: "MAX_AGE_AT_APPOINTMENT",
                 met: age <= self.max_age_at_appointment,
-                required: format!("at most {} years old on the appointment date", self.max_age_at_appointment),
+                required: format!(
+                    "at most {} years old on the appointment date",
+                    self.max_age_at_appointment
+                ),
                 actual: format!("{age} years old on {}", profile.appointment_date),
             },
             RuleResult {
@@ -78,7 +81,10 @@ impl Standard {
             RuleResult {
                 rule: "MIN_YEARS_COMMUNITY_WORK",
                 met: years >= self.min_years_community_work,
-                required: format!("at least {} full years of community work", self.min_years_community_work),
+                required: format!(
+                    "at least {} full years of community work",
+                    self.min_years_community_work
+                ),
                 actual: format!("{years} full years on {}", profile.appointment_date),
             },
         ]
@@ -104,22 +110,45 @@ mod tests {
 
     #[test]
     fn a_profile_meeting_every_default_rule_qualifies() {
-        let results = Standard::default().check(&profile("1980-05-01", Education::Bachelor, "2015-01-01", "2024-01-01"));
+        let results = Standard::default().check(&profile(
+            "1980-05-01",
+            Education::Bachelor,
+            "2015-01-01",
+            "2024-01-01",
+        ));
         assert!(unmet(&results).is_empty());
     }
 
     #[test]
     fn fifty_is_allowed_fifty_one_is_not() {
         let standard = Standard::default();
-        let at_fifty = profile("1974-01-01", Education::Bachelor, "2010-01-01", "2024-01-01");
+        let at_fifty = profile(
+            "1974-01-01",
+            Education::Bachelor,
+            "2010-01-01",
+            "2024-01-01",
+        );
         assert!(unmet(&standard.check(&at_fifty)).is_empty());
-        let at_fifty_one = profile("1973-01-01", Education::Bachelor, "2010-01-01", "2024-01-01");
-        assert_eq!(unmet(&standard.check(&at_fifty_one)), vec!["MAX_AGE_AT_APPOINTMENT"]);
+        let at_fifty_one = profile(
+            "1973-01-01",
+            Education::Bachelor,
+            "2010-01-01",
+            "2024-01-01",
+        );
+        assert_eq!(
+            unmet(&standard.check(&at_fifty_one)),
+            vec!["MAX_AGE_AT_APPOINTMENT"]
+        );
     }
 
     #[test]
     fn education_below_junior_college_fails() {
-        let results = Standard::default().check(&profile("1990-01-01", Education::SeniorSecondary, "2015-01-01", "2024-01-01"));
+        let results = Standard::default().check(&profile(
+            "1990-01-01",
+            Education::SeniorSecondary,
+            "2015-01-01",
+            "2024-01-01",
+        ));
         assert_eq!(unmet(&results), vec!["MIN_EDUCATION"]);
         assert!(results[1].required.contains("大专"));
     }
@@ -127,16 +156,41 @@ mod tests {
     #[test]
     fn community_work_counts_full_years_before_appointment() {
         let standard = Standard::default();
-        let short = profile("1990-01-01", Education::Bachelor, "2021-01-02", "2024-01-01");
-        assert_eq!(unmet(&standard.check(&short)), vec!["MIN_YEARS_COMMUNITY_WORK"]);
-        let enough = profile("1990-01-01", Education::Bachelor, "2021-01-01", "2024-01-01");
+        let short = profile(
+            "1990-01-01",
+            Education::Bachelor,
+            "2021-01-02",
+            "2024-01-01",
+        );
+        assert_eq!(
+            unmet(&standard.check(&short)),
+            vec!["MIN_YEARS_COMMUNITY_WORK"]
+        );
+        let enough = profile(
+            "1990-01-01",
+            Education::Bachelor,
+            "2021-01-01",
+            "2024-01-01",
+        );
         assert!(unmet(&standard.check(&enough)).is_empty());
     }
 
     #[test]
     fn every_unmet_rule_is_named_at_once() {
-        let results = Standard::default().check(&profile("1960-01-01", Education::JuniorSecondaryOrBelow, "2023-06-01", "2024-01-01"));
-        assert_eq!(unmet(&results), vec!["MAX_AGE_AT_APPOINTMENT", "MIN_EDUCATION", "MIN_YEARS_COMMUNITY_WORK"]);
+        let results = Standard::default().check(&profile(
+            "1960-01-01",
+            Education::JuniorSecondaryOrBelow,
+            "2023-06-01",
+            "2024-01-01",
+        ));
+        assert_eq!(
+            unmet(&results),
+            vec![
+                "MAX_AGE_AT_APPOINTMENT",
+                "MIN_EDUCATION",
+                "MIN_YEARS_COMMUNITY_WORK"
+            ]
+        );
     }
 
     #[test]
@@ -146,7 +200,19 @@ mod tests {
             min_education: Education::Bachelor,
             min_years_community_work: 5,
         };
-        let results = strict.check(&profile("1978-01-01", Education::JuniorCollege, "2020-01-01", "2024-01-01"));
-        assert_eq!(unmet(&results), vec!["MAX_AGE_AT_APPOINTMENT", "MIN_EDUCATION", "MIN_YEARS_COMMUNITY_WORK"]);
+        let results = strict.check(&profile(
+            "1978-01-01",
+            Education::JuniorCollege,
+            "2020-01-01",
+            "2024-01-01",
+        ));
+        assert_eq!(
+            unmet(&results),
+            vec![
+                "MAX_AGE_AT_APPOINTMENT",
+                "MIN_EDUCATION",
+                "MIN_YEARS_COMMUNITY_WORK"
+            ]
+        );
     }
 }

@@ -113,7 +113,9 @@ pub fn compute(people: &[Person], year_start: NaiveDate, reference: NaiveDate) -
     let losses = people
         .iter()
         .flat_map(|p| p.events.iter())
-        .filter(|(kind, date)| matches!(kind, EventType::Transfer | EventType::Departure) && in_year(*date))
+        .filter(|(kind, date)| {
+            matches!(kind, EventType::Transfer | EventType::Departure) && in_year(*date)
+        })
         .count();
 
     Figures {
@@ -159,7 +161,11 @@ mod tests {
         let people = vec![
             person("1980-01-01", "2010-01-01", "2015-01-01"),
             person("1990-01-01", "2020-01-01", "2026-01-05"), // appointed after the year
-            leaves(person("1970-01-01", "2000-01-01", "2005-01-01"), EventType::Retirement, "2025-06-30"),
+            leaves(
+                person("1970-01-01", "2000-01-01", "2005-01-01"),
+                EventType::Retirement,
+                "2025-06-30",
+            ),
         ];
         let figures = compute(&people, d(START), d(END));
         assert_eq!(figures.headcount, 1);
@@ -175,13 +181,23 @@ mod tests {
             person("1960-01-01", "1990-01-01", "2000-01-01"), // 65
         ];
         let figures = compute(&people, d(START), d(END));
-        assert_eq!(figures.age_bands, vec![("under 35", 1), ("35-44", 1), ("45-54", 1), ("55 and over", 1)]);
+        assert_eq!(
+            figures.age_bands,
+            vec![
+                ("under 35", 1),
+                ("35-44", 1),
+                ("45-54", 1),
+                ("55 and over", 1)
+            ]
+        );
     }
 
     #[test]
     fn shares_of_veterans_and_title_holders_are_percentages_of_headcount() {
         let mut titled = person("1980-01-01", "2010-01-01", "2012-01-01"); // 15 years
-        titled.events.push((EventType::TitlePromotion, d("2020-05-01")));
+        titled
+            .events
+            .push((EventType::TitlePromotion, d("2020-05-01")));
         let people = vec![
             titled,
             person("1990-01-01", "2016-01-01", "2018-01-01"), // 9 years
@@ -195,9 +211,17 @@ mod tests {
     #[test]
     fn transfer_rate_under_35_uses_age_at_the_transfer() {
         let people = vec![
-            leaves(person("1995-01-01", "2018-01-01", "2020-01-01"), EventType::Transfer, "2025-03-01"), // 30
-            person("1996-01-01", "2018-01-01", "2020-01-01"),                                              // young, stays
-            leaves(person("1970-01-01", "2000-01-01", "2005-01-01"), EventType::Transfer, "2025-03-01"), // 55: not young
+            leaves(
+                person("1995-01-01", "2018-01-01", "2020-01-01"),
+                EventType::Transfer,
+                "2025-03-01",
+            ), // 30
+            person("1996-01-01", "2018-01-01", "2020-01-01"), // young, stays
+            leaves(
+                person("1970-01-01", "2000-01-01", "2005-01-01"),
+                EventType::Transfer,
+                "2025-03-01",
+            ), // 55: not young
         ];
         let figures = compute(&people, d(START), d(END));
         assert_eq!(figures.transfer_rate_under_35, 50.0);
@@ -206,11 +230,27 @@ mod tests {
     #[test]
     fn talent_loss_counts_transfers_and_departures_but_not_retirements() {
         let people = vec![
-            leaves(person("1990-01-01", "2015-01-01", "2018-01-01"), EventType::Transfer, "2025-02-01"),
-            leaves(person("1990-01-01", "2015-01-01", "2018-01-01"), EventType::Departure, "2025-04-01"),
-            leaves(person("1962-01-01", "1990-01-01", "2000-01-01"), EventType::Retirement, "2025-05-01"),
+            leaves(
+                person("1990-01-01", "2015-01-01", "2018-01-01"),
+                EventType::Transfer,
+                "2025-02-01",
+            ),
+            leaves(
+                person("1990-01-01", "2015-01-01", "2018-01-01"),
+                EventType::Departure,
+                "2025-04-01",
+            ),
+            leaves(
+                person("1962-01-01", "1990-01-01", "2000-01-01"),
+                EventType::Retirement,
+                "2025-05-01",
+            ),
             person("1988-01-01", "2015-01-01", "2018-01-01"),
-            leaves(person("1988-01-01", "2015-01-01", "2018-01-01"), EventType::Departure, "2024-11-01"), // last year
+            leaves(
+                person("1988-01-01", "2015-01-01", "2018-01-01"),
+                EventType::Departure,
+                "2024-11-01",
+            ), // last year
         ];
         let figures = compute(&people, d(START), d(END));
         assert_eq!(figures.headcount_at_start_of_year, 4);

@@ -18,7 +18,7 @@ use shequ_kit::{
 };
 use sqlx::migrate::Migrator;
 
-pub use secretaries::{SecretaryFilter, StatisticsRow};
+pub use secretaries::{SECRETARY_COLUMNS, SecretaryFilter, StatisticsRow};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
@@ -77,7 +77,8 @@ fn stored_region(text: &str) -> Result<RegionCode, Error> {
 }
 
 fn stored_code<T>(text: &str, parse: impl Fn(&str) -> Option<T>, what: &str) -> Result<T, Error> {
-    parse(text).ok_or_else(|| Error::internal(anyhow::anyhow!("stored {what} code {text:?} is unknown")))
+    parse(text)
+        .ok_or_else(|| Error::internal(anyhow::anyhow!("stored {what} code {text:?} is unknown")))
 }
 
 fn stored_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, Error> {
@@ -96,8 +97,14 @@ mod tests {
     #[test]
     fn a_scope_becomes_an_inclusive_code_range() {
         let district = RegionCode::parse("440305000000").unwrap();
-        assert_eq!(region_range(district), ("440305000000".into(), "440305999999".into()));
+        assert_eq!(
+            region_range(district),
+            ("440305000000".into(), "440305999999".into())
+        );
         let community = RegionCode::parse("440305001001").unwrap();
-        assert_eq!(region_range(community), ("440305001001".into(), "440305001001".into()));
+        assert_eq!(
+            region_range(community),
+            ("440305001001".into(), "440305001001".into())
+        );
     }
 }

@@ -9,7 +9,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use shequ_kit::{Error, convert::to_db_time, regions::RegionCode};
 
-use super::{Store, date_text, is_unique_violation, stored_code, stored_date, stored_region, stored_time};
+use super::{
+    Store, date_text, is_unique_violation, stored_code, stored_date, stored_region, stored_time,
+};
 use crate::domain::{
     Education, NegativeListItem, Violation,
     career::{Policy, Rung},
@@ -45,7 +47,11 @@ impl Store {
         .fetch_optional(self.db.pool())
         .await?;
         match row {
-            None => Ok(Versioned { value: Standard::default(), version: 0, update_time: None }),
+            None => Ok(Versioned {
+                value: Standard::default(),
+                version: 0,
+                update_time: None,
+            }),
             Some((max_age, education, min_years, version, updated)) => Ok(Versioned {
                 value: Standard {
                     max_age_at_appointment: max_age as i32,
@@ -107,7 +113,11 @@ impl Store {
         .fetch_optional(self.db.pool())
         .await?;
         let Some((requirements, lookback, target, version, updated)) = row else {
-            return Ok(Versioned { value: Policy::default(), version: 0, update_time: None });
+            return Ok(Versioned {
+                value: Policy::default(),
+                version: 0,
+                update_time: None,
+            });
         };
         let requirements: Vec<RungRequirementJson> = serde_json::from_str(&requirements)
             .map_err(|e| Error::internal(anyhow::anyhow!("stored rung requirements: {e}")))?;
@@ -137,7 +147,10 @@ impl Store {
             &policy
                 .min_years_for
                 .iter()
-                .map(|(rung, years)| RungRequirementJson { rung: rung.code().to_owned(), min_years: *years })
+                .map(|(rung, years)| RungRequirementJson {
+                    rung: rung.code().to_owned(),
+                    min_years: *years,
+                })
                 .collect::<Vec<_>>(),
         )
         .map_err(Error::internal)?;
@@ -174,10 +187,11 @@ impl Store {
 
     /// Copies the shipped catalogue to a province that has none yet (idempotent and safe to race).
     async fn ensure_catalogue(&self, province: RegionCode) -> Result<(), Error> {
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM negative_list_items WHERE province = $1")
-            .bind(province.to_string())
-            .fetch_one(self.db.pool())
-            .await?;
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM negative_list_items WHERE province = $1")
+                .bind(province.to_string())
+                .fetch_one(self.db.pool())
+                .await?;
         if count > 0 {
             return Ok(());
         }
@@ -219,7 +233,11 @@ impl Store {
     }
 
     /// One catalogue item.
-    pub async fn negative_list_item(&self, province: RegionCode, code: &str) -> Result<Option<NegativeListItem>, Error> {
+    pub async fn negative_list_item(
+        &self,
+        province: RegionCode,
+        code: &str,
+    ) -> Result<Option<NegativeListItem>, Error> {
         self.ensure_catalogue(province).await?;
         let row: Option<(String, String, String, String, i64, i64)> = sqlx::query_as(
             "SELECT province, code, title, description, active, version FROM negative_list_items \
@@ -250,15 +268,25 @@ impl Store {
         match result {
             Err(e) if is_unique_violation(&e) => Err(Error::AlreadyExists {
                 reason: "NEGATIVE_LIST_ITEM_EXISTS",
-                message: format!("item {} already exists in this province's catalogue", item.code),
-                resource: Some(format!("provinces/{}/negativeListItems/{}", item.province, item.code)),
+                message: format!(
+                    "item {} already exists in this province's catalogue",
+                    item.code
+                ),
+                resource: Some(format!(
+                    "provinces/{}/negativeListItems/{}",
+                    item.province, item.code
+                )),
             }),
             other => other.map(|_| ()).map_err(Error::from),
         }
     }
 
     /// Writes an item if its version is still `expected_version`.
-    pub async fn update_negative_list_item(&self, item: &NegativeListItem, expected_version: i64) -> Result<bool, Error> {
+    pub async fn update_negative_list_item(
+        &self,
+        item: &NegativeListItem,
+        expected_version: i64,
+    ) -> Result<bool, Error> {
         let result = sqlx::query(
             "UPDATE negative_list_items SET title = $1, description = $2, active = $3, version = $4 \
              WHERE province = $5 AND code = $6 AND version = $7",
@@ -302,7 +330,10 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<Violation>, Error> {
         // The cursor is compared as one text key "date|id", which sorts like the pair.
-        let after_key = after.map_or_else(|| "9999-12-31|~".to_owned(), |(date, id)| format!("{}|{id}", date_text(date)));
+        let after_key = after.map_or_else(
+            || "9999-12-31|~".to_owned(),
+            |(date, id)| format!("{}|{id}", date_text(date)),
+        );
         let rows: Vec<(String, String, String, String, String, String, String, String)> = sqlx::query_as(
             "SELECT id, secretary_id, province, item_code, occurred_on, evidence, recorded_by, create_time \
              FROM violations WHERE secretary_id = $1 AND occurred_on || '|' || id < $2 \
@@ -314,27 +345,39 @@ impl Store {
         .fetch_all(self.db.pool())
         .await?;
         rows.into_iter()
-            .map(|(id, secretary_id, province, item_code, occurred_on, evidence, recorded_by, created)| {
-                Ok(Violation {
+            .map(
+                |(
                     id,
                     secretary_id,
-                    province: stored_region(&province)?,
+                    province,
                     item_code,
-                    occurred_on: stored_date(&occurred_on)?,
+                    occurred_on,
                     evidence,
                     recorded_by,
-                    create_time: stored_time(&created)?,
-                })
-            })
+                    created,
+                )| {
+                    Ok(Violation {
+                        id,
+                        secretary_id,
+                        province: stored_region(&province)?,
+                        item_code,
+                        occurred_on: stored_date(&occurred_on)?,
+                        evidence,
+                        recorded_by,
+                        create_time: stored_time(&created)?,
+                    })
+                },
+            )
             .collect()
     }
 
     /// Dates of all of a secretary's violations (for promotion prerequisites).
     pub async fn violation_dates(&self, secretary_id: &str) -> Result<Vec<NaiveDate>, Error> {
-        let dates: Vec<String> = sqlx::query_scalar("SELECT occurred_on FROM violations WHERE secretary_id = $1")
-            .bind(secretary_id)
-            .fetch_all(self.db.pool())
-            .await?;
+        let dates: Vec<String> =
+            sqlx::query_scalar("SELECT occurred_on FROM violations WHERE secretary_id = $1")
+                .bind(secretary_id)
+                .fetch_all(self.db.pool())
+                .await?;
         dates.iter().map(|d| stored_date(d)).collect()
     }
 }

@@ -62,7 +62,9 @@ fn decode(row: CandidateRow) -> Result<ReserveCandidate, Error> {
 impl Store {
     /// Adds a candidate.
     pub async fn insert_candidate(&self, c: &ReserveCandidate) -> Result<(), Error> {
-        let sql = format!("INSERT INTO reserve_candidates ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)");
+        let sql = format!(
+            "INSERT INTO reserve_candidates ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&c.id)
             .bind(c.region.to_string())
@@ -119,7 +121,11 @@ impl Store {
     }
 
     /// Writes a candidate if its version is still `expected_version`.
-    pub async fn update_candidate(&self, c: &ReserveCandidate, expected_version: i64) -> Result<bool, Error> {
+    pub async fn update_candidate(
+        &self,
+        c: &ReserveCandidate,
+        expected_version: i64,
+    ) -> Result<bool, Error> {
         let result = sqlx::query(
             "UPDATE reserve_candidates SET display_name = $1, gender = $2, birth_date = $3, education = $4, \
              readiness = $5, status = $6, note = $7, version = $8, update_time = $9 WHERE id = $10 AND version = $11",
@@ -141,7 +147,12 @@ impl Store {
     }
 
     /// Pool counts of a province for the year from `year_start` to `year_end`.
-    pub async fn pool_counts(&self, province: RegionCode, year_start: NaiveDate, year_end: NaiveDate) -> Result<PoolCounts, Error> {
+    pub async fn pool_counts(
+        &self,
+        province: RegionCode,
+        year_start: NaiveDate,
+        year_end: NaiveDate,
+    ) -> Result<PoolCounts, Error> {
         let (low, high) = region_range(province);
         let (added, in_pool, ready_now): (i64, i64, i64) = sqlx::query_as(
             "SELECT \
@@ -156,6 +167,10 @@ impl Store {
         .bind(date_text(year_end))
         .fetch_one(self.db.pool())
         .await?;
-        Ok(PoolCounts { added, in_pool, ready_now })
+        Ok(PoolCounts {
+            added,
+            in_pool,
+            ready_now,
+        })
     }
 }

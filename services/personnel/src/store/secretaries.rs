@@ -1,15 +1,11 @@
 //! Secretaries and their append-only career events.
 
 use chrono::NaiveDate;
-use shequ_kit::{
-    Error,
-    convert::to_db_time,
-    regions::RegionCode,
-};
+use shequ_kit::{Error, convert::to_db_time, regions::RegionCode};
 
 use super::{
-    ID_NUMBER, PHONE_NUMBER, Store, date_text, is_unique_violation, region_range, stored_code, stored_date,
-    stored_optional_date, stored_region, stored_time,
+    ID_NUMBER, PHONE_NUMBER, Store, date_text, is_unique_violation, region_range, stored_code,
+    stored_date, stored_optional_date, stored_region, stored_time,
 };
 use crate::domain::{
     CareerEvent, Education, Gender, PoliticalStatus, Secretary, Status,
@@ -18,7 +14,8 @@ use crate::domain::{
     statistics::Person,
 };
 
-const SECRETARY_COLUMNS: &str = "id, region, display_name, gender, birth_date, id_number_enc, phone_number_enc, \
+/// The columns a secretary read selects (the benchmark runs the same query through pgbench).
+pub const SECRETARY_COLUMNS: &str = "id, region, display_name, gender, birth_date, id_number_enc, phone_number_enc, \
      education, political_status, appointment_date, work_start_date, status, ladder, rung, rung_since, \
      professional_title, left_on, version, create_time, update_time";
 
@@ -110,7 +107,11 @@ impl Store {
             id_number,
             phone_number,
             education: stored_code(&row.education, Education::from_code, "education")?,
-            political_status: stored_code(&row.political_status, PoliticalStatus::from_code, "political status")?,
+            political_status: stored_code(
+                &row.political_status,
+                PoliticalStatus::from_code,
+                "political status",
+            )?,
             appointment_date: stored_date(&row.appointment_date)?,
             community_work_start: stored_date(&row.work_start_date)?,
             status: stored_code(&row.status, Status::from_code, "status")?,
@@ -133,7 +134,11 @@ impl Store {
 
     /// Stores a new secretary with the appointment event. Fails with ALREADY_EXISTS when the ID
     /// number is registered already.
-    pub async fn insert_secretary(&self, secretary: &Secretary, appointment: &CareerEvent) -> Result<(), Error> {
+    pub async fn insert_secretary(
+        &self,
+        secretary: &Secretary,
+        appointment: &CareerEvent,
+    ) -> Result<(), Error> {
         let mut tx = self.db.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO secretaries (id, region, display_name, gender, birth_date, id_number_enc, id_number_index, \
@@ -174,7 +179,11 @@ impl Store {
     }
 
     fn encrypt_phone(&self, phone: Option<&PhoneNumber>) -> Option<String> {
-        phone.map(|p| self.keys.personal_data.encrypt(p.expose().as_bytes(), PHONE_NUMBER))
+        phone.map(|p| {
+            self.keys
+                .personal_data
+                .encrypt(p.expose().as_bytes(), PHONE_NUMBER)
+        })
     }
 
     /// The secretary with `id`, if any.
@@ -219,7 +228,11 @@ impl Store {
 
     /// Writes changed profile fields if the stored version is still `expected_version`; returns
     /// false when someone else changed the record first.
-    pub async fn update_profile(&self, secretary: &Secretary, expected_version: i64) -> Result<bool, Error> {
+    pub async fn update_profile(
+        &self,
+        secretary: &Secretary,
+        expected_version: i64,
+    ) -> Result<bool, Error> {
         let result = sqlx::query(
             "UPDATE secretaries SET display_name = $1, gender = $2, birth_date = $3, id_number_enc = $4, \
              id_number_index = $5, phone_number_enc = $6, education = $7, political_status = $8, \
@@ -286,17 +299,24 @@ impl Store {
 
     /// The latest effective date in a secretary's history.
     pub async fn last_event_date(&self, secretary_id: &str) -> Result<Option<NaiveDate>, Error> {
-        let last: Option<String> =
-            sqlx::query_scalar("SELECT MAX(effective_date) FROM career_events WHERE secretary_id = $1")
-                .bind(secretary_id)
-                .fetch_one(self.db.pool())
-                .await?;
+        let last: Option<String> = sqlx::query_scalar(
+            "SELECT MAX(effective_date) FROM career_events WHERE secretary_id = $1",
+        )
+        .bind(secretary_id)
+        .fetch_one(self.db.pool())
+        .await?;
         stored_optional_date(last.as_deref())
     }
 
     /// One event of a secretary.
-    pub async fn career_event(&self, secretary_id: &str, event_id: &str) -> Result<Option<CareerEvent>, Error> {
-        let sql = format!("SELECT {EVENT_COLUMNS} FROM career_events WHERE secretary_id = $1 AND id = $2");
+    pub async fn career_event(
+        &self,
+        secretary_id: &str,
+        event_id: &str,
+    ) -> Result<Option<CareerEvent>, Error> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM career_events WHERE secretary_id = $1 AND id = $2"
+        );
         let row: Option<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(secretary_id)
             .bind(event_id)
@@ -351,12 +371,13 @@ impl Store {
         .bind(&high)
         .fetch_all(self.db.pool())
         .await?;
-        let mut by_id: std::collections::HashMap<String, Vec<(EventType, NaiveDate)>> = std::collections::HashMap::new();
+        let mut by_id: std::collections::HashMap<String, Vec<(EventType, NaiveDate)>> =
+            std::collections::HashMap::new();
         for (id, kind, date) in events {
-            by_id
-                .entry(id)
-                .or_default()
-                .push((stored_code(&kind, EventType::from_code, "event type")?, stored_date(&date)?));
+            by_id.entry(id).or_default().push((
+                stored_code(&kind, EventType::from_code, "event type")?,
+                stored_date(&date)?,
+            ));
         }
         people
             .into_iter()
@@ -381,7 +402,10 @@ fn id_number_taken() -> Error {
     }
 }
 
-async fn insert_event(tx: &mut sqlx::Transaction<'static, sqlx::Any>, event: &CareerEvent) -> Result<(), Error> {
+async fn insert_event(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    event: &CareerEvent,
+) -> Result<(), Error> {
     sqlx::query(
         "INSERT INTO career_events (id, secretary_id, seq, type, effective_date, ladder, from_rung, to_rung, \
          from_region, to_region, destination, title, note, recorded_by, create_time) \
@@ -408,7 +432,10 @@ async fn insert_event(tx: &mut sqlx::Transaction<'static, sqlx::Any>, event: &Ca
 }
 
 fn decode_event(row: EventRow) -> Result<CareerEvent, Error> {
-    let rung = |r: Option<String>| r.map(|r| stored_code(&r, Rung::from_code, "rung")).transpose();
+    let rung = |r: Option<String>| {
+        r.map(|r| stored_code(&r, Rung::from_code, "rung"))
+            .transpose()
+    };
     let region = |r: Option<String>| r.map(|r| stored_region(&r)).transpose();
     Ok(CareerEvent {
         kind: stored_code(&row.kind, EventType::from_code, "event type")?,

@@ -5,16 +5,26 @@ use tonic::Code;
 use crate::helpers::*;
 
 fn promote(name: &str, ladder: pb::Ladder) -> pb::PromoteSecretaryRequest {
-    pb::PromoteSecretaryRequest { name: name.into(), ladder: ladder as i32, ..Default::default() }
+    pb::PromoteSecretaryRequest {
+        name: name.into(),
+        ladder: ladder as i32,
+        ..Default::default()
+    }
 }
 
 fn event(kind: pb::CareerEventType) -> pb::CareerEvent {
-    pb::CareerEvent { r#type: kind as i32, ..Default::default() }
+    pb::CareerEvent {
+        r#type: kind as i32,
+        ..Default::default()
+    }
 }
 
 async fn history(app: &TestApp, name: &str) -> Vec<i32> {
     app.admin()
-        .list_career_events(pb::ListCareerEventsRequest { parent: name.into(), ..Default::default() })
+        .list_career_events(pb::ListCareerEventsRequest {
+            parent: name.into(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner()
@@ -45,26 +55,44 @@ async fn a_refused_promotion_names_every_unmet_prerequisite_and_changes_nothing(
         .unwrap();
 
     let status = assert_refused(
-        client.promote_secretary(promote(&created.name, pb::Ladder::Management)).await,
+        client
+            .promote_secretary(promote(&created.name, pb::Ladder::Management))
+            .await,
         Code::FailedPrecondition,
         "PROMOTION_PREREQUISITES_UNMET",
     );
     let details = tonic_types::StatusExt::get_error_details(&status);
-    let unmet: Vec<String> = details.precondition_failure().unwrap().violations.iter().map(|v| v.subject.clone()).collect();
+    let unmet: Vec<String> = details
+        .precondition_failure()
+        .unwrap()
+        .violations
+        .iter()
+        .map(|v| v.subject.clone())
+        .collect();
     assert_eq!(unmet, vec!["YEARS_ON_CURRENT_RUNG", "NO_RECENT_VIOLATION"]);
 
     let after = client
-        .get_secretary(pb::GetSecretaryRequest { name: created.name.clone(), view: 0 })
+        .get_secretary(pb::GetSecretaryRequest {
+            name: created.name.clone(),
+            view: 0,
+        })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(after.rung, pb::Rung::Secretary as i32);
     assert_eq!(after.etag, created.etag);
-    assert_eq!(history(&app, &created.name).await, vec![pb::CareerEventType::Appointment as i32]);
+    assert_eq!(
+        history(&app, &created.name).await,
+        vec![pb::CareerEventType::Appointment as i32]
+    );
 
     // The check explains the same without trying.
     let check = client
-        .check_promotion(pb::CheckPromotionRequest { name: created.name.clone(), ladder: pb::Ladder::Management as i32, effective_date: String::new() })
+        .check_promotion(pb::CheckPromotionRequest {
+            name: created.name.clone(),
+            ladder: pb::Ladder::Management as i32,
+            effective_date: String::new(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -79,42 +107,69 @@ async fn promotions_climb_one_rung_at_a_time_once_time_has_passed() {
     let created = create(&app, secretary(&id_number(1985, 41))).await; // appointed 2020-03-01
     let mut client = app.admin();
 
-    let first = client.promote_secretary(promote(&created.name, pb::Ladder::Professional)).await.unwrap().into_inner();
+    let first = client
+        .promote_secretary(promote(&created.name, pb::Ladder::Professional))
+        .await
+        .unwrap()
+        .into_inner();
     let promoted = first.secretary.unwrap();
     assert_eq!(promoted.rung, pb::Rung::ChiefGovernanceExpert as i32);
     assert_eq!(promoted.ladder, pb::Ladder::Professional as i32);
     assert_eq!(promoted.rung_since, "2026-06-15");
     let event = first.career_event.unwrap();
-    assert_eq!((event.from_rung, event.to_rung), (pb::Rung::Secretary as i32, pb::Rung::ChiefGovernanceExpert as i32));
+    assert_eq!(
+        (event.from_rung, event.to_rung),
+        (
+            pb::Rung::Secretary as i32,
+            pb::Rung::ChiefGovernanceExpert as i32
+        )
+    );
 
     // Straight away: not three years on the new rung.
     let status = assert_refused(
-        client.promote_secretary(promote(&created.name, pb::Ladder::Professional)).await,
+        client
+            .promote_secretary(promote(&created.name, pb::Ladder::Professional))
+            .await,
         Code::FailedPrecondition,
         "PROMOTION_PREREQUISITES_UNMET",
     );
     assert!(status.message().contains("YEARS_ON_CURRENT_RUNG"));
     // The other ladder is closed once one is climbed.
     assert_refused(
-        client.promote_secretary(promote(&created.name, pb::Ladder::Management)).await,
+        client
+            .promote_secretary(promote(&created.name, pb::Ladder::Management))
+            .await,
         Code::FailedPrecondition,
         "ILLEGAL_STATE_TRANSITION",
     );
 
     app.clock.advance(chrono::Duration::days(3 * 366));
-    let second = client.promote_secretary(promote(&created.name, pb::Ladder::Professional)).await.unwrap().into_inner();
-    assert_eq!(second.secretary.unwrap().rung, pb::Rung::ThinkTankAdvisor as i32);
+    let second = client
+        .promote_secretary(promote(&created.name, pb::Ladder::Professional))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        second.secretary.unwrap().rung,
+        pb::Rung::ThinkTankAdvisor as i32
+    );
     // The top of the ladder.
     app.clock.advance(chrono::Duration::days(3 * 366));
     assert_refused(
-        client.promote_secretary(promote(&created.name, pb::Ladder::Professional)).await,
+        client
+            .promote_secretary(promote(&created.name, pb::Ladder::Professional))
+            .await,
         Code::FailedPrecondition,
         "ILLEGAL_STATE_TRANSITION",
     );
-    let expected: Vec<i32> = [pb::CareerEventType::Appointment, pb::CareerEventType::Promotion, pb::CareerEventType::Promotion]
-        .iter()
-        .map(|t| *t as i32)
-        .collect();
+    let expected: Vec<i32> = [
+        pb::CareerEventType::Appointment,
+        pb::CareerEventType::Promotion,
+        pb::CareerEventType::Promotion,
+    ]
+    .iter()
+    .map(|t| *t as i32)
+    .collect();
     assert_eq!(history(&app, &created.name).await, expected);
 }
 
@@ -124,25 +179,43 @@ async fn a_province_can_require_more_years_for_a_rung() {
     let created = create(&app, secretary(&id_number(1985, 42))).await; // 6 years on the rung
     let mut province = app.client(Role::ProvinceAdmin, GUANGDONG);
     let policy = province
-        .get_career_policy(pb::GetCareerPolicyRequest { name: format!("provinces/{GUANGDONG}/careerPolicy") })
+        .get_career_policy(pb::GetCareerPolicyRequest {
+            name: format!("provinces/{GUANGDONG}/careerPolicy"),
+        })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(policy.reserve_annual_target, 1500);
-    assert!(policy.rung_requirements.iter().all(|r| r.min_years_on_current_rung == 3));
+    assert!(
+        policy
+            .rung_requirements
+            .iter()
+            .all(|r| r.min_years_on_current_rung == 3)
+    );
     let mut stricter = policy.clone();
-    stricter.rung_requirements = vec![pb::RungRequirement { rung: pb::Rung::AreaDirector as i32, min_years_on_current_rung: 8 }];
+    stricter.rung_requirements = vec![pb::RungRequirement {
+        rung: pb::Rung::AreaDirector as i32,
+        min_years_on_current_rung: 8,
+    }];
     province
-        .update_career_policy(pb::UpdateCareerPolicyRequest { career_policy: Some(stricter), update_mask: mask(&["rung_requirements"]) })
+        .update_career_policy(pb::UpdateCareerPolicyRequest {
+            career_policy: Some(stricter),
+            update_mask: mask(&["rung_requirements"]),
+        })
         .await
         .unwrap();
     assert_refused(
-        app.admin().promote_secretary(promote(&created.name, pb::Ladder::Management)).await,
+        app.admin()
+            .promote_secretary(promote(&created.name, pb::Ladder::Management))
+            .await,
         Code::FailedPrecondition,
         "PROMOTION_PREREQUISITES_UNMET",
     );
     // the professional ladder keeps the default
-    app.admin().promote_secretary(promote(&created.name, pb::Ladder::Professional)).await.unwrap();
+    app.admin()
+        .promote_secretary(promote(&created.name, pb::Ladder::Professional))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -153,49 +226,90 @@ async fn leaving_events_end_the_career_and_nothing_follows_them() {
 
     let mut title = event(pb::CareerEventType::TitlePromotion);
     title.title = "社会工作师".into();
-    client.create_career_event(pb::CreateCareerEventRequest { parent: created.name.clone(), career_event: Some(title) }).await.unwrap();
+    client
+        .create_career_event(pb::CreateCareerEventRequest {
+            parent: created.name.clone(),
+            career_event: Some(title),
+        })
+        .await
+        .unwrap();
 
     let transfer_without_destination = client
-        .create_career_event(pb::CreateCareerEventRequest { parent: created.name.clone(), career_event: Some(event(pb::CareerEventType::Transfer)) })
+        .create_career_event(pb::CreateCareerEventRequest {
+            parent: created.name.clone(),
+            career_event: Some(event(pb::CareerEventType::Transfer)),
+        })
         .await;
-    assert_refused(transfer_without_destination, Code::InvalidArgument, "FIELD_REQUIRED");
+    assert_refused(
+        transfer_without_destination,
+        Code::InvalidArgument,
+        "FIELD_REQUIRED",
+    );
 
     let mut transfer = event(pb::CareerEventType::Transfer);
     transfer.destination = "街道办事处科员".into();
     let recorded = client
-        .create_career_event(pb::CreateCareerEventRequest { parent: created.name.clone(), career_event: Some(transfer) })
+        .create_career_event(pb::CreateCareerEventRequest {
+            parent: created.name.clone(),
+            career_event: Some(transfer),
+        })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(recorded.effective_date, "2026-06-15");
 
-    let after = client.get_secretary(pb::GetSecretaryRequest { name: created.name.clone(), view: 0 }).await.unwrap().into_inner();
+    let after = client
+        .get_secretary(pb::GetSecretaryRequest {
+            name: created.name.clone(),
+            view: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(after.status, pb::SecretaryStatus::Transferred as i32);
     assert_eq!(after.professional_title, "社会工作师");
 
     let status = assert_refused(
         client
-            .create_career_event(pb::CreateCareerEventRequest { parent: created.name.clone(), career_event: Some(event(pb::CareerEventType::Departure)) })
+            .create_career_event(pb::CreateCareerEventRequest {
+                parent: created.name.clone(),
+                career_event: Some(event(pb::CareerEventType::Departure)),
+            })
             .await,
         Code::FailedPrecondition,
         "ILLEGAL_STATE_TRANSITION",
     );
-    assert!(status.message().contains("transferred"), "{}", status.message());
+    assert!(
+        status.message().contains("transferred"),
+        "{}",
+        status.message()
+    );
     assert_refused(
-        client.promote_secretary(promote(&created.name, pb::Ladder::Management)).await,
+        client
+            .promote_secretary(promote(&created.name, pb::Ladder::Management))
+            .await,
         Code::FailedPrecondition,
         "ILLEGAL_STATE_TRANSITION",
     );
     // appointments and promotions have their own operations
     assert_refused(
         client
-            .create_career_event(pb::CreateCareerEventRequest { parent: created.name.clone(), career_event: Some(event(pb::CareerEventType::Promotion)) })
+            .create_career_event(pb::CreateCareerEventRequest {
+                parent: created.name.clone(),
+                career_event: Some(event(pb::CareerEventType::Promotion)),
+            })
             .await,
         Code::InvalidArgument,
         "EVENT_TYPE_NOT_RECORDABLE",
     );
 
-    let single = client.get_career_event(pb::GetCareerEventRequest { name: recorded.name.clone() }).await.unwrap().into_inner();
+    let single = client
+        .get_career_event(pb::GetCareerEventRequest {
+            name: recorded.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(single.destination, "街道办事处科员");
     assert_eq!(history(&app, &created.name).await.len(), 3);
 }
@@ -208,19 +322,34 @@ async fn a_reassignment_moves_the_secretary_within_the_callers_scope_only() {
     let mut to_futian = event(pb::CareerEventType::Reassignment);
     to_futian.to_region = FUTIAN_COMMUNITY.into();
     assert_refused(
-        client.create_career_event(pb::CreateCareerEventRequest { parent: created.name.clone(), career_event: Some(to_futian) }).await,
+        client
+            .create_career_event(pb::CreateCareerEventRequest {
+                parent: created.name.clone(),
+                career_event: Some(to_futian),
+            })
+            .await,
         Code::PermissionDenied,
         "REGION_OUT_OF_SCOPE",
     );
     let mut to_daxin = event(pb::CareerEventType::Reassignment);
     to_daxin.to_region = DAXIN_COMMUNITY.into();
     let moved = client
-        .create_career_event(pb::CreateCareerEventRequest { parent: created.name.clone(), career_event: Some(to_daxin) })
+        .create_career_event(pb::CreateCareerEventRequest {
+            parent: created.name.clone(),
+            career_event: Some(to_daxin),
+        })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(moved.from_region, NANTOU_COMMUNITY);
-    let after = client.get_secretary(pb::GetSecretaryRequest { name: created.name, view: 0 }).await.unwrap().into_inner();
+    let after = client
+        .get_secretary(pb::GetSecretaryRequest {
+            name: created.name,
+            view: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(after.region, DAXIN_COMMUNITY);
     assert_eq!(after.status, pb::SecretaryStatus::Active as i32);
 }
@@ -233,14 +362,24 @@ async fn events_cannot_be_dated_in_the_future_or_before_the_history() {
     let mut future = event(pb::CareerEventType::Retirement);
     future.effective_date = "2030-01-01".into();
     assert_refused(
-        client.create_career_event(pb::CreateCareerEventRequest { parent: created.name.clone(), career_event: Some(future) }).await,
+        client
+            .create_career_event(pb::CreateCareerEventRequest {
+                parent: created.name.clone(),
+                career_event: Some(future),
+            })
+            .await,
         Code::InvalidArgument,
         "DATE_IN_FUTURE",
     );
     let mut before = event(pb::CareerEventType::Retirement);
     before.effective_date = "2019-01-01".into(); // before the appointment
     assert_refused(
-        client.create_career_event(pb::CreateCareerEventRequest { parent: created.name.clone(), career_event: Some(before) }).await,
+        client
+            .create_career_event(pb::CreateCareerEventRequest {
+                parent: created.name.clone(),
+                career_event: Some(before),
+            })
+            .await,
         Code::InvalidArgument,
         "DATE_BEFORE_LAST_EVENT",
     );
@@ -251,7 +390,11 @@ async fn violations_are_listed_newest_first_and_retired_items_take_no_new_ones()
     let app = TestApp::spawn().await;
     let created = create(&app, secretary(&id_number(1985, 46))).await;
     let mut client = app.admin();
-    for (item, date) in [("NL04", "2025-01-05"), ("NL13", "2026-02-01"), ("NL07", "2025-08-20")] {
+    for (item, date) in [
+        ("NL04", "2025-01-05"),
+        ("NL13", "2026-02-01"),
+        ("NL07", "2025-08-20"),
+    ] {
         client
             .create_violation(pb::CreateViolationRequest {
                 parent: created.name.clone(),
@@ -269,7 +412,11 @@ async fn violations_are_listed_newest_first_and_retired_items_take_no_new_ones()
     let mut token = String::new();
     loop {
         let page = client
-            .list_violations(pb::ListViolationsRequest { parent: created.name.clone(), page_size: 2, page_token: token })
+            .list_violations(pb::ListViolationsRequest {
+                parent: created.name.clone(),
+                page_size: 2,
+                page_token: token,
+            })
             .await
             .unwrap()
             .into_inner();
@@ -283,14 +430,19 @@ async fn violations_are_listed_newest_first_and_retired_items_take_no_new_ones()
 
     let mut province = app.client(Role::ProvinceAdmin, GUANGDONG);
     let item = province
-        .get_negative_list_item(pb::GetNegativeListItemRequest { name: format!("provinces/{GUANGDONG}/negativeListItems/NL25") })
+        .get_negative_list_item(pb::GetNegativeListItemRequest {
+            name: format!("provinces/{GUANGDONG}/negativeListItems/NL25"),
+        })
         .await
         .unwrap()
         .into_inner();
     let mut retired = item.clone();
     retired.active = false;
     province
-        .update_negative_list_item(pb::UpdateNegativeListItemRequest { negative_list_item: Some(retired), update_mask: mask(&["active"]) })
+        .update_negative_list_item(pb::UpdateNegativeListItemRequest {
+            negative_list_item: Some(retired),
+            update_mask: mask(&["active"]),
+        })
         .await
         .unwrap();
     assert_refused(

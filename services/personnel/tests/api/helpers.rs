@@ -18,7 +18,9 @@ use tonic::{
     service::{Interceptor, interceptor::InterceptedService},
     transport::Channel,
 };
-use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
 use tonic_types::StatusExt;
 
 pub(crate) const NANSHAN: &str = "440305000000";
@@ -49,7 +51,9 @@ pub(crate) struct Bearer(MetadataValue<tonic::metadata::Ascii>);
 
 impl Interceptor for Bearer {
     fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
-        request.metadata_mut().insert("authorization", self.0.clone());
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
         Ok(request)
     }
 }
@@ -58,11 +62,20 @@ pub(crate) type Client = PersonnelServiceClient<InterceptedService<Channel, Bear
 
 impl TestApp {
     pub(crate) async fn spawn() -> TestApp {
-        Self::spawn_on(TestDatabase::create().await, TestKeys::new(), ManualClock::at(start_time())).await
+        Self::spawn_on(
+            TestDatabase::create().await,
+            TestKeys::new(),
+            ManualClock::at(start_time()),
+        )
+        .await
     }
 
     /// Starts the service over an existing database and keys (for restart tests).
-    pub(crate) async fn spawn_on(database: TestDatabase, keys: TestKeys, clock: ManualClock) -> TestApp {
+    pub(crate) async fn spawn_on(
+        database: TestDatabase,
+        keys: TestKeys,
+        clock: ManualClock,
+    ) -> TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
         let mut config: ServiceConfig = shequ_personnel::default_config();
@@ -81,8 +94,18 @@ impl TestApp {
             },
             Arc::new(clock.clone()),
         ));
-        let channel = Channel::from_shared(address.clone()).unwrap().connect_lazy();
-        let app = TestApp { address, keys, clock, database, channel, stop: Some(stop), server: Some(server) };
+        let channel = Channel::from_shared(address.clone())
+            .unwrap()
+            .connect_lazy();
+        let app = TestApp {
+            address,
+            keys,
+            clock,
+            database,
+            channel,
+            stop: Some(stop),
+            server: Some(server),
+        };
         app.wait_until_serving().await;
         app
     }
@@ -92,7 +115,9 @@ impl TestApp {
         let mut health = HealthClient::new(self.channel.clone());
         for _ in 0..200 {
             let reply = health
-                .check(HealthCheckRequest { service: "shequ.personnel.v1.PersonnelService".into() })
+                .check(HealthCheckRequest {
+                    service: "shequ.personnel.v1.PersonnelService".into(),
+                })
                 .await;
             if let Ok(reply) = reply
                 && reply.into_inner().status == ServingStatus::Serving as i32
@@ -126,7 +151,12 @@ impl TestApp {
     /// Stops the service and waits for it, returning its database and keys.
     pub(crate) async fn stop(mut self) -> (TestDatabase, TestKeys, ManualClock) {
         self.shutdown().await;
-        let TestApp { database, keys, clock, .. } = self;
+        let TestApp {
+            database,
+            keys,
+            clock,
+            ..
+        } = self;
         (database, keys, clock)
     }
 
@@ -158,14 +188,23 @@ pub(crate) fn secretary(id_number: &str) -> pb::Secretary {
 }
 
 fn id_birth_date(id_number: &str) -> String {
-    format!("{}-{}-{}", &id_number[6..10], &id_number[10..12], &id_number[12..14])
+    format!(
+        "{}-{}-{}",
+        &id_number[6..10],
+        &id_number[10..12],
+        &id_number[12..14]
+    )
 }
 
 /// A valid female ID number born in `year` with serial `serial` (0-499), check digit computed.
 pub(crate) fn id_number(year: u32, serial: u32) -> String {
     let body = format!("440305{year}0101{:03}", serial * 2 % 1000);
     let weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = body.bytes().zip(weights).map(|(b, w)| u32::from(b - b'0') * w).sum();
+    let sum: u32 = body
+        .bytes()
+        .zip(weights)
+        .map(|(b, w)| u32::from(b - b'0') * w)
+        .sum();
     let check = b"10X98765432"[(sum % 11) as usize] as char;
     format!("{body}{check}")
 }
@@ -173,7 +212,9 @@ pub(crate) fn id_number(year: u32, serial: u32) -> String {
 /// Creates a secretary as the Nanshan administrator and returns it.
 pub(crate) async fn create(app: &TestApp, profile: pb::Secretary) -> pb::Secretary {
     app.admin()
-        .create_secretary(pb::CreateSecretaryRequest { secretary: Some(profile) })
+        .create_secretary(pb::CreateSecretaryRequest {
+            secretary: Some(profile),
+        })
         .await
         .expect("create secretary")
         .into_inner()
@@ -181,7 +222,11 @@ pub(crate) async fn create(app: &TestApp, profile: pb::Secretary) -> pb::Secreta
 
 /// The reason of a status's ErrorInfo.
 pub(crate) fn reason(status: &Status) -> String {
-    status.get_error_details().error_info().map(|i| i.reason.clone()).unwrap_or_default()
+    status
+        .get_error_details()
+        .error_info()
+        .map(|i| i.reason.clone())
+        .unwrap_or_default()
 }
 
 /// Field and reason of each BadRequest violation.
@@ -189,12 +234,21 @@ pub(crate) fn violations(status: &Status) -> Vec<(String, String)> {
     status
         .get_error_details()
         .bad_request()
-        .map(|b| b.field_violations.iter().map(|v| (v.field.clone(), v.reason.clone())).collect())
+        .map(|b| {
+            b.field_violations
+                .iter()
+                .map(|v| (v.field.clone(), v.reason.clone()))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 /// Asserts the code and ErrorInfo reason of a failed call.
-pub(crate) fn assert_refused<T: std::fmt::Debug>(result: Result<tonic::Response<T>, Status>, code: Code, expected_reason: &str) -> Status {
+pub(crate) fn assert_refused<T: std::fmt::Debug>(
+    result: Result<tonic::Response<T>, Status>,
+    code: Code,
+    expected_reason: &str,
+) -> Status {
     let status = result.expect_err("call should fail");
     assert_eq!(status.code(), code, "{status:?}");
     assert_eq!(reason(&status), expected_reason, "{status:?}");
@@ -202,5 +256,7 @@ pub(crate) fn assert_refused<T: std::fmt::Debug>(result: Result<tonic::Response<
 }
 
 pub(crate) fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
-    Some(prost_types::FieldMask { paths: paths.iter().map(|p| p.to_string()).collect() })
+    Some(prost_types::FieldMask {
+        paths: paths.iter().map(|p| p.to_string()).collect(),
+    })
 }

@@ -8,7 +8,11 @@ fn standard_name() -> String {
     format!("provinces/{GUANGDONG}/qualificationStandard")
 }
 
-fn candidate(birth: &str, education: pb::Education, work: &str) -> pb::CheckCandidateQualificationRequest {
+fn candidate(
+    birth: &str,
+    education: pb::Education,
+    work: &str,
+) -> pb::CheckCandidateQualificationRequest {
     pb::CheckCandidateQualificationRequest {
         qualification_standard: standard_name(),
         candidate: Some(pb::CandidateProfile {
@@ -25,12 +29,18 @@ async fn the_default_standard_applies_until_the_province_changes_it() {
     let app = TestApp::spawn().await;
     let mut district = app.admin();
     let standard = district
-        .get_qualification_standard(pb::GetQualificationStandardRequest { name: standard_name() })
+        .get_qualification_standard(pb::GetQualificationStandardRequest {
+            name: standard_name(),
+        })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(
-        (standard.max_age_at_appointment, standard.min_education, standard.min_years_community_work),
+        (
+            standard.max_age_at_appointment,
+            standard.min_education,
+            standard.min_years_community_work
+        ),
         (50, pb::Education::JuniorCollege as i32, 3)
     );
 
@@ -82,11 +92,16 @@ async fn the_default_standard_applies_until_the_province_changes_it() {
         Code::InvalidArgument,
         "VALUE_OUT_OF_RANGE",
     );
-    assert_eq!(violations(&status)[0].0, "qualification_standard.max_age_at_appointment");
+    assert_eq!(
+        violations(&status)[0].0,
+        "qualification_standard.max_age_at_appointment"
+    );
     // another province is untouched
     let zhejiang = app
         .client(Role::ProvinceAdmin, "330000000000")
-        .get_qualification_standard(pb::GetQualificationStandardRequest { name: "provinces/330000000000/qualificationStandard".into() })
+        .get_qualification_standard(pb::GetQualificationStandardRequest {
+            name: "provinces/330000000000/qualificationStandard".into(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -97,16 +112,40 @@ async fn the_default_standard_applies_until_the_province_changes_it() {
 async fn a_candidate_check_names_every_unmet_rule() {
     let app = TestApp::spawn().await;
     let mut client = app.admin();
-    let good = client.check_candidate_qualification(candidate("1985-01-01", pb::Education::Bachelor, "2018-01-01")).await.unwrap().into_inner();
+    let good = client
+        .check_candidate_qualification(candidate(
+            "1985-01-01",
+            pb::Education::Bachelor,
+            "2018-01-01",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
     assert!(good.qualified);
     let bad = client
-        .check_candidate_qualification(candidate("1970-01-01", pb::Education::SeniorSecondary, "2025-01-01"))
+        .check_candidate_qualification(candidate(
+            "1970-01-01",
+            pb::Education::SeniorSecondary,
+            "2025-01-01",
+        ))
         .await
         .unwrap()
         .into_inner();
     assert!(!bad.qualified);
-    let unmet: Vec<&str> = bad.rules.iter().filter(|r| !r.met).map(|r| r.rule.as_str()).collect();
-    assert_eq!(unmet, vec!["MAX_AGE_AT_APPOINTMENT", "MIN_EDUCATION", "MIN_YEARS_COMMUNITY_WORK"]);
+    let unmet: Vec<&str> = bad
+        .rules
+        .iter()
+        .filter(|r| !r.met)
+        .map(|r| r.rule.as_str())
+        .collect();
+    assert_eq!(
+        unmet,
+        vec![
+            "MAX_AGE_AT_APPOINTMENT",
+            "MIN_EDUCATION",
+            "MIN_YEARS_COMMUNITY_WORK"
+        ]
+    );
     assert!(bad.rules[0].actual.contains("56"), "{:?}", bad.rules[0]);
 }
 
@@ -119,13 +158,23 @@ async fn a_secretary_is_checked_against_their_own_provinces_standard() {
     let created = create(&app, profile).await;
     let check = app
         .admin()
-        .check_secretary_qualification(pb::CheckSecretaryQualificationRequest { name: created.name })
+        .check_secretary_qualification(pb::CheckSecretaryQualificationRequest {
+            name: created.name,
+        })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(check.qualification_standard, standard_name());
     assert!(!check.qualified);
-    assert_eq!(check.rules.iter().filter(|r| !r.met).map(|r| r.rule.clone()).collect::<Vec<_>>(), vec!["MAX_AGE_AT_APPOINTMENT"]);
+    assert_eq!(
+        check
+            .rules
+            .iter()
+            .filter(|r| !r.met)
+            .map(|r| r.rule.clone())
+            .collect::<Vec<_>>(),
+        vec!["MAX_AGE_AT_APPOINTMENT"]
+    );
 }
 
 #[tokio::test]
@@ -136,7 +185,11 @@ async fn the_negative_list_ships_thirty_items_and_grows_per_province() {
     let mut token = String::new();
     loop {
         let page = district
-            .list_negative_list_items(pb::ListNegativeListItemsRequest { parent: format!("provinces/{GUANGDONG}"), page_size: 20, page_token: token })
+            .list_negative_list_items(pb::ListNegativeListItemsRequest {
+                parent: format!("provinces/{GUANGDONG}"),
+                page_size: 20,
+                page_token: token,
+            })
             .await
             .unwrap()
             .into_inner();
@@ -154,18 +207,27 @@ async fn the_negative_list_ships_thirty_items_and_grows_per_province() {
         .create_negative_list_item(pb::CreateNegativeListItemRequest {
             parent: format!("provinces/{GUANGDONG}"),
             negative_list_item_id: "GD-01".into(),
-            negative_list_item: Some(pb::NegativeListItem { title: "违规使用无人机巡查".into(), ..Default::default() }),
+            negative_list_item: Some(pb::NegativeListItem {
+                title: "违规使用无人机巡查".into(),
+                ..Default::default()
+            }),
         })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(created.name, format!("provinces/{GUANGDONG}/negativeListItems/GD-01"));
+    assert_eq!(
+        created.name,
+        format!("provinces/{GUANGDONG}/negativeListItems/GD-01")
+    );
     assert_refused(
         province
             .create_negative_list_item(pb::CreateNegativeListItemRequest {
                 parent: format!("provinces/{GUANGDONG}"),
                 negative_list_item_id: "GD-01".into(),
-                negative_list_item: Some(pb::NegativeListItem { title: "重复".into(), ..Default::default() }),
+                negative_list_item: Some(pb::NegativeListItem {
+                    title: "重复".into(),
+                    ..Default::default()
+                }),
             })
             .await,
         Code::AlreadyExists,
@@ -176,7 +238,10 @@ async fn the_negative_list_ships_thirty_items_and_grows_per_province() {
             .create_negative_list_item(pb::CreateNegativeListItemRequest {
                 parent: format!("provinces/{GUANGDONG}"),
                 negative_list_item_id: "GD-02".into(),
-                negative_list_item: Some(pb::NegativeListItem { title: "x".into(), ..Default::default() }),
+                negative_list_item: Some(pb::NegativeListItem {
+                    title: "x".into(),
+                    ..Default::default()
+                }),
             })
             .await,
         Code::PermissionDenied,
@@ -185,7 +250,11 @@ async fn the_negative_list_ships_thirty_items_and_grows_per_province() {
     // Zhejiang still has the shipped thirty.
     let zhejiang = app
         .client(Role::ProvinceAdmin, "330000000000")
-        .list_negative_list_items(pb::ListNegativeListItemsRequest { parent: "provinces/330000000000".into(), page_size: 100, page_token: String::new() })
+        .list_negative_list_items(pb::ListNegativeListItemsRequest {
+            parent: "provinces/330000000000".into(),
+            page_size: 100,
+            page_token: String::new(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -197,13 +266,19 @@ async fn province_names_must_be_provinces() {
     let app = TestApp::spawn().await;
     assert_refused(
         app.admin()
-            .get_qualification_standard(pb::GetQualificationStandardRequest { name: "provinces/440300000000/qualificationStandard".into() })
+            .get_qualification_standard(pb::GetQualificationStandardRequest {
+                name: "provinces/440300000000/qualificationStandard".into(),
+            })
             .await,
         Code::InvalidArgument,
         "REGION_WRONG_LEVEL",
     );
     assert_refused(
-        app.admin().get_qualification_standard(pb::GetQualificationStandardRequest { name: "qualificationStandard".into() }).await,
+        app.admin()
+            .get_qualification_standard(pb::GetQualificationStandardRequest {
+                name: "qualificationStandard".into(),
+            })
+            .await,
         Code::InvalidArgument,
         "RESOURCE_NAME_INVALID",
     );

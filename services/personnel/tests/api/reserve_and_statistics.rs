@@ -26,16 +26,24 @@ async fn reserve_progress_counts_this_years_entries_against_the_target() {
         ("刘洋", pb::Readiness::ReadyNow, "2025-11-01"),
     ] {
         client
-            .create_reserve_candidate(pb::CreateReserveCandidateRequest { reserve_candidate: Some(candidate(name, readiness, entry)) })
+            .create_reserve_candidate(pb::CreateReserveCandidateRequest {
+                reserve_candidate: Some(candidate(name, readiness, entry)),
+            })
             .await
             .unwrap();
     }
     let progress = client
-        .get_reserve_pool_progress(pb::GetReservePoolProgressRequest { province: format!("provinces/{GUANGDONG}"), year: 0 })
+        .get_reserve_pool_progress(pb::GetReservePoolProgressRequest {
+            province: format!("provinces/{GUANGDONG}"),
+            year: 0,
+        })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!((progress.year, progress.target, progress.added), (2026, 1500, 2));
+    assert_eq!(
+        (progress.year, progress.target, progress.added),
+        (2026, 1500, 2)
+    );
     assert_eq!((progress.in_pool, progress.ready_now), (3, 2));
     assert_eq!(progress.percent_of_target, 0.1);
 
@@ -53,19 +61,31 @@ async fn reserve_progress_counts_this_years_entries_against_the_target() {
     let mut appointed = listed.reserve_candidates[0].clone();
     appointed.status = pb::ReserveStatus::Appointed as i32;
     client
-        .update_reserve_candidate(pb::UpdateReserveCandidateRequest { reserve_candidate: Some(appointed), update_mask: mask(&["status"]) })
+        .update_reserve_candidate(pb::UpdateReserveCandidateRequest {
+            reserve_candidate: Some(appointed),
+            update_mask: mask(&["status"]),
+        })
         .await
         .unwrap();
     let progress = client
-        .get_reserve_pool_progress(pb::GetReservePoolProgressRequest { province: format!("provinces/{GUANGDONG}"), year: 2026 })
+        .get_reserve_pool_progress(pb::GetReservePoolProgressRequest {
+            province: format!("provinces/{GUANGDONG}"),
+            year: 2026,
+        })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!((progress.in_pool, progress.ready_now, progress.added), (2, 1, 2));
+    assert_eq!(
+        (progress.in_pool, progress.ready_now, progress.added),
+        (2, 1, 2)
+    );
 
     assert_refused(
         client
-            .get_reserve_pool_progress(pb::GetReservePoolProgressRequest { province: format!("provinces/{GUANGDONG}"), year: 2030 })
+            .get_reserve_pool_progress(pb::GetReservePoolProgressRequest {
+                province: format!("provinces/{GUANGDONG}"),
+                year: 2030,
+            })
             .await,
         Code::InvalidArgument,
         "YEAR_OUT_OF_RANGE",
@@ -94,19 +114,49 @@ async fn workforce_statistics_reflect_the_careers_recorded() {
     let veteran = create(&app, veteran).await;
     let middle = create(&app, middle).await;
 
-    let mut transfer = pb::CareerEvent { r#type: pb::CareerEventType::Transfer as i32, ..Default::default() };
+    let mut transfer = pb::CareerEvent {
+        r#type: pb::CareerEventType::Transfer as i32,
+        ..Default::default()
+    };
     transfer.destination = "区民政局".into();
     transfer.effective_date = "2026-03-01".into();
-    client.create_career_event(pb::CreateCareerEventRequest { parent: young_a.name, career_event: Some(transfer) }).await.unwrap();
-    let mut retire = pb::CareerEvent { r#type: pb::CareerEventType::Retirement as i32, ..Default::default() };
+    client
+        .create_career_event(pb::CreateCareerEventRequest {
+            parent: young_a.name,
+            career_event: Some(transfer),
+        })
+        .await
+        .unwrap();
+    let mut retire = pb::CareerEvent {
+        r#type: pb::CareerEventType::Retirement as i32,
+        ..Default::default()
+    };
     retire.effective_date = "2026-04-01".into();
-    client.create_career_event(pb::CreateCareerEventRequest { parent: veteran.name, career_event: Some(retire) }).await.unwrap();
-    let mut title = pb::CareerEvent { r#type: pb::CareerEventType::TitlePromotion as i32, ..Default::default() };
+    client
+        .create_career_event(pb::CreateCareerEventRequest {
+            parent: veteran.name,
+            career_event: Some(retire),
+        })
+        .await
+        .unwrap();
+    let mut title = pb::CareerEvent {
+        r#type: pb::CareerEventType::TitlePromotion as i32,
+        ..Default::default()
+    };
     title.title = "中级社会工作师".into();
-    client.create_career_event(pb::CreateCareerEventRequest { parent: middle.name, career_event: Some(title) }).await.unwrap();
+    client
+        .create_career_event(pb::CreateCareerEventRequest {
+            parent: middle.name,
+            career_event: Some(title),
+        })
+        .await
+        .unwrap();
 
     let stats = client
-        .get_workforce_statistics(pb::GetWorkforceStatisticsRequest { region: format!("regions/{NANSHAN}"), year: 2026 })
+        .get_workforce_statistics(pb::GetWorkforceStatisticsRequest {
+            region: format!("regions/{NANSHAN}"),
+            year: 2026,
+        })
         .await
         .unwrap()
         .into_inner();
@@ -115,22 +165,35 @@ async fn workforce_statistics_reflect_the_careers_recorded() {
     assert_eq!(stats.transfer_rate_under_35, 50.0);
     assert_eq!(stats.talent_loss_rate, 25.0, "the retirement is not a loss");
     assert_eq!(stats.percent_with_title_promotion, 50.0);
-    assert_eq!(stats.percent_over_ten_years_service, 50.0, "the 1982-born veteran of 2010");
-    let bands: Vec<(String, i32)> = stats.age_bands.iter().map(|b| (b.label.clone(), b.count)).collect();
+    assert_eq!(
+        stats.percent_over_ten_years_service, 50.0,
+        "the 1982-born veteran of 2010"
+    );
+    let bands: Vec<(String, i32)> = stats
+        .age_bands
+        .iter()
+        .map(|b| (b.label.clone(), b.count))
+        .collect();
     assert_eq!(bands[0], ("under 35".to_owned(), 1));
     assert_eq!(bands[2], ("45-54".to_owned(), 0));
 
     // a region the caller does not cover is refused, not answered with zeros
     assert_refused(
         client
-            .get_workforce_statistics(pb::GetWorkforceStatisticsRequest { region: format!("regions/{GUANGDONG}"), year: 2026 })
+            .get_workforce_statistics(pb::GetWorkforceStatisticsRequest {
+                region: format!("regions/{GUANGDONG}"),
+                year: 2026,
+            })
             .await,
         Code::PermissionDenied,
         "REGION_OUT_OF_SCOPE",
     );
     let province = app
         .client(Role::ProvinceAdmin, GUANGDONG)
-        .get_workforce_statistics(pb::GetWorkforceStatisticsRequest { region: format!("regions/{GUANGDONG}"), year: 2026 })
+        .get_workforce_statistics(pb::GetWorkforceStatisticsRequest {
+            region: format!("regions/{GUANGDONG}"),
+            year: 2026,
+        })
         .await
         .unwrap()
         .into_inner();

@@ -18,7 +18,10 @@ async fn a_created_secretary_reads_back_with_personal_data_masked() {
 
     let read = app
         .client(Role::StreetOfficer, NANTOU_STREET)
-        .get_secretary(pb::GetSecretaryRequest { name: created.name.clone(), view: 0 })
+        .get_secretary(pb::GetSecretaryRequest {
+            name: created.name.clone(),
+            view: 0,
+        })
         .await
         .unwrap()
         .into_inner();
@@ -32,15 +35,27 @@ async fn the_unmasked_view_is_for_administrators_only() {
     let app = TestApp::spawn().await;
     let id = id_number(1985, 2);
     let created = create(&app, secretary(&id)).await;
-    let unmasked = pb::GetSecretaryRequest { name: created.name.clone(), view: pb::SecretaryView::Unmasked as i32 };
+    let unmasked = pb::GetSecretaryRequest {
+        name: created.name.clone(),
+        view: pb::SecretaryView::Unmasked as i32,
+    };
 
-    let read = app.admin().get_secretary(unmasked.clone()).await.unwrap().into_inner();
+    let read = app
+        .admin()
+        .get_secretary(unmasked.clone())
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(read.id_number, id);
     assert_eq!(read.phone_number, "13800138000");
     assert!(!read.personal_data_masked);
 
     let officer = app.client(Role::StreetOfficer, NANTOU_STREET);
-    assert_refused(officer.clone().get_secretary(unmasked).await, Code::PermissionDenied, "UNMASKED_VIEW_NOT_PERMITTED");
+    assert_refused(
+        officer.clone().get_secretary(unmasked).await,
+        Code::PermissionDenied,
+        "UNMASKED_VIEW_NOT_PERMITTED",
+    );
 }
 
 #[tokio::test]
@@ -50,16 +65,33 @@ async fn a_wrong_check_digit_is_refused_naming_the_field_and_nothing_is_stored()
     let last = id.pop().unwrap();
     id.push(if last == '1' { '2' } else { '1' });
     let status = assert_refused(
-        app.admin().create_secretary(pb::CreateSecretaryRequest { secretary: Some(secretary(&id)) }).await,
+        app.admin()
+            .create_secretary(pb::CreateSecretaryRequest {
+                secretary: Some(secretary(&id)),
+            })
+            .await,
         Code::InvalidArgument,
         "ID_NUMBER_CHECK_DIGIT",
     );
-    assert_eq!(violations(&status), vec![("secretary.id_number".to_owned(), "ID_NUMBER_CHECK_DIGIT".to_owned())]);
-    assert!(status.message().contains("check digit"), "{}", status.message());
+    assert_eq!(
+        violations(&status),
+        vec![(
+            "secretary.id_number".to_owned(),
+            "ID_NUMBER_CHECK_DIGIT".to_owned()
+        )]
+    );
+    assert!(
+        status.message().contains("check digit"),
+        "{}",
+        status.message()
+    );
 
     let listed = app
         .admin()
-        .list_secretaries(pb::ListSecretariesRequest { parent: format!("regions/{NANSHAN}"), ..Default::default() })
+        .list_secretaries(pb::ListSecretariesRequest {
+            parent: format!("regions/{NANSHAN}"),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -76,7 +108,11 @@ async fn every_mistake_of_a_form_is_named_at_once() {
     profile.birth_date = "1986-01-01".into(); // disagrees with the ID number
     profile.education = 0;
     let status = assert_refused(
-        app.admin().create_secretary(pb::CreateSecretaryRequest { secretary: Some(profile) }).await,
+        app.admin()
+            .create_secretary(pb::CreateSecretaryRequest {
+                secretary: Some(profile),
+            })
+            .await,
         Code::InvalidArgument,
         "FIELD_REQUIRED",
     );
@@ -88,7 +124,10 @@ async fn every_mistake_of_a_form_is_named_at_once() {
         ("secretary.education", "FIELD_REQUIRED"),
         ("secretary.region", "REGION_UNKNOWN"),
     ] {
-        assert!(fields.contains(&(expected.0.to_owned(), expected.1.to_owned())), "{expected:?} missing from {fields:?}");
+        assert!(
+            fields.contains(&(expected.0.to_owned(), expected.1.to_owned())),
+            "{expected:?} missing from {fields:?}"
+        );
     }
 }
 
@@ -98,14 +137,22 @@ async fn an_unknown_region_and_a_non_community_region_are_refused() {
     let mut unknown = secretary(&id_number(1985, 5));
     unknown.region = "440305001999".into();
     assert_refused(
-        app.admin().create_secretary(pb::CreateSecretaryRequest { secretary: Some(unknown) }).await,
+        app.admin()
+            .create_secretary(pb::CreateSecretaryRequest {
+                secretary: Some(unknown),
+            })
+            .await,
         Code::InvalidArgument,
         "REGION_UNKNOWN",
     );
     let mut street = secretary(&id_number(1985, 5));
     street.region = NANTOU_STREET.into();
     assert_refused(
-        app.admin().create_secretary(pb::CreateSecretaryRequest { secretary: Some(street) }).await,
+        app.admin()
+            .create_secretary(pb::CreateSecretaryRequest {
+                secretary: Some(street),
+            })
+            .await,
         Code::InvalidArgument,
         "REGION_WRONG_LEVEL",
     );
@@ -117,7 +164,11 @@ async fn one_district_cannot_create_in_or_see_another() {
     let mut in_futian = secretary(&id_number(1985, 6));
     in_futian.region = FUTIAN_COMMUNITY.into();
     assert_refused(
-        app.admin().create_secretary(pb::CreateSecretaryRequest { secretary: Some(in_futian.clone()) }).await,
+        app.admin()
+            .create_secretary(pb::CreateSecretaryRequest {
+                secretary: Some(in_futian.clone()),
+            })
+            .await,
         Code::PermissionDenied,
         "REGION_OUT_OF_SCOPE",
     );
@@ -125,26 +176,44 @@ async fn one_district_cannot_create_in_or_see_another() {
     let futian_admin = app.client(Role::DistrictAdmin, "440304000000");
     let futian_record = futian_admin
         .clone()
-        .create_secretary(pb::CreateSecretaryRequest { secretary: Some(in_futian) })
+        .create_secretary(pb::CreateSecretaryRequest {
+            secretary: Some(in_futian),
+        })
         .await
         .unwrap()
         .into_inner();
     // Nanshan cannot tell the record exists: the same answer as for a name that was never used.
     let hidden = assert_refused(
-        app.admin().get_secretary(pb::GetSecretaryRequest { name: futian_record.name.clone(), view: 0 }).await,
+        app.admin()
+            .get_secretary(pb::GetSecretaryRequest {
+                name: futian_record.name.clone(),
+                view: 0,
+            })
+            .await,
         Code::NotFound,
         "RESOURCE_NOT_FOUND",
     );
     let missing = assert_refused(
-        app.admin().get_secretary(pb::GetSecretaryRequest { name: "secretaries/nonexistent".into(), view: 0 }).await,
+        app.admin()
+            .get_secretary(pb::GetSecretaryRequest {
+                name: "secretaries/nonexistent".into(),
+                view: 0,
+            })
+            .await,
         Code::NotFound,
         "RESOURCE_NOT_FOUND",
     );
-    assert_eq!(hidden.message().replace(&futian_record.name, "X"), missing.message().replace("secretaries/nonexistent", "X"));
+    assert_eq!(
+        hidden.message().replace(&futian_record.name, "X"),
+        missing.message().replace("secretaries/nonexistent", "X")
+    );
     // ... nor list it, nor change it
     assert_refused(
         app.admin()
-            .list_secretaries(pb::ListSecretariesRequest { parent: "regions/440304000000".into(), ..Default::default() })
+            .list_secretaries(pb::ListSecretariesRequest {
+                parent: "regions/440304000000".into(),
+                ..Default::default()
+            })
             .await,
         Code::PermissionDenied,
         "REGION_OUT_OF_SCOPE",
@@ -153,14 +222,20 @@ async fn one_district_cannot_create_in_or_see_another() {
     change.display_name = "篡改".into();
     assert_refused(
         app.admin()
-            .update_secretary(pb::UpdateSecretaryRequest { secretary: Some(change), update_mask: mask(&["display_name"]) })
+            .update_secretary(pb::UpdateSecretaryRequest {
+                secretary: Some(change),
+                update_mask: mask(&["display_name"]),
+            })
             .await,
         Code::NotFound,
         "RESOURCE_NOT_FOUND",
     );
     let unchanged = futian_admin
         .clone()
-        .get_secretary(pb::GetSecretaryRequest { name: futian_record.name, view: 0 })
+        .get_secretary(pb::GetSecretaryRequest {
+            name: futian_record.name,
+            view: 0,
+        })
         .await
         .unwrap()
         .into_inner();
@@ -173,7 +248,11 @@ async fn an_id_number_can_be_registered_once() {
     let id = id_number(1985, 7);
     create(&app, secretary(&id)).await;
     assert_refused(
-        app.admin().create_secretary(pb::CreateSecretaryRequest { secretary: Some(secretary(&id)) }).await,
+        app.admin()
+            .create_secretary(pb::CreateSecretaryRequest {
+                secretary: Some(secretary(&id)),
+            })
+            .await,
         Code::AlreadyExists,
         "SECRETARY_ID_NUMBER_TAKEN",
     );
@@ -219,7 +298,10 @@ async fn listing_pages_to_the_end_with_filters_and_rejects_foreign_tokens() {
     assert_eq!(seen, names, "every secretary once, in name order");
 
     let daxin = client
-        .list_secretaries(pb::ListSecretariesRequest { parent: format!("regions/{DAXIN_COMMUNITY}"), ..Default::default() })
+        .list_secretaries(pb::ListSecretariesRequest {
+            parent: format!("regions/{DAXIN_COMMUNITY}"),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -227,7 +309,11 @@ async fn listing_pages_to_the_end_with_filters_and_rejects_foreign_tokens() {
 
     // a token is bound to its query, and cannot be forged
     let first = client
-        .list_secretaries(pb::ListSecretariesRequest { parent: format!("regions/{NANSHAN}"), page_size: 2, ..Default::default() })
+        .list_secretaries(pb::ListSecretariesRequest {
+            parent: format!("regions/{NANSHAN}"),
+            page_size: 2,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -249,7 +335,11 @@ async fn listing_pages_to_the_end_with_filters_and_rejects_foreign_tokens() {
         .await;
     assert_refused(forged, Code::InvalidArgument, "PAGE_TOKEN_INVALID");
     let negative = client
-        .list_secretaries(pb::ListSecretariesRequest { parent: format!("regions/{NANSHAN}"), page_size: -1, ..Default::default() })
+        .list_secretaries(pb::ListSecretariesRequest {
+            parent: format!("regions/{NANSHAN}"),
+            page_size: -1,
+            ..Default::default()
+        })
         .await;
     assert_refused(negative, Code::InvalidArgument, "PAGE_SIZE_NEGATIVE");
 }
@@ -282,13 +372,19 @@ async fn an_update_changes_only_masked_fields_and_a_stale_etag_changes_nothing()
     stale.display_name = "覆盖".into();
     assert_refused(
         client
-            .update_secretary(pb::UpdateSecretaryRequest { secretary: Some(stale), update_mask: mask(&["display_name"]) })
+            .update_secretary(pb::UpdateSecretaryRequest {
+                secretary: Some(stale),
+                update_mask: mask(&["display_name"]),
+            })
             .await,
         Code::Aborted,
         "ETAG_MISMATCH",
     );
     let current = client
-        .get_secretary(pb::GetSecretaryRequest { name: created.name.clone(), view: 0 })
+        .get_secretary(pb::GetSecretaryRequest {
+            name: created.name.clone(),
+            view: 0,
+        })
         .await
         .unwrap()
         .into_inner();
@@ -297,7 +393,10 @@ async fn an_update_changes_only_masked_fields_and_a_stale_etag_changes_nothing()
     // status is not a profile field
     assert_refused(
         client
-            .update_secretary(pb::UpdateSecretaryRequest { secretary: Some(current.clone()), update_mask: mask(&["status"]) })
+            .update_secretary(pb::UpdateSecretaryRequest {
+                secretary: Some(current.clone()),
+                update_mask: mask(&["status"]),
+            })
             .await,
         Code::InvalidArgument,
         "UPDATE_MASK_INVALID",
@@ -307,7 +406,10 @@ async fn an_update_changes_only_masked_fields_and_a_stale_etag_changes_nothing()
     wrong.id_number = id_number(1990, 21);
     assert_refused(
         client
-            .update_secretary(pb::UpdateSecretaryRequest { secretary: Some(wrong), update_mask: mask(&["id_number"]) })
+            .update_secretary(pb::UpdateSecretaryRequest {
+                secretary: Some(wrong),
+                update_mask: mask(&["id_number"]),
+            })
             .await,
         Code::InvalidArgument,
         "ID_NUMBER_BIRTH_DATE_MISMATCH",
@@ -324,19 +426,30 @@ async fn a_secretary_may_read_only_their_own_record() {
     let mut client = app.client_with_token(&app.keys.token_for(&me));
 
     let read = client
-        .get_secretary(pb::GetSecretaryRequest { name: own.name.clone(), view: pb::SecretaryView::Unmasked as i32 })
+        .get_secretary(pb::GetSecretaryRequest {
+            name: own.name.clone(),
+            view: pb::SecretaryView::Unmasked as i32,
+        })
         .await
         .unwrap()
         .into_inner();
     assert!(!read.personal_data_masked, "one's own data in full");
     assert_refused(
-        client.get_secretary(pb::GetSecretaryRequest { name: other.name, view: 0 }).await,
+        client
+            .get_secretary(pb::GetSecretaryRequest {
+                name: other.name,
+                view: 0,
+            })
+            .await,
         Code::NotFound,
         "RESOURCE_NOT_FOUND",
     );
     assert_refused(
         client
-            .list_secretaries(pb::ListSecretariesRequest { parent: format!("regions/{NANTOU_COMMUNITY}"), ..Default::default() })
+            .list_secretaries(pb::ListSecretariesRequest {
+                parent: format!("regions/{NANTOU_COMMUNITY}"),
+                ..Default::default()
+            })
             .await,
         Code::PermissionDenied,
         "ROLE_NOT_PERMITTED",

@@ -11,16 +11,41 @@ use crate::helpers::*;
 #[tokio::test]
 async fn calls_without_a_valid_token_are_unauthenticated() {
     let app = TestApp::spawn().await;
-    let request = || pb::GetSecretaryRequest { name: "secretaries/x".into(), view: 0 };
-    let mut anonymous = shequ_proto::personnel::v1::personnel_service_client::PersonnelServiceClient::connect(app.address.clone())
+    let request = || pb::GetSecretaryRequest {
+        name: "secretaries/x".into(),
+        view: 0,
+    };
+    let mut anonymous =
+        shequ_proto::personnel::v1::personnel_service_client::PersonnelServiceClient::connect(
+            app.address.clone(),
+        )
         .await
         .unwrap();
-    assert_refused(anonymous.get_secretary(request()).await, Code::Unauthenticated, "TOKEN_MISSING");
+    assert_refused(
+        anonymous.get_secretary(request()).await,
+        Code::Unauthenticated,
+        "TOKEN_MISSING",
+    );
 
     let stranger = TokenIssuer::new(&KeyPair::generate(), "shequ", "shequ-services").unwrap();
-    let forged = stranger.issue(&shequ_kit::testing::caller(Role::ProvinceAdmin, GUANGDONG), std::time::Duration::from_secs(60));
-    assert_refused(app.client_with_token(&forged).get_secretary(request()).await, Code::Unauthenticated, "TOKEN_INVALID");
-    assert_refused(app.client_with_token("not.a.jwt").get_secretary(request()).await, Code::Unauthenticated, "TOKEN_INVALID");
+    let forged = stranger.issue(
+        &shequ_kit::testing::caller(Role::ProvinceAdmin, GUANGDONG),
+        std::time::Duration::from_secs(60),
+    );
+    assert_refused(
+        app.client_with_token(&forged)
+            .get_secretary(request())
+            .await,
+        Code::Unauthenticated,
+        "TOKEN_INVALID",
+    );
+    assert_refused(
+        app.client_with_token("not.a.jwt")
+            .get_secretary(request())
+            .await,
+        Code::Unauthenticated,
+        "TOKEN_INVALID",
+    );
 }
 
 #[tokio::test]
@@ -28,13 +53,23 @@ async fn roles_without_personnel_duties_are_refused() {
     let app = TestApp::spawn().await;
     let auditor = app.client(Role::Auditor, GUANGDONG);
     assert_refused(
-        auditor.clone().create_secretary(pb::CreateSecretaryRequest { secretary: Some(secretary(&id_number(1985, 70))) }).await,
+        auditor
+            .clone()
+            .create_secretary(pb::CreateSecretaryRequest {
+                secretary: Some(secretary(&id_number(1985, 70))),
+            })
+            .await,
         Code::PermissionDenied,
         "ROLE_NOT_PERMITTED",
     );
     let officer = app.client(Role::StreetOfficer, NANTOU_STREET);
     assert_refused(
-        officer.clone().create_secretary(pb::CreateSecretaryRequest { secretary: Some(secretary(&id_number(1985, 70))) }).await,
+        officer
+            .clone()
+            .create_secretary(pb::CreateSecretaryRequest {
+                secretary: Some(secretary(&id_number(1985, 70))),
+            })
+            .await,
         Code::PermissionDenied,
         "ROLE_NOT_PERMITTED",
     );
@@ -46,8 +81,20 @@ async fn acknowledged_writes_survive_a_restart() {
     let created = create(&app, secretary(&id_number(1985, 80))).await;
     let (database, keys, clock) = app.stop().await;
     let app = TestApp::spawn_on(database, keys, clock).await;
-    let read = app.admin().get_secretary(pb::GetSecretaryRequest { name: created.name, view: pb::SecretaryView::Unmasked as i32 }).await.unwrap().into_inner();
-    assert_eq!(read.id_number, id_number(1985, 80), "personal data decrypts after restart");
+    let read = app
+        .admin()
+        .get_secretary(pb::GetSecretaryRequest {
+            name: created.name,
+            view: pb::SecretaryView::Unmasked as i32,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        read.id_number,
+        id_number(1985, 80),
+        "personal data decrypts after restart"
+    );
 }
 
 #[tokio::test]
@@ -55,7 +102,9 @@ async fn health_reports_serving_and_shutdown_completes() {
     let app = TestApp::spawn().await;
     let status = app
         .health()
-        .check(HealthCheckRequest { service: String::new() })
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
         .await
         .unwrap()
         .into_inner()
@@ -64,7 +113,10 @@ async fn health_reports_serving_and_shutdown_completes() {
     let address = app.address.clone();
     app.stop().await;
     // the listener is closed once shutdown completes
-    let reconnect = tonic::transport::Channel::from_shared(address).unwrap().connect().await;
+    let reconnect = tonic::transport::Channel::from_shared(address)
+        .unwrap()
+        .connect()
+        .await;
     assert!(reconnect.is_err());
 }
 
@@ -79,13 +131,25 @@ async fn check_only_migration_mode_refuses_an_unmigrated_database_and_accepts_a_
     config.crypto.master_key = keys.master_key.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let refused = shequ_personnel::run(config.clone(), listener, async {}).await;
-    assert!(refused.is_err(), "an unmigrated database must be refused in check mode");
+    assert!(
+        refused.is_err(),
+        "an unmigrated database must be refused in check mode"
+    );
 
-    let db = shequ_kit::db::Database::connect(&config.database).await.unwrap();
-    db.migrate(&shequ_personnel::store::MIGRATIONS, shequ_kit::config::MigrateMode::Run).await.unwrap();
+    let db = shequ_kit::db::Database::connect(&config.database)
+        .await
+        .unwrap();
+    db.migrate(
+        &shequ_personnel::store::MIGRATIONS,
+        shequ_kit::config::MigrateMode::Run,
+    )
+    .await
+    .unwrap();
     db.close().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    shequ_personnel::run(config, listener, async {}).await.expect("a migrated database passes the check");
+    shequ_personnel::run(config, listener, async {})
+        .await
+        .expect("a migrated database passes the check");
 }
 
 #[tokio::test]
@@ -96,9 +160,13 @@ async fn career_history_is_append_only_in_the_database_itself() {
     let mut config = shequ_kit::config::DatabaseConfig::default();
     config.url = shequ_kit::config::Secret::new(database.url());
     let db = shequ_kit::db::Database::connect(&config).await.unwrap();
-    let edit = sqlx::query("UPDATE career_events SET note = 'rewritten'").execute(db.pool()).await;
+    let edit = sqlx::query("UPDATE career_events SET note = 'rewritten'")
+        .execute(db.pool())
+        .await;
     assert!(edit.is_err(), "an edit of the history is refused");
-    let delete = sqlx::query("DELETE FROM career_events").execute(db.pool()).await;
+    let delete = sqlx::query("DELETE FROM career_events")
+        .execute(db.pool())
+        .await;
     assert!(delete.is_err(), "a deletion of the history is refused");
     db.close().await;
 }
@@ -113,7 +181,10 @@ async fn the_database_holds_no_plaintext_personal_data() {
     config.url = shequ_kit::config::Secret::new(database.url());
     let db = shequ_kit::db::Database::connect(&config).await.unwrap();
     let (id_column, phone_column): (String, String) =
-        sqlx::query_as("SELECT id_number_enc, phone_number_enc FROM secretaries").fetch_one(db.pool()).await.unwrap();
+        sqlx::query_as("SELECT id_number_enc, phone_number_enc FROM secretaries")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
     assert!(!id_column.contains(&id) && !id_column.contains(&id[6..14]));
     assert!(!phone_column.contains("13800138000"));
     db.close().await;
