@@ -4,7 +4,10 @@
 use std::{env, path::PathBuf};
 
 /// Every service contract of the suite. A new service adds its file here.
-const CONTRACTS: &[&str] = &["shequ/personnel/v1/personnel.proto"];
+const CONTRACTS: &[&str] = &[
+    "shequ/audit/v1/audit.proto",
+    "shequ/personnel/v1/personnel.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = PathBuf::from(env::var("OUT_DIR")?);

@@ -9,6 +9,15 @@ pub use tonic;
 /// Encoded `FileDescriptorSet` of every contract and its imports, including source comments.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptor.bin"));
 
+/// `shequ.audit.v1`: audit-log messages every service serves under its own path.
+pub mod audit {
+    /// Version 1 of the audit messages.
+    pub mod v1 {
+        #![allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
+        tonic::include_proto!("shequ.audit.v1");
+    }
+}
+
 /// `shequ.personnel.v1`: secretaries, careers, negative list, reserve pool, statistics.
 pub mod personnel {
     /// Version 1 of the personnel contract.

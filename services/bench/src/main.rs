@@ -316,7 +316,7 @@ async fn run_get_secretary(
         ..DatabaseConfig::default()
     };
     let db = Database::connect(&database_config).await?;
-    db.migrate(&MIGRATIONS, MigrateMode::Run).await?;
+    db.prepare(&MIGRATIONS, MigrateMode::Run).await?;
     let store = Store::new(db.clone(), Keys::from_master(&master)?);
     let seeding = Instant::now();
     seed(&store).await?;

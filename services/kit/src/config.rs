@@ -160,6 +160,30 @@ fn default_grace_ms() -> u64 {
     10_000
 }
 
+/// Audit-log retention.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Entries younger than this are kept in the database; at least 180 (a service refuses to
+    /// start with less).
+    pub retention_days: u32,
+    /// Where older entries are archived (JSON lines) before they are purged. Without it nothing
+    /// is ever purged.
+    pub archive_dir: Option<std::path::PathBuf>,
+    /// How often the retention job runs.
+    pub job_interval_hours: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            retention_days: crate::audit::MIN_RETENTION_DAYS,
+            archive_dir: None,
+            job_interval_hours: 24,
+        }
+    }
+}
+
 /// Where region codes come from beyond the shipped NBS 2023 table.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -190,6 +214,9 @@ pub struct ServiceConfig {
     /// Region table.
     #[serde(default)]
     pub regions: RegionsConfig,
+    /// Audit-log retention.
+    #[serde(default)]
+    pub audit: AuditConfig,
 }
 
 impl ServiceConfig {
@@ -208,6 +235,7 @@ impl ServiceConfig {
             auth: AuthConfig::default(),
             crypto: CryptoConfig::default(),
             regions: RegionsConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }

@@ -47,6 +47,8 @@ pub struct Keys {
     pub blind_index: BlindIndex,
     /// Seals page tokens.
     pub page_tokens: FieldCipher,
+    /// Chains the audit log (HMAC-SM3 key).
+    pub audit_chain: [u8; 32],
 }
 
 impl std::fmt::Debug for Keys {
@@ -77,6 +79,7 @@ impl Keys {
                 key: derive("shequ/blind-index/hmac-sm3/v1"),
             },
             page_tokens: FieldCipher::new(&derive("shequ/page-token/sm4gcm/v1")),
+            audit_chain: derive("shequ/audit-chain/hmac-sm3/v1"),
         })
     }
 

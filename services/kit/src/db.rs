@@ -24,14 +24,28 @@ pub enum Backend {
     Postgres,
 }
 
-/// The migrations of one service, one folder per backend, embedded with `sqlx::migrate!`.
+/// A set of migrations, one folder per backend, embedded with `sqlx::migrate!`, tracked in its
+/// own history table.
 #[derive(Debug, Clone, Copy)]
 pub struct Migrations {
     /// `migrations/sqlite`.
     pub sqlite: &'static Migrator,
     /// `migrations/postgres`.
     pub postgres: &'static Migrator,
+    /// History table, `_sqlx_migrations` for a service's own schema.
+    pub table: &'static str,
 }
+
+static KIT_SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
+static KIT_POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// The kit's own tables (audit log, idempotency records) that every service carries, tracked apart
+/// from the service's schema so that version numbers never collide.
+pub const KIT_MIGRATIONS: Migrations = Migrations {
+    sqlite: &KIT_SQLITE,
+    postgres: &KIT_POSTGRES,
+    table: "_shequ_kit_migrations",
+};
 
 /// A service's database.
 #[derive(Debug, Clone)]
@@ -122,23 +136,32 @@ impl Database {
             MigrateMode::Run => {
                 let mut migrator = Migrator::with_migrations(embedded.iter().cloned().collect());
                 migrator.set_ignore_missing(true);
+                migrator.dangerous_set_table_name(migrations.table);
                 migrator
                     .run(&self.pool)
                     .await
                     .context("migrations failed")?;
                 Ok(())
             }
-            MigrateMode::Check => self.check_migrations(embedded).await,
+            MigrateMode::Check => self.check_migrations(embedded, migrations.table).await,
         }
     }
 
-    async fn check_migrations(&self, embedded: &Migrator) -> anyhow::Result<()> {
-        let applied: Vec<(i64, Vec<u8>)> = sqlx::query_as(
-            "SELECT version, checksum FROM _sqlx_migrations WHERE success = TRUE ORDER BY version",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .context("cannot read the migration history (has the schema been migrated at all?)")?;
+    /// Migrates (or checks) the kit's tables and then the service's own schema.
+    pub async fn prepare(&self, service: &Migrations, mode: MigrateMode) -> anyhow::Result<()> {
+        self.migrate(&KIT_MIGRATIONS, mode)
+            .await
+            .context("shared (kit) schema")?;
+        self.migrate(service, mode).await
+    }
+
+    async fn check_migrations(&self, embedded: &Migrator, table: &str) -> anyhow::Result<()> {
+        let sql =
+            format!("SELECT version, checksum FROM {table} WHERE success = TRUE ORDER BY version");
+        let applied: Vec<(i64, Vec<u8>)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await
+            .context("cannot read the migration history (has the schema been migrated at all?)")?;
         let applied: HashMap<i64, Vec<u8>> = applied.into_iter().collect();
         for migration in embedded.iter() {
             match applied.get(&migration.version) {

@@ -8,9 +8,11 @@
 //! - [`paging`]: page sizes and sealed page tokens;
 //! - [`auth`]: the verified caller (subject, roles, region scope);
 //! - [`crypto`]: SM4-GCM field encryption and HMAC-SM3 blind indexes;
+//! - [`audit`]: the hash-chained audit log; [`idempotency`]: exactly-once retried writes;
 //! - [`clock`]: injected time;
 //! - [`convert`]: identifiers and wire conversions shared by every service.
 
+pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod config;
@@ -19,6 +21,7 @@ pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod health;
+pub mod idempotency;
 pub mod paging;
 pub mod server;
 pub mod shutdown;

@@ -13,11 +13,13 @@ use std::{borrow::Cow, future::Future, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use shequ_kit::{
+    audit::AuditLog,
     auth::{AuthInterceptor, TokenVerifier},
     clock::{Clock, SystemClock},
     config::ServiceConfig,
     crypto::Keys,
     db::Database,
+    idempotency::Idempotency,
     paging::PageTokens,
     regions::Regions,
     server::{HostOptions, host},
@@ -46,7 +48,7 @@ pub fn default_config() -> ServiceConfig {
 pub async fn run(
     config: ServiceConfig,
     listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     run_with_clock(config, listener, shutdown, Arc::new(SystemClock)).await
 }
@@ -55,10 +57,15 @@ pub async fn run(
 pub async fn run_with_clock(
     config: ServiceConfig,
     listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send,
+    shutdown: impl Future<Output = ()> + Send + 'static,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<()> {
     let keys = Keys::from_master(&config.crypto.master_key)?;
+    anyhow::ensure!(
+        config.audit.retention_days >= shequ_kit::audit::MIN_RETENTION_DAYS,
+        "audit.retention_days must be at least {} (six months, Cybersecurity Law art. 21)",
+        shequ_kit::audit::MIN_RETENTION_DAYS
+    );
     let verifier = TokenVerifier::from_config(&config.auth)?;
     let regions = match &config.regions.extra_file {
         Some(file) => Cow::Owned(Regions::with_extra_file(file).map_err(anyhow::Error::msg)?),
@@ -66,13 +73,28 @@ pub async fn run_with_clock(
     };
     let database = Database::connect(&config.database).await?;
     database
-        .migrate(&store::MIGRATIONS, config.database.migrate)
+        .prepare(&store::MIGRATIONS, config.database.migrate)
         .await
         .context("personnel schema")?;
 
     let tokens = PageTokens::new(keys.page_tokens.clone());
+    let audit = AuditLog::new(database.clone(), keys.audit_chain);
     let store = Store::new(database.clone(), keys);
-    let api = PersonnelApi::new(store, regions, tokens, clock);
+    let api = PersonnelApi::new(store, regions, tokens, clock.clone(), audit.clone());
+
+    // One stop signal for the server and the retention job.
+    let (stop_handle, stop) = shequ_kit::shutdown::channel();
+    tokio::spawn(async move {
+        shutdown.await;
+        stop_handle.stop();
+    });
+    let maintenance = tokio::spawn(shequ_kit::audit::maintain(
+        audit,
+        Idempotency::new(database.clone()),
+        config.audit.clone(),
+        clock,
+        stop.clone(),
+    ));
     let service = PersonnelServiceServer::new(api)
         .max_decoding_message_size(MAX_REQUEST_BYTES)
         .max_encoding_message_size(16 * MAX_REQUEST_BYTES);
@@ -82,7 +104,7 @@ pub async fn run_with_clock(
     );
 
     tracing::info!(address = %listener.local_addr()?, "personnel service listening");
-    host(
+    let result = host(
         service,
         listener,
         database,
@@ -92,7 +114,22 @@ pub async fn run_with_clock(
             shutdown_grace: Duration::from_millis(config.server.shutdown_grace_ms),
             max_call_duration: Duration::from_secs(30),
         },
-        shutdown,
+        async move { stop.wait().await },
     )
-    .await
+    .await;
+    let _ = maintenance.await;
+    result
+}
+
+/// Verifies the audit chain of the database `config` points at: every problem found is listed.
+pub async fn verify_audit(
+    config: &ServiceConfig,
+) -> anyhow::Result<shequ_kit::audit::VerifyReport> {
+    let keys = Keys::from_master(&config.crypto.master_key)?;
+    let database = Database::connect(&config.database).await?;
+    let report = AuditLog::new(database.clone(), keys.audit_chain)
+        .verify()
+        .await;
+    database.close().await;
+    Ok(report?)
 }

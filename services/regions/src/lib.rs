@@ -106,13 +106,13 @@ impl RegionCode {
     /// The level this code names.
     pub fn level(self) -> Level {
         let v = self.0;
-        if v % 1_000 != 0 {
+        if !v.is_multiple_of(1_000) {
             Level::Community
-        } else if v % 1_000_000 != 0 {
+        } else if !v.is_multiple_of(1_000_000) {
             Level::Street
-        } else if v % 100_000_000 != 0 {
+        } else if !v.is_multiple_of(100_000_000) {
             Level::County
-        } else if v % 10_000_000_000 != 0 {
+        } else if !v.is_multiple_of(10_000_000_000) {
             Level::City
         } else {
             Level::Province

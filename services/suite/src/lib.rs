@@ -51,8 +51,10 @@ pub struct SuiteSection {
 
 impl Default for SuiteConfig {
     fn default() -> Self {
-        let mut telemetry = TelemetryConfig::default();
-        telemetry.log_format = shequ_kit::config::LogFormat::Text;
+        let telemetry = TelemetryConfig {
+            log_format: shequ_kit::config::LogFormat::Text,
+            ..TelemetryConfig::default()
+        };
         SuiteConfig {
             suite: SuiteSection {
                 data_dir: PathBuf::from("data"),
@@ -124,6 +126,7 @@ fn service_config(
         ..AuthConfig::default()
     };
     config.crypto.master_key = secrets.master_key.clone();
+    config.audit.archive_dir = Some(suite.data_dir.join("audit-archive"));
     config
 }
 
@@ -221,6 +224,21 @@ pub async fn start(
         },
         finished,
     ))
+}
+
+/// Verifies the audit chain of every service's database under the data folder.
+pub async fn verify_audit(config: &SuiteConfig) -> anyhow::Result<std::process::ExitCode> {
+    let suite = &config.suite;
+    let secrets = DevSecrets::load_or_create(&suite.data_dir)?;
+    let personnel = service_config(
+        shequ_personnel::default_config(),
+        suite,
+        &secrets,
+        "personnel.db",
+        0,
+    );
+    let report = shequ_personnel::verify_audit(&personnel).await?;
+    Ok(shequ_kit::audit::print_report("personnel", &report))
 }
 
 /// Runs the suite until SIGTERM or Ctrl-C, printing where it listens.

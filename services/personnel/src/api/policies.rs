@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 use shequ_kit::{
-    Error, auth::Caller, convert::to_timestamp, paging::page_size, regions::RegionCode,
+    Error, audit::note_target, auth::Caller, convert::to_timestamp, paging::page_size,
+    regions::RegionCode,
 };
 use shequ_proto::personnel::v1 as pb;
 
@@ -95,6 +96,7 @@ pub(crate) async fn update_standard(
     )?;
     let expected = parse_etag("qualification_standard.etag", &input.etag)?;
     access::check_policy_write(caller, province, "UpdateQualificationStandard")?;
+    note_target(&input.name, province);
 
     let stored = ctx.store.standard(province).await?;
     let mut next = stored.value;
@@ -252,6 +254,7 @@ pub(crate) async fn update_career_policy(
     )?;
     let expected = parse_etag("career_policy.etag", &input.etag)?;
     access::check_policy_write(caller, province, "UpdateCareerPolicy")?;
+    note_target(&input.name, province);
 
     let stored = ctx.store.career_policy(province).await?;
     let mut next = stored.value.clone();
@@ -415,6 +418,13 @@ pub(crate) async fn create_item(
         unreachable!("checked above");
     };
     access::check_policy_write(caller, province, "CreateNegativeListItem")?;
+    note_target(
+        &format!(
+            "{}/negativeListItems/{}",
+            request.parent, request.negative_list_item_id
+        ),
+        province,
+    );
     let item = NegativeListItem {
         province,
         code: request.negative_list_item_id,
@@ -447,6 +457,7 @@ pub(crate) async fn update_item(
     )?;
     let expected = parse_etag("negative_list_item.etag", &input.etag)?;
     access::check_policy_write(caller, province, "UpdateNegativeListItem")?;
+    note_target(&input.name, province);
     let stored = ctx
         .store
         .negative_list_item(province, &code)

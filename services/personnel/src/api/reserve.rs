@@ -2,7 +2,9 @@
 
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
-use shequ_kit::{Error, auth::Caller, convert::new_id, paging::page_size, regions::Level};
+use shequ_kit::{
+    Error, audit::note_target, auth::Caller, convert::new_id, paging::page_size, regions::Level,
+};
 use shequ_proto::personnel::v1 as pb;
 
 use super::{
@@ -31,6 +33,7 @@ async fn load(
     if !caller.covers(candidate.region) {
         return Err(Error::not_found(name));
     }
+    note_target(name, candidate.region);
     Ok(candidate)
 }
 
@@ -137,6 +140,7 @@ pub(crate) async fn create(
         create_time: now,
         update_time: now,
     };
+    note_target(&format!("reserveCandidates/{}", candidate.id), region);
     ctx.store.insert_candidate(&candidate).await?;
     Ok(candidate_pb(&candidate))
 }

@@ -1,7 +1,14 @@
 //! Secretary profiles: create, read, list, update, qualification check.
 
 use serde::{Deserialize, Serialize};
-use shequ_kit::{Error, auth::Caller, convert::new_id, paging::page_size, regions::Level};
+use shequ_kit::{
+    Error,
+    audit::{note_sensitive_read, note_target},
+    auth::Caller,
+    convert::new_id,
+    paging::page_size,
+    regions::Level,
+};
 use shequ_proto::personnel::v1 as pb;
 
 use super::{
@@ -53,6 +60,7 @@ pub(crate) async fn load_readable(
         .await?
         .ok_or_else(|| Error::not_found(name))?;
     access::check_read(caller, &secretary)?;
+    note_target(name, secretary.region);
     Ok(secretary)
 }
 
@@ -72,6 +80,7 @@ pub(crate) async fn load_writable(
         .await?
         .ok_or_else(|| Error::not_found(name))?;
     access::check_write(caller, &secretary)?;
+    note_target(name, secretary.region);
     Ok(secretary)
 }
 
@@ -279,6 +288,7 @@ pub(crate) async fn create(
         recorded_by: caller.subject.clone(),
         create_time: now,
     };
+    note_target(&names::secretary_name(&secretary.id), region);
     ctx.store.insert_secretary(&secretary, &appointment).await?;
     tracing::info!(secretary = %secretary.id, region = %region, "secretary created");
     Ok(secretary_pb(&secretary, false))
@@ -300,7 +310,7 @@ pub(crate) async fn get(
     let unmasked = view == pb::SecretaryView::Unmasked;
     if unmasked {
         access::check_unmasked(caller, &secretary)?;
-        tracing::info!(secretary = %secretary.id, caller = %caller.subject, "unmasked personal data read");
+        note_sensitive_read();
     }
     Ok(secretary_pb(&secretary, unmasked))
 }

@@ -365,8 +365,10 @@ mod tests {
 
     #[test]
     fn years_required_are_configurable_per_rung() {
-        let mut policy = Policy::default();
-        policy.min_years_for = vec![(Rung::StreetLeader, 5)];
+        let policy = Policy {
+            min_years_for: vec![(Rung::StreetLeader, 5)],
+            ..Policy::default()
+        };
         let facts = PromotionFacts {
             rung_since: d("2020-01-01"),
             violation_dates: vec![],

@@ -30,6 +30,18 @@ pub struct Versioned<T> {
     pub update_time: Option<DateTime<Utc>>,
 }
 
+/// id, secretary, province, item, occurred on, evidence, recorded by, created.
+type ViolationRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+);
+
 #[derive(Serialize, Deserialize)]
 struct RungRequirementJson {
     rung: String,
@@ -334,7 +346,7 @@ impl Store {
             || "9999-12-31|~".to_owned(),
             |(date, id)| format!("{}|{id}", date_text(date)),
         );
-        let rows: Vec<(String, String, String, String, String, String, String, String)> = sqlx::query_as(
+        let rows: Vec<ViolationRow> = sqlx::query_as(
             "SELECT id, secretary_id, province, item_code, occurred_on, evidence, recorded_by, create_time \
              FROM violations WHERE secretary_id = $1 AND occurred_on || '|' || id < $2 \
              ORDER BY occurred_on DESC, id DESC LIMIT $3",

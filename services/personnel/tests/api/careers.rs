@@ -43,6 +43,7 @@ async fn a_refused_promotion_names_every_unmet_prerequisite_and_changes_nothing(
     let mut client = app.admin();
     client
         .create_violation(pb::CreateViolationRequest {
+            request_id: String::new(),
             parent: created.name.clone(),
             violation: Some(pb::Violation {
                 negative_list_item: format!("provinces/{GUANGDONG}/negativeListItems/NL13"),
@@ -228,6 +229,7 @@ async fn leaving_events_end_the_career_and_nothing_follows_them() {
     title.title = "社会工作师".into();
     client
         .create_career_event(pb::CreateCareerEventRequest {
+            request_id: String::new(),
             parent: created.name.clone(),
             career_event: Some(title),
         })
@@ -236,6 +238,7 @@ async fn leaving_events_end_the_career_and_nothing_follows_them() {
 
     let transfer_without_destination = client
         .create_career_event(pb::CreateCareerEventRequest {
+            request_id: String::new(),
             parent: created.name.clone(),
             career_event: Some(event(pb::CareerEventType::Transfer)),
         })
@@ -250,6 +253,7 @@ async fn leaving_events_end_the_career_and_nothing_follows_them() {
     transfer.destination = "街道办事处科员".into();
     let recorded = client
         .create_career_event(pb::CreateCareerEventRequest {
+            request_id: String::new(),
             parent: created.name.clone(),
             career_event: Some(transfer),
         })
@@ -272,6 +276,7 @@ async fn leaving_events_end_the_career_and_nothing_follows_them() {
     let status = assert_refused(
         client
             .create_career_event(pb::CreateCareerEventRequest {
+                request_id: String::new(),
                 parent: created.name.clone(),
                 career_event: Some(event(pb::CareerEventType::Departure)),
             })
@@ -295,6 +300,7 @@ async fn leaving_events_end_the_career_and_nothing_follows_them() {
     assert_refused(
         client
             .create_career_event(pb::CreateCareerEventRequest {
+                request_id: String::new(),
                 parent: created.name.clone(),
                 career_event: Some(event(pb::CareerEventType::Promotion)),
             })
@@ -324,6 +330,7 @@ async fn a_reassignment_moves_the_secretary_within_the_callers_scope_only() {
     assert_refused(
         client
             .create_career_event(pb::CreateCareerEventRequest {
+                request_id: String::new(),
                 parent: created.name.clone(),
                 career_event: Some(to_futian),
             })
@@ -335,6 +342,7 @@ async fn a_reassignment_moves_the_secretary_within_the_callers_scope_only() {
     to_daxin.to_region = DAXIN_COMMUNITY.into();
     let moved = client
         .create_career_event(pb::CreateCareerEventRequest {
+            request_id: String::new(),
             parent: created.name.clone(),
             career_event: Some(to_daxin),
         })
@@ -364,6 +372,7 @@ async fn events_cannot_be_dated_in_the_future_or_before_the_history() {
     assert_refused(
         client
             .create_career_event(pb::CreateCareerEventRequest {
+                request_id: String::new(),
                 parent: created.name.clone(),
                 career_event: Some(future),
             })
@@ -376,6 +385,7 @@ async fn events_cannot_be_dated_in_the_future_or_before_the_history() {
     assert_refused(
         client
             .create_career_event(pb::CreateCareerEventRequest {
+                request_id: String::new(),
                 parent: created.name.clone(),
                 career_event: Some(before),
             })
@@ -397,6 +407,7 @@ async fn violations_are_listed_newest_first_and_retired_items_take_no_new_ones()
     ] {
         client
             .create_violation(pb::CreateViolationRequest {
+                request_id: String::new(),
                 parent: created.name.clone(),
                 violation: Some(pb::Violation {
                     negative_list_item: format!("provinces/{GUANGDONG}/negativeListItems/{item}"),
@@ -448,6 +459,7 @@ async fn violations_are_listed_newest_first_and_retired_items_take_no_new_ones()
     assert_refused(
         client
             .create_violation(pb::CreateViolationRequest {
+                request_id: String::new(),
                 parent: created.name.clone(),
                 violation: Some(pb::Violation {
                     negative_list_item: item.name,
@@ -464,6 +476,7 @@ async fn violations_are_listed_newest_first_and_retired_items_take_no_new_ones()
     assert_refused(
         client
             .create_violation(pb::CreateViolationRequest {
+                request_id: String::new(),
                 parent: created.name,
                 violation: Some(pb::Violation {
                     negative_list_item: "provinces/330000000000/negativeListItems/NL01".into(),

@@ -213,6 +213,7 @@ pub(crate) fn id_number(year: u32, serial: u32) -> String {
 pub(crate) async fn create(app: &TestApp, profile: pb::Secretary) -> pb::Secretary {
     app.admin()
         .create_secretary(pb::CreateSecretaryRequest {
+            request_id: String::new(),
             secretary: Some(profile),
         })
         .await

@@ -205,6 +205,7 @@ async fn the_negative_list_ships_thirty_items_and_grows_per_province() {
     let mut province = app.client(Role::ProvinceAdmin, GUANGDONG);
     let created = province
         .create_negative_list_item(pb::CreateNegativeListItemRequest {
+            request_id: String::new(),
             parent: format!("provinces/{GUANGDONG}"),
             negative_list_item_id: "GD-01".into(),
             negative_list_item: Some(pb::NegativeListItem {
@@ -222,6 +223,7 @@ async fn the_negative_list_ships_thirty_items_and_grows_per_province() {
     assert_refused(
         province
             .create_negative_list_item(pb::CreateNegativeListItemRequest {
+                request_id: String::new(),
                 parent: format!("provinces/{GUANGDONG}"),
                 negative_list_item_id: "GD-01".into(),
                 negative_list_item: Some(pb::NegativeListItem {
@@ -236,6 +238,7 @@ async fn the_negative_list_ships_thirty_items_and_grows_per_province() {
     assert_refused(
         district
             .create_negative_list_item(pb::CreateNegativeListItemRequest {
+                request_id: String::new(),
                 parent: format!("provinces/{GUANGDONG}"),
                 negative_list_item_id: "GD-02".into(),
                 negative_list_item: Some(pb::NegativeListItem {

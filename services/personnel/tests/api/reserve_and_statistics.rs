@@ -27,6 +27,7 @@ async fn reserve_progress_counts_this_years_entries_against_the_target() {
     ] {
         client
             .create_reserve_candidate(pb::CreateReserveCandidateRequest {
+                request_id: String::new(),
                 reserve_candidate: Some(candidate(name, readiness, entry)),
             })
             .await
@@ -122,6 +123,7 @@ async fn workforce_statistics_reflect_the_careers_recorded() {
     transfer.effective_date = "2026-03-01".into();
     client
         .create_career_event(pb::CreateCareerEventRequest {
+            request_id: String::new(),
             parent: young_a.name,
             career_event: Some(transfer),
         })
@@ -134,6 +136,7 @@ async fn workforce_statistics_reflect_the_careers_recorded() {
     retire.effective_date = "2026-04-01".into();
     client
         .create_career_event(pb::CreateCareerEventRequest {
+            request_id: String::new(),
             parent: veteran.name,
             career_event: Some(retire),
         })
@@ -146,6 +149,7 @@ async fn workforce_statistics_reflect_the_careers_recorded() {
     title.title = "中级社会工作师".into();
     client
         .create_career_event(pb::CreateCareerEventRequest {
+            request_id: String::new(),
             parent: middle.name,
             career_event: Some(title),
         })

@@ -67,6 +67,7 @@ async fn a_wrong_check_digit_is_refused_naming_the_field_and_nothing_is_stored()
     let status = assert_refused(
         app.admin()
             .create_secretary(pb::CreateSecretaryRequest {
+                request_id: String::new(),
                 secretary: Some(secretary(&id)),
             })
             .await,
@@ -110,6 +111,7 @@ async fn every_mistake_of_a_form_is_named_at_once() {
     let status = assert_refused(
         app.admin()
             .create_secretary(pb::CreateSecretaryRequest {
+                request_id: String::new(),
                 secretary: Some(profile),
             })
             .await,
@@ -139,6 +141,7 @@ async fn an_unknown_region_and_a_non_community_region_are_refused() {
     assert_refused(
         app.admin()
             .create_secretary(pb::CreateSecretaryRequest {
+                request_id: String::new(),
                 secretary: Some(unknown),
             })
             .await,
@@ -150,6 +153,7 @@ async fn an_unknown_region_and_a_non_community_region_are_refused() {
     assert_refused(
         app.admin()
             .create_secretary(pb::CreateSecretaryRequest {
+                request_id: String::new(),
                 secretary: Some(street),
             })
             .await,
@@ -166,6 +170,7 @@ async fn one_district_cannot_create_in_or_see_another() {
     assert_refused(
         app.admin()
             .create_secretary(pb::CreateSecretaryRequest {
+                request_id: String::new(),
                 secretary: Some(in_futian.clone()),
             })
             .await,
@@ -177,6 +182,7 @@ async fn one_district_cannot_create_in_or_see_another() {
     let futian_record = futian_admin
         .clone()
         .create_secretary(pb::CreateSecretaryRequest {
+            request_id: String::new(),
             secretary: Some(in_futian),
         })
         .await
@@ -250,6 +256,7 @@ async fn an_id_number_can_be_registered_once() {
     assert_refused(
         app.admin()
             .create_secretary(pb::CreateSecretaryRequest {
+                request_id: String::new(),
                 secretary: Some(secretary(&id)),
             })
             .await,

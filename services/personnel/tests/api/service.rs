@@ -56,6 +56,7 @@ async fn roles_without_personnel_duties_are_refused() {
         auditor
             .clone()
             .create_secretary(pb::CreateSecretaryRequest {
+                request_id: String::new(),
                 secretary: Some(secretary(&id_number(1985, 70))),
             })
             .await,
@@ -67,6 +68,7 @@ async fn roles_without_personnel_duties_are_refused() {
         officer
             .clone()
             .create_secretary(pb::CreateSecretaryRequest {
+                request_id: String::new(),
                 secretary: Some(secretary(&id_number(1985, 70))),
             })
             .await,
@@ -139,7 +141,7 @@ async fn check_only_migration_mode_refuses_an_unmigrated_database_and_accepts_a_
     let db = shequ_kit::db::Database::connect(&config.database)
         .await
         .unwrap();
-    db.migrate(
+    db.prepare(
         &shequ_personnel::store::MIGRATIONS,
         shequ_kit::config::MigrateMode::Run,
     )

@@ -1,0 +1,880 @@
+//! The audit log every service keeps (MLPS 2.0 level 3, 安全审计): who did what to which record in
+//! which region, when, under which request id, with what outcome.
+//!
+//! Entries are append-only and chained: each holds the hash of the previous one, and each hash is
+//! an HMAC-SM3 under a key derived from the master key, so an edit, a deletion, a reordering or a
+//! re-chained forgery is found by [`AuditLog::verify`] unless the attacker also holds the key. The
+//! chain head is MAC'd too, so a truncated tail is noticed. Entries older than the retention period
+//! are written to an archive file and then purged by [`AuditLog::purge`], which records itself in
+//! the chain: never silently.
+
+use std::{cell::RefCell, path::Path};
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, KeyInit, Mac};
+use serde::{Deserialize, Serialize};
+use sm3::Sm3;
+
+use crate::{
+    auth::Caller,
+    convert::{from_db_time, to_db_time},
+    db::Database,
+    error::Error,
+    regions::RegionCode,
+};
+
+type HmacSm3 = Hmac<Sm3>;
+
+/// Hash that precedes the first entry.
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The minimum retention the law asks for (Cybersecurity Law art. 21: at least six months).
+pub const MIN_RETENTION_DAYS: u32 = 180;
+
+/// One entry of the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Position in the chain, from 1, without gaps.
+    pub seq: i64,
+    /// When it was recorded.
+    pub at: DateTime<Utc>,
+    /// Caller subject.
+    pub actor: String,
+    /// Caller roles, comma-separated.
+    pub roles: String,
+    /// The RPC, e.g. `CreateSecretary`, or `AUDIT_PURGE`.
+    pub action: String,
+    /// Resource name acted on, when known.
+    pub resource: String,
+    /// 12-digit region of the record, when known.
+    pub region: String,
+    /// Request id (from the gateway, or generated).
+    pub request_id: String,
+    /// gRPC code name of the outcome; `OK` on success.
+    pub outcome: String,
+    /// Extra facts (never personal data).
+    pub detail: String,
+    /// Hash of the previous entry.
+    pub prev_hash: String,
+    /// This entry's hash.
+    pub hash: String,
+}
+
+/// What a call tells the log; the log adds sequence, time and hashes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// Caller subject.
+    pub actor: String,
+    /// Caller roles.
+    pub roles: String,
+    /// RPC name.
+    pub action: String,
+    /// Resource acted on.
+    pub resource: String,
+    /// Region of the record.
+    pub region: String,
+    /// Request id.
+    pub request_id: String,
+    /// Outcome code name.
+    pub outcome: String,
+    /// Extra facts.
+    pub detail: String,
+}
+
+/// A problem [`AuditLog::verify`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// An entry's contents do not match its hash (edited).
+    Tampered {
+        /// The entry.
+        seq: i64,
+    },
+    /// An entry does not follow the one before it (reordered, or re-chained after a deletion).
+    BrokenLink {
+        /// The entry whose `prev_hash` is wrong.
+        seq: i64,
+    },
+    /// Entries are missing (deleted).
+    Missing {
+        /// First missing sequence number.
+        from: i64,
+        /// Last missing sequence number.
+        to: i64,
+    },
+    /// The head record does not match the last entry, or its MAC is wrong (tail truncated or head
+    /// forged).
+    Head {
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::Tampered { seq } => write!(f, "entry {seq} was altered (hash mismatch)"),
+            Problem::BrokenLink { seq } => write!(
+                f,
+                "entry {seq} does not follow its predecessor (reordered or re-chained)"
+            ),
+            Problem::Missing { from, to } => write!(f, "entries {from}..={to} are missing"),
+            Problem::Head { detail } => write!(f, "chain head: {detail}"),
+        }
+    }
+}
+
+/// Outcome of a verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Entries checked.
+    pub checked: u64,
+    /// Last sequence number.
+    pub head_seq: i64,
+    /// Everything wrong; empty when the log is intact.
+    pub problems: Vec<Problem>,
+}
+
+/// Filters of an audit query.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Only records inside this region. Records without a region (the log's own purge entries)
+    /// match no region filter.
+    pub region: Option<RegionCode>,
+    /// Only this actor.
+    pub actor: Option<String>,
+    /// From this instant (inclusive).
+    pub from: Option<DateTime<Utc>>,
+    /// Until this instant (exclusive).
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// Result of a retention purge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurgeReport {
+    /// Entries archived and deleted.
+    pub purged: u64,
+    /// Archive file written (none when nothing was old enough).
+    pub archive: Option<std::path::PathBuf>,
+}
+
+/// The audit log of one service's database.
+#[derive(Clone)]
+pub struct AuditLog {
+    db: Database,
+    key: [u8; 32],
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditLog")
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    seq: i64,
+    at: String,
+    actor: String,
+    roles: String,
+    action: String,
+    resource: String,
+    region: String,
+    request_id: String,
+    outcome: String,
+    detail: String,
+    prev_hash: String,
+    hash: String,
+}
+
+const COLUMNS: &str =
+    "seq, at, actor, roles, action, resource, region, request_id, outcome, detail, prev_hash, hash";
+
+impl Row {
+    fn into_entry(self) -> Result<AuditEntry, Error> {
+        Ok(AuditEntry {
+            at: from_db_time(&self.at)?,
+            seq: self.seq,
+            actor: self.actor,
+            roles: self.roles,
+            action: self.action,
+            resource: self.resource,
+            region: self.region,
+            request_id: self.request_id,
+            outcome: self.outcome,
+            detail: self.detail,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        })
+    }
+}
+
+impl AuditLog {
+    /// The log in `db`, chained with `key` (derive it with [`crate::crypto::Keys`]).
+    pub fn new(db: Database, key: [u8; 32]) -> Self {
+        AuditLog { db, key }
+    }
+
+    fn mac(&self, parts: &[&str]) -> String {
+        let mut mac =
+            <HmacSm3 as KeyInit>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        for part in parts {
+            // length-prefixed so that field boundaries cannot be shifted
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part.as_bytes());
+        }
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    fn entry_hash(&self, seq: i64, at: &str, record: &AuditRecord, prev_hash: &str) -> String {
+        let seq = seq.to_string();
+        self.mac(&[
+            "entry",
+            &seq,
+            at,
+            &record.actor,
+            &record.roles,
+            &record.action,
+            &record.resource,
+            &record.region,
+            &record.request_id,
+            &record.outcome,
+            &record.detail,
+            prev_hash,
+        ])
+    }
+
+    fn head_mac(&self, seq: i64, hash: &str, base_seq: i64, base_hash: &str) -> String {
+        self.mac(&[
+            "head",
+            &seq.to_string(),
+            hash,
+            &base_seq.to_string(),
+            base_hash,
+        ])
+    }
+
+    /// Appends one entry. Appends are serialised by the database (the head row is updated first),
+    /// so several replicas of a service share one chain.
+    pub async fn append(
+        &self,
+        record: AuditRecord,
+        at: DateTime<Utc>,
+    ) -> Result<AuditEntry, Error> {
+        let mut tx = self.db.begin().await?;
+        // Take the head row's lock before reading it.
+        let touched = sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
+        let (last_seq, last_hash, base_seq, base_hash) = if touched.rows_affected() == 0 {
+            sqlx::query(
+                "INSERT INTO audit_head (id, seq, hash, head_mac, base_seq, base_hash) VALUES (1, 0, $1, '', 0, $1)",
+            )
+            .bind(GENESIS)
+            .execute(&mut *tx)
+            .await?;
+            (0, GENESIS.to_owned(), 0, GENESIS.to_owned())
+        } else {
+            sqlx::query_as::<_, (i64, String, i64, String)>(
+                "SELECT seq, hash, base_seq, base_hash FROM audit_head WHERE id = 1",
+            )
+            .fetch_one(&mut *tx)
+            .await?
+        };
+        let seq = last_seq + 1;
+        let at_text = to_db_time(at);
+        let hash = self.entry_hash(seq, &at_text, &record, &last_hash);
+        let sql = format!(
+            "INSERT INTO audit_entries ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(seq)
+            .bind(&at_text)
+            .bind(&record.actor)
+            .bind(&record.roles)
+            .bind(&record.action)
+            .bind(&record.resource)
+            .bind(&record.region)
+            .bind(&record.request_id)
+            .bind(&record.outcome)
+            .bind(&record.detail)
+            .bind(&last_hash)
+            .bind(&hash)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2, head_mac = $3 WHERE id = 1")
+            .bind(seq)
+            .bind(&hash)
+            .bind(self.head_mac(seq, &hash, base_seq, &base_hash))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(AuditEntry {
+            seq,
+            at,
+            actor: record.actor,
+            roles: record.roles,
+            action: record.action,
+            resource: record.resource,
+            region: record.region,
+            request_id: record.request_id,
+            outcome: record.outcome,
+            detail: record.detail,
+            prev_hash: last_hash,
+            hash,
+        })
+    }
+
+    /// Up to `limit` entries matching `filter` after `after_seq`, oldest first.
+    pub async fn query(
+        &self,
+        filter: &AuditFilter,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, Error> {
+        let (low, high) = match filter.region {
+            Some(scope) => {
+                let prefix = scope.prefix();
+                (format!("{prefix:0<12}"), format!("{prefix:9<12}"))
+            }
+            None => (String::new(), "~".to_owned()),
+        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM audit_entries WHERE seq > $1 AND region BETWEEN $2 AND $3 \
+             AND ($4 = '' OR actor = $4) AND ($5 = '' OR at >= $5) AND ($6 = '' OR at < $6) \
+             ORDER BY seq LIMIT $7"
+        );
+        let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(after_seq)
+            .bind(low)
+            .bind(high)
+            .bind(filter.actor.clone().unwrap_or_default())
+            .bind(filter.from.map(to_db_time).unwrap_or_default())
+            .bind(filter.to.map(to_db_time).unwrap_or_default())
+            .bind(limit as i64)
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.into_iter().map(Row::into_entry).collect()
+    }
+
+    /// Walks the whole chain and reports every problem found.
+    pub async fn verify(&self) -> Result<VerifyReport, Error> {
+        let head: Option<(i64, String, String, i64, String)> = sqlx::query_as(
+            "SELECT seq, hash, head_mac, base_seq, base_hash FROM audit_head WHERE id = 1",
+        )
+        .fetch_optional(self.db.pool())
+        .await?;
+        let mut problems = Vec::new();
+        let (base_seq, base_hash) = match &head {
+            Some((seq, hash, mac, base_seq, base_hash)) => {
+                if *mac != self.head_mac(*seq, hash, *base_seq, base_hash) {
+                    problems.push(Problem::Head {
+                        detail: "the head record's MAC is wrong (forged or edited)".into(),
+                    });
+                }
+                (*base_seq, base_hash.clone())
+            }
+            None => (0, GENESIS.to_owned()),
+        };
+        let mut expected_seq = base_seq + 1;
+        let mut previous_hash = base_hash;
+        let mut checked = 0_u64;
+        let mut last_seq = base_seq;
+        let mut after = base_seq;
+        loop {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM audit_entries WHERE seq > $1 ORDER BY seq LIMIT 1000"
+            );
+            let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(after)
+                .fetch_all(self.db.pool())
+                .await?;
+            let Some(last) = rows.last() else { break };
+            after = last.seq;
+            for row in rows {
+                checked += 1;
+                if row.seq != expected_seq {
+                    problems.push(Problem::Missing {
+                        from: expected_seq,
+                        to: row.seq - 1,
+                    });
+                }
+                let record = AuditRecord {
+                    actor: row.actor.clone(),
+                    roles: row.roles.clone(),
+                    action: row.action.clone(),
+                    resource: row.resource.clone(),
+                    region: row.region.clone(),
+                    request_id: row.request_id.clone(),
+                    outcome: row.outcome.clone(),
+                    detail: row.detail.clone(),
+                };
+                if self.entry_hash(row.seq, &row.at, &record, &row.prev_hash) != row.hash {
+                    problems.push(Problem::Tampered { seq: row.seq });
+                } else if row.prev_hash != previous_hash && row.seq == expected_seq {
+                    problems.push(Problem::BrokenLink { seq: row.seq });
+                }
+                previous_hash = row.hash;
+                expected_seq = row.seq + 1;
+                last_seq = row.seq;
+            }
+        }
+        match &head {
+            Some((seq, hash, ..))
+                if *seq != last_seq || (*seq > base_seq && *hash != previous_hash) =>
+            {
+                problems.push(Problem::Head {
+                    detail: format!(
+                        "the head says entry {seq} is last, the table ends at {last_seq}"
+                    ),
+                });
+            }
+            None if checked > 0 => problems.push(Problem::Head {
+                detail: "the head record is missing".into(),
+            }),
+            _ => {}
+        }
+        Ok(VerifyReport {
+            checked,
+            head_seq: last_seq,
+            problems,
+        })
+    }
+
+    /// Archives entries older than `cutoff` as JSON lines in `archive_dir`, deletes them, moves the
+    /// chain's base past them, and records the purge as a new entry.
+    pub async fn purge(
+        &self,
+        cutoff: DateTime<Utc>,
+        archive_dir: &Path,
+        now: DateTime<Utc>,
+    ) -> Result<PurgeReport, Error> {
+        let sql = format!("SELECT {COLUMNS} FROM audit_entries WHERE at < $1 ORDER BY seq");
+        let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(to_db_time(cutoff))
+            .fetch_all(self.db.pool())
+            .await?;
+        if rows.is_empty() {
+            return Ok(PurgeReport {
+                purged: 0,
+                archive: None,
+            });
+        }
+        let entries: Vec<AuditEntry> = rows
+            .into_iter()
+            .map(Row::into_entry)
+            .collect::<Result<_, _>>()?;
+        let last = entries.last().expect("non-empty").clone();
+        std::fs::create_dir_all(archive_dir).map_err(Error::internal)?;
+        let archive = archive_dir.join(format!("audit-{}-to-{}.jsonl", entries[0].seq, last.seq));
+        let mut text = String::new();
+        for entry in &entries {
+            text.push_str(&serde_json::to_string(entry).map_err(Error::internal)?);
+            text.push('\n');
+        }
+        std::fs::write(&archive, &text).map_err(Error::internal)?;
+        let digest = {
+            use sm3::Digest;
+            hex::encode(Sm3::digest(text.as_bytes()))
+        };
+
+        let mut tx = self.db.begin().await?;
+        let (seq, hash): (i64, String) =
+            sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+                .fetch_one(&mut *tx)
+                .await?;
+        sqlx::query("DELETE FROM audit_entries WHERE seq <= $1")
+            .bind(last.seq)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE audit_head SET base_seq = $1, base_hash = $2, head_mac = $3 WHERE id = 1",
+        )
+        .bind(last.seq)
+        .bind(&last.hash)
+        .bind(self.head_mac(seq, &hash, last.seq, &last.hash))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let purged = entries.len() as u64;
+        self.append(
+            AuditRecord {
+                actor: "system:retention".into(),
+                roles: String::new(),
+                action: "AUDIT_PURGE".into(),
+                resource: archive.display().to_string(),
+                outcome: "OK".into(),
+                detail: format!(
+                    "archived and purged entries {}..={} ({purged}) older than {}; archive sm3 {digest}",
+                    entries[0].seq,
+                    last.seq,
+                    to_db_time(cutoff)
+                ),
+                ..AuditRecord::default()
+            },
+            now,
+        )
+        .await?;
+        tracing::info!(purged, archive = %archive.display(), "audit entries archived and purged");
+        Ok(PurgeReport {
+            purged,
+            archive: Some(archive),
+        })
+    }
+}
+
+tokio::task_local! {
+    static TARGET: RefCell<Target>;
+}
+
+/// What a handler tells the audit layer about the call it is serving.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Target {
+    /// Resource acted on.
+    pub resource: String,
+    /// Its region.
+    pub region: String,
+    /// Personal data was read unmasked (makes a read auditable).
+    pub sensitive_read: bool,
+}
+
+/// Notes the record the current call acts on (no-op outside [`with_target`]).
+pub fn note_target(resource: &str, region: RegionCode) {
+    let _ = TARGET.try_with(|t| {
+        let mut t = t.borrow_mut();
+        t.resource = resource.to_owned();
+        t.region = region.to_string();
+    });
+}
+
+/// Notes that the current call returned personal data unmasked.
+pub fn note_sensitive_read() {
+    let _ = TARGET.try_with(|t| t.borrow_mut().sensitive_read = true);
+}
+
+/// Runs `call` with a fresh target that handlers fill in, and returns both.
+pub async fn with_target<F: Future>(call: F) -> (F::Output, Target) {
+    TARGET
+        .scope(RefCell::new(Target::default()), async move {
+            let output = call.await;
+            let target = TARGET.with(|t| t.borrow().clone());
+            (output, target)
+        })
+        .await
+}
+
+/// The audit record of a call by `caller`.
+pub fn record_for(
+    caller: &Caller,
+    action: &str,
+    target: &Target,
+    request_id: &str,
+    outcome: tonic::Code,
+) -> AuditRecord {
+    AuditRecord {
+        actor: caller.subject.clone(),
+        roles: caller
+            .roles
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+        action: action.to_owned(),
+        resource: target.resource.clone(),
+        region: target.region.clone(),
+        request_id: request_id.to_owned(),
+        outcome: code_name(outcome).to_owned(),
+        detail: if target.sensitive_read {
+            "personal data returned unmasked".into()
+        } else {
+            String::new()
+        },
+    }
+}
+
+/// The canonical upper-case name of a gRPC code.
+pub fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "OK",
+        Cancelled => "CANCELLED",
+        Unknown => "UNKNOWN",
+        InvalidArgument => "INVALID_ARGUMENT",
+        DeadlineExceeded => "DEADLINE_EXCEEDED",
+        NotFound => "NOT_FOUND",
+        AlreadyExists => "ALREADY_EXISTS",
+        PermissionDenied => "PERMISSION_DENIED",
+        ResourceExhausted => "RESOURCE_EXHAUSTED",
+        FailedPrecondition => "FAILED_PRECONDITION",
+        Aborted => "ABORTED",
+        OutOfRange => "OUT_OF_RANGE",
+        Unimplemented => "UNIMPLEMENTED",
+        Internal => "INTERNAL",
+        Unavailable => "UNAVAILABLE",
+        DataLoss => "DATA_LOSS",
+        Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// Runs the retention job until `stop`: purges audit entries older than the retention period into
+/// the archive folder (when one is configured) and forgets idempotency records older than a day.
+pub async fn maintain(
+    log: AuditLog,
+    idempotency: crate::idempotency::Idempotency,
+    config: crate::config::AuditConfig,
+    clock: std::sync::Arc<dyn crate::clock::Clock>,
+    stop: crate::shutdown::Stop,
+) {
+    let interval = std::time::Duration::from_secs(config.job_interval_hours.max(1) * 3600);
+    if config.archive_dir.is_none() {
+        tracing::info!("audit.archive_dir is not set: audit entries are kept indefinitely");
+    }
+    loop {
+        let now = clock.now();
+        if let Some(dir) = &config.archive_dir {
+            let cutoff = now - chrono::Duration::days(i64::from(config.retention_days));
+            if let Err(error) = log.purge(cutoff, dir, now).await {
+                tracing::error!(%error, "audit retention job failed");
+            }
+        }
+        if let Err(error) = idempotency.expire(now - chrono::Duration::days(1)).await {
+            tracing::warn!(%error, "expiring idempotency records failed");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = stop.wait() => break,
+        }
+    }
+}
+
+/// Prints a verification report for `service` and returns the process exit code: 0 when the
+/// chain is intact, 1 otherwise.
+pub fn print_report(service: &str, report: &VerifyReport) -> std::process::ExitCode {
+    if report.problems.is_empty() {
+        println!(
+            "{service}: audit chain intact ({} entries checked, head at {})",
+            report.checked, report.head_seq
+        );
+        std::process::ExitCode::SUCCESS
+    } else {
+        println!(
+            "{service}: audit chain BROKEN ({} entries checked):",
+            report.checked
+        );
+        for problem in &report.problems {
+            println!("  - {problem}");
+        }
+        std::process::ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        config::{DatabaseConfig, MigrateMode, Secret},
+        db::KIT_MIGRATIONS,
+        testing::TestDatabase,
+    };
+
+    async fn log() -> (AuditLog, Database, TestDatabase) {
+        let test = TestDatabase::create().await;
+        let db = Database::connect(&DatabaseConfig {
+            url: Secret::new(test.url()),
+            ..DatabaseConfig::default()
+        })
+        .await
+        .unwrap();
+        db.migrate(&KIT_MIGRATIONS, MigrateMode::Run).await.unwrap();
+        (AuditLog::new(db.clone(), [7; 32]), db, test)
+    }
+
+    fn record(n: usize) -> AuditRecord {
+        AuditRecord {
+            actor: format!("user:{n}"),
+            roles: "district_admin".into(),
+            action: "UpdateSecretary".into(),
+            resource: format!("secretaries/{n}"),
+            region: "440305001001".into(),
+            request_id: format!("r{n}"),
+            outcome: "OK".into(),
+            detail: String::new(),
+        }
+    }
+
+    async fn filled(n: usize) -> (AuditLog, Database, TestDatabase) {
+        let (log, db, test) = log().await;
+        let start: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+        for i in 1..=n {
+            log.append(record(i), start + chrono::Duration::days(i as i64))
+                .await
+                .unwrap();
+        }
+        (log, db, test)
+    }
+
+    #[tokio::test]
+    async fn an_untouched_chain_verifies() {
+        let (log, _db, _test) = filled(5).await;
+        let report = log.verify().await.unwrap();
+        assert_eq!((report.checked, report.head_seq), (5, 5));
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+    }
+
+    #[tokio::test]
+    async fn an_edited_entry_is_found() {
+        let (log, db, _test) = filled(5).await;
+        sqlx::query("UPDATE audit_entries SET actor = 'user:someone-else' WHERE seq = 3")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            log.verify().await.unwrap().problems,
+            vec![Problem::Tampered { seq: 3 }]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_deleted_entry_is_found() {
+        let (log, db, _test) = filled(5).await;
+        sqlx::query("DELETE FROM audit_entries WHERE seq = 2")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            log.verify().await.unwrap().problems,
+            vec![Problem::Missing { from: 2, to: 2 }]
+        );
+    }
+
+    #[tokio::test]
+    async fn reordered_entries_are_found() {
+        let (log, db, _test) = filled(5).await;
+        // swap the contents of entries 2 and 3, keeping their positions
+        sqlx::query("UPDATE audit_entries SET seq = -2 WHERE seq = 2")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        sqlx::query("UPDATE audit_entries SET seq = 2 WHERE seq = 3")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        sqlx::query("UPDATE audit_entries SET seq = 3 WHERE seq = -2")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        let problems = log.verify().await.unwrap().problems;
+        assert!(
+            problems.contains(&Problem::Tampered { seq: 2 })
+                && problems.contains(&Problem::Tampered { seq: 3 }),
+            "{problems:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_truncated_tail_is_found() {
+        let (log, db, _test) = filled(5).await;
+        sqlx::query("DELETE FROM audit_entries WHERE seq >= 4")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        let problems = log.verify().await.unwrap().problems;
+        assert!(
+            matches!(problems.as_slice(), [Problem::Head { .. }]),
+            "{problems:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_forged_rechained_entry_without_the_key_is_found() {
+        let (_, db, _test) = filled(3).await;
+        // someone without the key rebuilds entry 3 with another chain key
+        let forger = AuditLog::new(db.clone(), [9; 32]);
+        let row: (String, String) =
+            sqlx::query_as("SELECT at, prev_hash FROM audit_entries WHERE seq = 3")
+                .fetch_one(db.pool())
+                .await
+                .unwrap();
+        let mut forged = record(3);
+        forged.actor = "user:innocent".into();
+        let hash = forger.entry_hash(3, &row.0, &forged, &row.1);
+        sqlx::query("UPDATE audit_entries SET actor = $1, hash = $2 WHERE seq = 3")
+            .bind(&forged.actor)
+            .bind(hash)
+            .execute(db.pool())
+            .await
+            .unwrap();
+        let log = AuditLog::new(db, [7; 32]);
+        assert!(
+            log.verify()
+                .await
+                .unwrap()
+                .problems
+                .contains(&Problem::Tampered { seq: 3 })
+        );
+    }
+
+    #[tokio::test]
+    async fn retention_archives_then_purges_and_the_chain_still_verifies() {
+        let (log, _db, _test) = filled(6).await;
+        let archive = tempfile::tempdir().unwrap();
+        let cutoff: DateTime<Utc> = "2026-01-04T12:00:00Z".parse().unwrap(); // entries 1-3 are older
+        let report = log
+            .purge(
+                cutoff,
+                archive.path(),
+                "2026-07-01T00:00:00Z".parse().unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(report.purged, 3);
+        let archived = std::fs::read_to_string(report.archive.unwrap()).unwrap();
+        assert_eq!(archived.lines().count(), 3);
+        assert!(archived.contains("\"seq\":1"));
+        let verified = log.verify().await.unwrap();
+        assert!(verified.problems.is_empty(), "{:?}", verified.problems);
+        assert_eq!(verified.head_seq, 7, "the purge recorded itself as entry 7");
+        let purge_entry = log.query(&AuditFilter::default(), 6, 10).await.unwrap();
+        assert_eq!(purge_entry[0].action, "AUDIT_PURGE");
+        // nothing older than the cutoff is left to purge
+        assert_eq!(
+            log.purge(cutoff, archive.path(), Utc::now())
+                .await
+                .unwrap()
+                .purged,
+            0
+        );
+    }
+
+    #[tokio::test]
+    async fn queries_filter_by_region_actor_and_time() {
+        let (log, _db, _test) = filled(4).await;
+        let mut other = record(9);
+        other.region = "440304001020".into();
+        log.append(other, "2026-02-01T00:00:00Z".parse().unwrap())
+            .await
+            .unwrap();
+        let nanshan = AuditFilter {
+            region: Some(RegionCode::parse("440305000000").unwrap()),
+            ..AuditFilter::default()
+        };
+        assert_eq!(log.query(&nanshan, 0, 100).await.unwrap().len(), 4);
+        let actor = AuditFilter {
+            actor: Some("user:2".into()),
+            ..AuditFilter::default()
+        };
+        assert_eq!(log.query(&actor, 0, 100).await.unwrap()[0].seq, 2);
+        let window = AuditFilter {
+            from: Some("2026-01-03T00:00:00Z".parse().unwrap()),
+            to: Some("2026-01-05T00:00:00Z".parse().unwrap()),
+            ..AuditFilter::default()
+        };
+        let seqs: Vec<i64> = log
+            .query(&window, 0, 100)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(seqs, vec![2, 3]);
+    }
+}

@@ -1,0 +1,273 @@
+use shequ_kit::auth::Role;
+use shequ_proto::{audit::v1 as audit_pb, personnel::v1 as pb};
+use tonic::Code;
+
+use crate::helpers::*;
+
+async fn audit_entries(app: &TestApp, scope: &str) -> Vec<audit_pb::AuditEntry> {
+    app.client(Role::Auditor, scope)
+        .list_audit_entries(audit_pb::ListAuditEntriesRequest {
+            parent: format!("regions/{scope}"),
+            page_size: 500,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .audit_entries
+}
+
+#[tokio::test]
+async fn writes_refusals_and_unmasked_reads_are_audited_but_masked_reads_are_not() {
+    let app = TestApp::spawn().await;
+    let created = create(&app, secretary(&id_number(1985, 90))).await;
+    let mut admin = app.admin();
+    admin
+        .get_secretary(pb::GetSecretaryRequest {
+            name: created.name.clone(),
+            view: 0,
+        })
+        .await
+        .unwrap();
+    admin
+        .get_secretary(pb::GetSecretaryRequest {
+            name: created.name.clone(),
+            view: pb::SecretaryView::Unmasked as i32,
+        })
+        .await
+        .unwrap();
+    let mut stale = created.clone();
+    stale.etag = "999".into();
+    admin
+        .update_secretary(pb::UpdateSecretaryRequest {
+            secretary: Some(stale),
+            update_mask: mask(&["display_name"]),
+        })
+        .await
+        .unwrap_err();
+
+    let entries = audit_entries(&app, NANSHAN).await;
+    let summary: Vec<(String, String, String)> = entries
+        .iter()
+        .map(|e| (e.action.clone(), e.resource.clone(), e.outcome.clone()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (
+                "CreateSecretary".to_owned(),
+                created.name.clone(),
+                "OK".to_owned()
+            ),
+            (
+                "GetSecretary".to_owned(),
+                created.name.clone(),
+                "OK".to_owned()
+            ),
+            (
+                "UpdateSecretary".to_owned(),
+                created.name.clone(),
+                "ABORTED".to_owned()
+            ),
+        ]
+    );
+    assert_eq!(entries[1].detail, "personal data returned unmasked");
+    assert!(entries.iter().all(|e| e.region == NANTOU_COMMUNITY
+        && e.actor.contains("district_admin")
+        && !e.request_id.is_empty()));
+    assert!(entries[0].roles.contains(&"district_admin".to_owned()));
+    assert_eq!(
+        entries[1].previous_hash, entries[0].hash,
+        "entries are chained"
+    );
+    // nothing personal in the log
+    let text = format!("{entries:?}");
+    assert!(!text.contains(&id_number(1985, 90)) && !text.contains("13800138000"));
+}
+
+#[tokio::test]
+async fn only_auditors_read_the_log_and_only_in_their_scope() {
+    let app = TestApp::spawn().await;
+    let mut futian_admin = app.client(Role::DistrictAdmin, "440304000000");
+    let mut profile = secretary(&id_number(1985, 91));
+    profile.region = FUTIAN_COMMUNITY.into();
+    futian_admin
+        .create_secretary(pb::CreateSecretaryRequest {
+            secretary: Some(profile),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    create(&app, secretary(&id_number(1985, 92))).await;
+
+    assert_eq!(
+        audit_entries(&app, NANSHAN).await.len(),
+        1,
+        "Nanshan's auditor sees Nanshan only"
+    );
+    assert_eq!(audit_entries(&app, GUANGDONG).await.len(), 2);
+    assert_refused(
+        app.admin()
+            .list_audit_entries(audit_pb::ListAuditEntriesRequest {
+                parent: format!("regions/{NANSHAN}"),
+                ..Default::default()
+            })
+            .await,
+        Code::PermissionDenied,
+        "ROLE_NOT_PERMITTED",
+    );
+    assert_refused(
+        app.client(Role::Auditor, NANSHAN)
+            .list_audit_entries(audit_pb::ListAuditEntriesRequest {
+                parent: format!("regions/{GUANGDONG}"),
+                ..Default::default()
+            })
+            .await,
+        Code::PermissionDenied,
+        "REGION_OUT_OF_SCOPE",
+    );
+}
+
+#[tokio::test]
+async fn a_retried_create_takes_effect_once_and_returns_the_first_result() {
+    let app = TestApp::spawn().await;
+    let request = pb::CreateSecretaryRequest {
+        secretary: Some(secretary(&id_number(1985, 93))),
+        request_id: "form-7f3a".into(),
+    };
+    let first = app
+        .admin()
+        .create_secretary(request.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    let again = app
+        .admin()
+        .create_secretary(request.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first, again);
+
+    // the same id for a different request is refused and creates nothing
+    let mut different = request.clone();
+    different.secretary.as_mut().unwrap().id_number = id_number(1985, 94);
+    different.secretary.as_mut().unwrap().birth_date = "1985-01-01".into();
+    assert_refused(
+        app.admin().create_secretary(different).await,
+        Code::AlreadyExists,
+        "REQUEST_ID_REUSED",
+    );
+
+    // the id belongs to its caller: another caller's same id is a different request
+    let other_caller = app.client(Role::CityAdmin, "440300000000");
+    let mut theirs = request.clone();
+    theirs.secretary.as_mut().unwrap().id_number = id_number(1985, 95);
+    theirs.secretary.as_mut().unwrap().birth_date = "1985-01-01".into();
+    other_caller.clone().create_secretary(theirs).await.unwrap();
+
+    let listed = app
+        .admin()
+        .list_secretaries(pb::ListSecretariesRequest {
+            parent: format!("regions/{NANSHAN}"),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.secretaries.len(), 2);
+}
+
+#[tokio::test]
+async fn concurrent_duplicates_all_get_the_first_response() {
+    let app = TestApp::spawn().await;
+    let request = pb::CreateSecretaryRequest {
+        secretary: Some(secretary(&id_number(1985, 96))),
+        request_id: "burst-1".into(),
+    };
+    let calls = (0..10).map(|_| {
+        let mut client = app.admin();
+        let request = request.clone();
+        tokio::spawn(async move {
+            client
+                .create_secretary(request)
+                .await
+                .map(|r| r.into_inner())
+        })
+    });
+    let responses: Vec<pb::Secretary> = futures_results(calls).await;
+    assert!(
+        responses.iter().all(|r| r == &responses[0]),
+        "every duplicate gets the first response"
+    );
+    let listed = app
+        .admin()
+        .list_secretaries(pb::ListSecretariesRequest {
+            parent: format!("regions/{NANSHAN}"),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.secretaries.len(), 1);
+}
+
+async fn futures_results(
+    calls: impl Iterator<Item = tokio::task::JoinHandle<Result<pb::Secretary, tonic::Status>>>,
+) -> Vec<pb::Secretary> {
+    let mut out = Vec::new();
+    for call in calls {
+        out.push(call.await.unwrap().expect("duplicate answered"));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_refused_first_attempt_is_replayed_not_retried_into_a_different_outcome() {
+    let app = TestApp::spawn().await;
+    let mut bad = secretary(&id_number(1985, 97));
+    bad.region = "440305001999".into();
+    let request = pb::CreateSecretaryRequest {
+        secretary: Some(bad),
+        request_id: "bad-form".into(),
+    };
+    let first = app
+        .admin()
+        .create_secretary(request.clone())
+        .await
+        .unwrap_err();
+    let again = app.admin().create_secretary(request).await.unwrap_err();
+    assert_eq!(
+        (first.code(), reason(&first)),
+        (again.code(), reason(&again))
+    );
+    assert_eq!(reason(&again), "REGION_UNKNOWN");
+}
+
+#[tokio::test]
+async fn the_verify_command_reports_an_intact_and_then_a_tampered_chain() {
+    let app = TestApp::spawn().await;
+    for serial in 0..3 {
+        create(&app, secretary(&id_number(1980 + serial, 98))).await;
+    }
+    let (database, keys, _) = app.stop().await;
+    let mut config = shequ_personnel::default_config();
+    config.database.url = shequ_kit::config::Secret::new(database.url());
+    config.crypto.master_key = keys.master_key.clone();
+    let intact = shequ_personnel::verify_audit(&config).await.unwrap();
+    assert_eq!((intact.checked, intact.problems.len()), (3, 0));
+
+    let db = shequ_kit::db::Database::connect(&config.database)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_entries SET outcome = 'PERMISSION_DENIED' WHERE seq = 2")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    db.close().await;
+    let tampered = shequ_personnel::verify_audit(&config).await.unwrap();
+    assert_eq!(
+        tampered.problems,
+        vec![shequ_kit::audit::Problem::Tampered { seq: 2 }]
+    );
+}
