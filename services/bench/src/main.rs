@@ -4,12 +4,15 @@
 //! 1. creates a scratch PostgreSQL database and migrates it;
 //! 2. seeds 20,000 secretaries through the service's own store (personal data encrypted);
 //! 3. starts the `shequ-personnel` binary (a separate process, built beside this one);
-//! 4. alternates: our RPC (N concurrent clients, each waiting for its reply) and
-//!    `pgbench -M prepared -c N` running the service's own SELECT of a random row;
+//! 4. checks with a real gRPC client that GetSecretary answers OK (h2load cannot read
+//!    `grpc-status`), then alternates two arms reading the same row with the same concurrency:
+//!    `h2load -c N -m 1` sending GetSecretary over gRPC and `pgbench -M prepared -c N` running the
+//!    service's own SELECT; the load generators run on core 1 and the service on core 0;
 //! 5. prints throughput and latency of both and the ratio, then drops the database.
 //!
 //! Environment: `SHEQU_BENCH_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`),
-//! `SHEQU_BENCH_CONCURRENCY` (8), `SHEQU_BENCH_SECONDS` (10 per round), `SHEQU_BENCH_ROUNDS` (2).
+//! `SHEQU_BENCH_CONCURRENCY` (8), `SHEQU_BENCH_SECONDS` (10 per round), `SHEQU_BENCH_ROUNDS` (3).
+//! Needs `h2load` (Debian nghttp2-client), `pgbench` (postgresql-15) and `taskset`.
 
 use std::{
     process::{Command, Stdio},
@@ -144,54 +147,117 @@ struct Round {
     p99_ms: f64,
 }
 
-async fn rpc_round(
-    channels: &[Channel],
+/// Calls GetSecretary `count` times through tonic and fails on any non-OK status.
+async fn check_rpc(address: std::net::SocketAddr, token: &str, count: u32) -> anyhow::Result<()> {
+    let bearer: MetadataValue<_> = format!("Bearer {token}").parse()?;
+    let mut client = PersonnelServiceClient::new(
+        Channel::from_shared(format!("http://{address}"))?
+            .connect()
+            .await?,
+    );
+    for n in 0..count {
+        let mut request = tonic::Request::new(GetSecretaryRequest {
+            name: format!("secretaries/{}", bench_id(n * 97 % SECRETARIES)),
+            view: 0,
+        });
+        request
+            .metadata_mut()
+            .insert("authorization", bearer.clone());
+        let reply = client
+            .get_secretary(request)
+            .await
+            .context("GetSecretary failed")?;
+        if reply.get_ref().display_name.is_empty() {
+            bail!("empty reply");
+        }
+    }
+    Ok(())
+}
+
+/// One gRPC frame (uncompressed flag, big-endian length, message) of `request`.
+fn grpc_frame(request: &GetSecretaryRequest) -> Vec<u8> {
+    use shequ_proto::prost::Message;
+    let body = request.encode_to_vec();
+    let mut frame = vec![0_u8];
+    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&body);
+    frame
+}
+
+/// `h2load` sending the framed GetSecretary over `concurrency` connections, one stream each.
+fn h2load_round(
+    address: std::net::SocketAddr,
     token: &str,
+    frame: &std::path::Path,
     concurrency: usize,
     seconds: u64,
 ) -> anyhow::Result<Round> {
-    let bearer: MetadataValue<_> = format!("Bearer {token}").parse()?;
-    let until = Instant::now() + Duration::from_secs(seconds);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for worker in 0..concurrency {
-        let mut client = PersonnelServiceClient::new(channels[worker % channels.len()].clone());
-        let bearer = bearer.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut n = (worker as u32 * 7919) % SECRETARIES;
-            while Instant::now() < until {
-                n = (n + 104_729) % SECRETARIES;
-                let mut request = tonic::Request::new(GetSecretaryRequest {
-                    name: format!("secretaries/{}", bench_id(n)),
-                    view: 0,
-                });
-                request
-                    .metadata_mut()
-                    .insert("authorization", bearer.clone());
-                let sent = Instant::now();
-                let reply = client.get_secretary(request).await?;
-                latencies.push(sent.elapsed());
-                if reply.get_ref().display_name.is_empty() {
-                    bail!("empty reply");
-                }
+    let log = frame.with_extension("h2load.log");
+    let output = Command::new("taskset")
+        .args(["-c", "1", "h2load", "-m1", "-t1"])
+        .arg(format!("-c{concurrency}"))
+        .arg(format!("-D{seconds}"))
+        .args([
+            "-H",
+            "content-type: application/grpc",
+            "-H",
+            "te: trailers",
+            "-H",
+        ])
+        .arg(format!("authorization: Bearer {token}"))
+        .arg("-d")
+        .arg(frame)
+        .arg(format!("--log-file={}", log.display()))
+        .arg(format!(
+            "http://{address}/shequ.personnel.v1.PersonnelService/GetSecretary"
+        ))
+        .output()
+        .context("h2load did not run (Debian package nghttp2-client)")?;
+    if !output.status.success() {
+        bail!("h2load failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let per_second: f64 = text
+        .lines()
+        .find(|l| l.starts_with("finished in"))
+        .and_then(|l| l.split(", ").nth(1))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("no rate in h2load output:\n{text}"))?;
+    // log lines: start time, HTTP status, elapsed microseconds
+    let mut latencies = Vec::new();
+    let mut not_ok = 0_u64;
+    for line in std::fs::read_to_string(&log)?.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.len() >= 3 {
+            if fields[1] != "200" {
+                not_ok += 1;
             }
-            Ok::<_, anyhow::Error>(latencies)
-        }));
+            if let Ok(us) = fields[2].parse::<f64>() {
+                latencies.push(us / 1000.0);
+            }
+        }
     }
-    let mut all = Vec::new();
-    for task in tasks {
-        all.extend(task.await??);
+    std::fs::remove_file(&log)?;
+    if not_ok > 0 {
+        bail!("{not_ok} h2load requests did not answer HTTP 200");
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    all.sort();
-    let quantile =
-        |q: f64| all[((all.len() as f64 * q) as usize).min(all.len() - 1)].as_secs_f64() * 1000.0;
-    Ok(Round {
-        per_second: all.len() as f64 / elapsed,
+    Ok(summarise(per_second, latencies))
+}
+
+fn summarise(per_second: f64, mut latencies: Vec<f64>) -> Round {
+    latencies.sort_by(f64::total_cmp);
+    let quantile = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    Round {
+        per_second,
         p50_ms: quantile(0.5),
         p99_ms: quantile(0.99),
-    })
+    }
 }
 
 fn pgbench_round(
@@ -200,8 +266,8 @@ fn pgbench_round(
     concurrency: usize,
     seconds: u64,
 ) -> anyhow::Result<Round> {
-    let output = Command::new("pgbench")
-        .args(["-n", "-M", "prepared"])
+    let output = Command::new("taskset")
+        .args(["-c", "1", "pgbench", "-n", "-M", "prepared"])
         .arg(format!("-c{concurrency}"))
         .arg(format!("-j{}", concurrency.min(2)))
         .arg(format!("-T{seconds}"))
@@ -253,18 +319,7 @@ fn pgbench_round(
             std::fs::remove_file(path)?;
         }
     }
-    latencies.sort_by(f64::total_cmp);
-    let quantile = |q: f64| {
-        latencies
-            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(f64::NAN)
-    };
-    Ok(Round {
-        per_second: tps,
-        p50_ms: quantile(0.5),
-        p99_ms: quantile(0.99),
-    })
+    Ok(summarise(tps, latencies))
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -279,7 +334,7 @@ async fn get_secretary() -> anyhow::Result<()> {
     );
     let concurrency: usize = env_or("SHEQU_BENCH_CONCURRENCY", 8);
     let seconds: u64 = env_or("SHEQU_BENCH_SECONDS", 10);
-    let rounds: usize = env_or("SHEQU_BENCH_ROUNDS", 2);
+    let rounds: usize = env_or("SHEQU_BENCH_ROUNDS", 3);
     sqlx::any::install_default_drivers();
 
     let name = format!("shequ_bench_{}", std::process::id());
@@ -341,7 +396,10 @@ async fn run_get_secretary(
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let address = listener.local_addr()?;
     drop(listener);
-    let mut service = Command::new(&binary)
+    // The service on core 0, the load generators on core 1 (PostgreSQL floats).
+    let mut service = Command::new("taskset")
+        .args(["-c", "0"])
+        .arg(&binary)
         .env("DATABASE_URL", url)
         .env("SHEQU_SERVER__LISTEN", address.to_string())
         .env("SHEQU_CRYPTO__MASTER_KEY", master.expose())
@@ -356,30 +414,25 @@ async fn run_get_secretary(
             &Caller { subject: "bench".into(), roles: vec![Role::DistrictAdmin], scope: RegionCode::parse("440305000000")?, secretary: None },
             Duration::from_secs(3600),
         );
-        let mut channels = Vec::new();
-        for _ in 0..concurrency.div_ceil(4) {
-            channels.push(Channel::from_shared(format!("http://{address}"))?.connect().await?);
-        }
-
+        // One row, read by both arms (a random row per request would make the arms differ in
+        // what they measure: h2load sends one fixed body).
+        let row = SECRETARIES / 2;
         let scripts = tempdir()?;
         let script = scripts.join("get_secretary.sql");
-        std::fs::write(
-            &script,
-            format!(
-                "\\set n random(0, {})\nSELECT {SECRETARY_COLUMNS} FROM secretaries WHERE id = 'bench' || lpad(:n::text, 21, '0');\n",
-                SECRETARIES - 1
-            ),
-        )?;
+        std::fs::write(&script, format!("SELECT {SECRETARY_COLUMNS} FROM secretaries WHERE id = '{}';\n", bench_id(row)))?;
+        let frame = scripts.join("get_secretary.grpc");
+        std::fs::write(&frame, grpc_frame(&GetSecretaryRequest { name: format!("secretaries/{}", bench_id(row)), view: 0 }))?;
 
+        check_rpc(address, &token, 200).await?;
         println!("warming up ({concurrency} concurrent clients)...");
-        rpc_round(&channels, &token, concurrency, 3).await?;
+        h2load_round(address, &token, &frame, concurrency, 3)?;
         pgbench_round(url, &script, concurrency, 3)?;
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
         for round in 1..=rounds {
-            let a = rpc_round(&channels, &token, concurrency, seconds).await?;
+            let a = h2load_round(address, &token, &frame, concurrency, seconds)?;
             let b = pgbench_round(url, &script, concurrency, seconds)?;
             println!(
-                "round {round}: GetSecretary gRPC {:>9.0}/s p50 {:.2} ms p99 {:.2} ms | pgbench {:>9.0}/s p50 {:.2} ms p99 {:.2} ms | ratio {:.2}",
+                "round {round}: GetSecretary gRPC (h2load) {:>9.0}/s p50 {:.2} ms p99 {:.2} ms | pgbench {:>9.0}/s p50 {:.2} ms p99 {:.2} ms | ratio {:.2}",
                 a.per_second, a.p50_ms, a.p99_ms, b.per_second, b.p50_ms, b.p99_ms, a.per_second / b.per_second
             );
             ours.push(a);
@@ -388,7 +441,8 @@ async fn run_get_secretary(
         let ours_rate = median(&mut ours.iter().map(|r| r.per_second).collect::<Vec<_>>());
         let theirs_rate = median(&mut theirs.iter().map(|r| r.per_second).collect::<Vec<_>>());
         println!();
-        println!("GetSecretary over gRPC : {ours_rate:>9.0} req/s   (median of {rounds} rounds of {seconds} s, {concurrency} clients)");
+        check_rpc(address, &token, 200).await?;
+        println!("GetSecretary over gRPC : {ours_rate:>9.0} req/s   (h2load, median of {rounds} rounds of {seconds} s, {concurrency} connections)");
         println!("pgbench, same SELECT   : {theirs_rate:>9.0} tx/s    (-M prepared, same clients)");
         println!("ratio                  : {:.2}x   (target >= 0.40x)", ours_rate / theirs_rate);
         std::fs::remove_dir_all(scripts)?;

@@ -75,6 +75,10 @@ impl Database {
         let pool = AnyPoolOptions::new()
             .max_connections(config.max_connections.max(1))
             .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms))
+            // A ping before every acquire doubles the round trips of a point read; broken
+            // connections surface as errors and are dropped, and readiness pings the database on
+            // its own schedule.
+            .test_before_acquire(false)
             .after_connect(|conn, _meta| {
                 Box::pin(async move {
                     if conn.backend_name() == "SQLite" {
