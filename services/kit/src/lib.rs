@@ -9,6 +9,7 @@
 //! - [`auth`]: the verified caller (subject, roles, region scope);
 //! - [`crypto`]: SM4-GCM field encryption and HMAC-SM3 blind indexes;
 //! - [`audit`]: the hash-chained audit log; [`idempotency`]: exactly-once retried writes;
+//! - [`rpc`]: audit and idempotency around every call; [`validate`]: field checks;
 //! - [`clock`]: injected time;
 //! - [`convert`]: identifiers and wire conversions shared by every service.
 
@@ -23,11 +24,13 @@ pub mod error;
 pub mod health;
 pub mod idempotency;
 pub mod paging;
+pub mod rpc;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod validate;
 
 pub use error::{Error, Result};
 pub use shequ_regions as regions;

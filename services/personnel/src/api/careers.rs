@@ -3,6 +3,7 @@
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
+use shequ_kit::validate::Checks;
 use shequ_kit::{
     Error,
     auth::Caller,
@@ -18,7 +19,6 @@ use super::{
     convert::{self, event_pb, ladder_pb, required_enum, rung_pb, secretary_pb, violation_pb},
     names::{self, region_error},
     secretaries::{load_readable, load_writable},
-    validate::Checks,
 };
 use crate::domain::{
     CareerEvent, Secretary, Violation,

@@ -2,6 +2,7 @@
 //! catalogue.
 
 use serde::{Deserialize, Serialize};
+use shequ_kit::validate::Checks;
 use shequ_kit::{
     Error, audit::note_target, auth::Caller, convert::to_timestamp, paging::page_size,
     regions::RegionCode,
@@ -12,7 +13,6 @@ use super::{
     Context, access,
     convert::{self, education_pb, etag, item_pb, mask_paths, parse_etag, required_enum, rung_pb},
     names,
-    validate::Checks,
 };
 use crate::{
     domain::{

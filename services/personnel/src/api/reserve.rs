@@ -2,6 +2,7 @@
 
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
+use shequ_kit::validate::Checks;
 use shequ_kit::{
     Error, audit::note_target, auth::Caller, convert::new_id, paging::page_size, regions::Level,
 };
@@ -11,7 +12,6 @@ use super::{
     Context, access,
     convert::{self, candidate_pb, mask_paths, parse_etag, required_enum},
     names::{self, region_error},
-    validate::Checks,
 };
 use crate::domain::{ReserveCandidate, ReserveStatus, full_years, statistics};
 

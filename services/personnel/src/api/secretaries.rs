@@ -1,6 +1,7 @@
 //! Secretary profiles: create, read, list, update, qualification check.
 
 use serde::{Deserialize, Serialize};
+use shequ_kit::validate::Checks;
 use shequ_kit::{
     Error,
     audit::{note_sensitive_read, note_target},
@@ -15,7 +16,6 @@ use super::{
     Context, access,
     convert::{self, mask_paths, parse_etag, required_enum, secretary_pb},
     names::{self, region_error},
-    validate::Checks,
 };
 use crate::{
     domain::{

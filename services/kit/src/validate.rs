@@ -1,27 +1,27 @@
 //! Collecting every problem of a request before answering, so a form with three mistakes gets
 //! one error naming all three.
 
-use chrono::NaiveDate;
-use shequ_kit::{
+use crate::{
     Error,
     convert::{parse_date, parse_date_or},
     error::Violation,
 };
+use chrono::NaiveDate;
 
 /// Accumulates field violations; other errors are kept and win.
 #[derive(Debug, Default)]
-pub(crate) struct Checks {
+pub struct Checks {
     violations: Vec<Violation>,
     other: Option<Error>,
 }
 
 impl Checks {
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         Checks::default()
     }
 
     /// The value, or `None` after recording why it is invalid.
-    pub(crate) fn take<T>(&mut self, result: Result<T, Error>) -> Option<T> {
+    pub fn take<T>(&mut self, result: Result<T, Error>) -> Option<T> {
         match result {
             Ok(value) => Some(value),
             Err(Error::InvalidArgument { violations, .. }) => {
@@ -36,7 +36,7 @@ impl Checks {
     }
 
     /// Records a rule broken by `field` when `broken`.
-    pub(crate) fn rule(
+    pub fn rule(
         &mut self,
         broken: bool,
         field: &str,
@@ -50,7 +50,7 @@ impl Checks {
     }
 
     /// Ok when nothing was recorded.
-    pub(crate) fn finish(self) -> Result<(), Error> {
+    pub fn finish(self) -> Result<(), Error> {
         if let Some(other) = self.other {
             return Err(other);
         }
@@ -62,7 +62,7 @@ impl Checks {
     }
 
     /// A required text of at most `max` characters, trimmed.
-    pub(crate) fn text(&mut self, field: &str, value: &str, max: usize) -> Option<String> {
+    pub fn text(&mut self, field: &str, value: &str, max: usize) -> Option<String> {
         let value = value.trim();
         if value.is_empty() {
             self.rule(true, field, "FIELD_REQUIRED", "a value is required");
@@ -72,7 +72,7 @@ impl Checks {
     }
 
     /// An optional text of at most `max` characters without control characters, trimmed.
-    pub(crate) fn optional_text(&mut self, field: &str, value: &str, max: usize) -> Option<String> {
+    pub fn optional_text(&mut self, field: &str, value: &str, max: usize) -> Option<String> {
         let value = value.trim();
         let length = value.chars().count();
         if length > max {
@@ -97,18 +97,13 @@ impl Checks {
     }
 
     /// A required `YYYY-MM-DD` date, not after `today`.
-    pub(crate) fn past_date(
-        &mut self,
-        field: &str,
-        value: &str,
-        today: NaiveDate,
-    ) -> Option<NaiveDate> {
+    pub fn past_date(&mut self, field: &str, value: &str, today: NaiveDate) -> Option<NaiveDate> {
         let date = self.take(parse_date(field, value))?;
         self.not_future(field, date, today)
     }
 
     /// An optional date (empty: `today`), not after `today`.
-    pub(crate) fn past_date_or_today(
+    pub fn past_date_or_today(
         &mut self,
         field: &str,
         value: &str,
