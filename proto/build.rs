@@ -6,6 +6,7 @@ use std::{env, path::PathBuf};
 /// Every service contract of the suite. A new service adds its file here.
 const CONTRACTS: &[&str] = &[
     "shequ/audit/v1/audit.proto",
+    "shequ/identity/v1/identity.proto",
     "shequ/personnel/v1/personnel.proto",
 ];
 

@@ -18,6 +18,15 @@ pub mod audit {
     }
 }
 
+/// `shequ.identity.v1`: API keys of integrating systems.
+pub mod identity {
+    /// Version 1 of the identity contract.
+    pub mod v1 {
+        #![allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
+        tonic::include_proto!("shequ.identity.v1");
+    }
+}
+
 /// `shequ.personnel.v1`: secretaries, careers, negative list, reserve pool, statistics.
 pub mod personnel {
     /// Version 1 of the personnel contract.

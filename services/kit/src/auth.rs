@@ -38,9 +38,29 @@ pub enum Role {
     Integration,
     /// 审计员: reads the audit log only.
     Auditor,
+    /// The gateway acting on its own behalf (verifying API keys); never granted to people or keys.
+    Gateway,
 }
 
 impl Role {
+    /// Every role.
+    pub const ALL: [Role; 9] = [
+        Role::ProvinceAdmin,
+        Role::CityAdmin,
+        Role::DistrictAdmin,
+        Role::StreetOfficer,
+        Role::Secretary,
+        Role::Assessor,
+        Role::Integration,
+        Role::Auditor,
+        Role::Gateway,
+    ];
+
+    /// The role named `text` (the claim value).
+    pub fn parse(text: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+
     /// The claim value, e.g. `district_admin`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -52,6 +72,7 @@ impl Role {
             Role::Assessor => "assessor",
             Role::Integration => "integration",
             Role::Auditor => "auditor",
+            Role::Gateway => "gateway",
         }
     }
 }

@@ -97,6 +97,12 @@ pub struct FieldCipher {
     cipher: Sm4Gcm,
 }
 
+impl std::fmt::Debug for FieldCipher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FieldCipher([redacted])")
+    }
+}
+
 impl FieldCipher {
     fn new(key: &[u8; 32]) -> Self {
         FieldCipher {

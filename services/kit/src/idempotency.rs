@@ -11,6 +11,7 @@ use sm3::{Digest, Sm3};
 
 use crate::{
     convert::{from_db_time, to_db_time},
+    crypto::FieldCipher,
     db::Database,
     error::Error,
 };
@@ -46,10 +47,12 @@ pub enum Claim<M> {
 /// A stored record: method, fingerprint, state, code, message, body, creation time.
 type StoredOutcome = (String, String, String, i64, String, Option<Vec<u8>>, String);
 
-/// The idempotency records of one service's database.
+/// The idempotency records of one service's database. Stored responses are encrypted: they may
+/// hold what must not rest in clear (an API key's secret, say).
 #[derive(Debug, Clone)]
 pub struct Idempotency {
     db: Database,
+    cipher: FieldCipher,
 }
 
 /// The key of a caller's request id.
@@ -80,9 +83,9 @@ pub fn validate_request_id(request_id: &str) -> Result<(), Error> {
 }
 
 impl Idempotency {
-    /// Idempotency records in `db`.
-    pub fn new(db: Database) -> Self {
-        Idempotency { db }
+    /// Idempotency records in `db`, responses sealed with `cipher`.
+    pub fn new(db: Database, cipher: FieldCipher) -> Self {
+        Idempotency { db, cipher }
     }
 
     /// Claims `key` for this call, or returns the first outcome of an earlier call with it.
@@ -128,11 +131,12 @@ impl Idempotency {
                 });
             }
             if state == "done" {
-                return Ok(Claim::Replay(decode_outcome(
-                    code,
-                    &message,
-                    body.unwrap_or_default(),
-                )?));
+                let sealed = String::from_utf8(body.unwrap_or_default()).unwrap_or_default();
+                let body = self
+                    .cipher
+                    .decrypt(&sealed, "idempotency_keys.body")
+                    .map_err(|e| Error::internal(anyhow::anyhow!("stored response: {e}")))?;
+                return Ok(Claim::Replay(decode_outcome(code, &message, body)?));
             }
             if now - from_db_time(&created)? > ABANDONED_AFTER {
                 // The first call never finished (its process died): let this one run instead.
@@ -171,7 +175,7 @@ impl Idempotency {
         sqlx::query("UPDATE idempotency_keys SET state = 'done', code = $1, message = $2, body = $3 WHERE key = $4")
             .bind(code)
             .bind(message)
-            .bind(body)
+            .bind(self.cipher.encrypt(&body, "idempotency_keys.body").into_bytes())
             .bind(key)
             .execute(self.db.pool())
             .await?;

@@ -22,6 +22,7 @@ use shequ_kit::{
     idempotency::Idempotency,
     paging::PageTokens,
     regions::Regions,
+    rpc::Recorder,
     server::{HostOptions, host},
 };
 use shequ_proto::personnel::v1::personnel_service_server::PersonnelServiceServer;
@@ -79,8 +80,17 @@ pub async fn run_with_clock(
 
     let tokens = PageTokens::new(keys.page_tokens.clone());
     let audit = AuditLog::new(database.clone(), keys.audit_chain);
+    let idempotency = Idempotency::new(database.clone(), keys.personal_data.clone());
+    let recorder = Recorder::new(audit.clone(), idempotency.clone(), clock.clone());
     let store = Store::new(database.clone(), keys);
-    let api = PersonnelApi::new(store, regions, tokens, clock.clone(), audit.clone());
+    let api = PersonnelApi::new(
+        store,
+        regions,
+        tokens,
+        clock.clone(),
+        audit.clone(),
+        recorder,
+    );
 
     // One stop signal for the server and the retention job.
     let (stop_handle, stop) = shequ_kit::shutdown::channel();
@@ -90,7 +100,7 @@ pub async fn run_with_clock(
     });
     let maintenance = tokio::spawn(shequ_kit::audit::maintain(
         audit,
-        Idempotency::new(database.clone()),
+        idempotency,
         config.audit.clone(),
         clock,
         stop.clone(),

@@ -14,8 +14,7 @@ mod secretaries;
 use std::{borrow::Cow, sync::Arc};
 
 use shequ_kit::{
-    audit::AuditLog, clock::Clock, idempotency::Idempotency, paging::PageTokens, regions::Regions,
-    rpc::Recorder,
+    audit::AuditLog, clock::Clock, paging::PageTokens, regions::Regions, rpc::Recorder,
 };
 use shequ_proto::personnel::v1::{self as pb, personnel_service_server::PersonnelService};
 use tonic::{Request, Response, Status};
@@ -40,20 +39,16 @@ pub struct PersonnelApi {
 }
 
 impl PersonnelApi {
-    /// An API over `store`, validating regions against `regions`, recording its calls in
-    /// `audit`.
+    /// An API over `store`, validating regions against `regions`, with `recorder` auditing its
+    /// calls into `audit` and keeping writes idempotent.
     pub fn new(
         store: Store,
         regions: Cow<'static, Regions>,
         tokens: PageTokens,
         clock: Arc<dyn Clock>,
         audit: AuditLog,
+        recorder: Recorder,
     ) -> Self {
-        let recorder = Recorder::new(
-            audit.clone(),
-            Idempotency::new(store.database().clone()),
-            clock.clone(),
-        );
         PersonnelApi {
             ctx: Arc::new(Context {
                 store,
