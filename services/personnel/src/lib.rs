@@ -9,21 +9,15 @@ pub mod api;
 pub mod domain;
 pub mod store;
 
-use std::{borrow::Cow, future::Future, sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc};
 
-use anyhow::Context as _;
 use shequ_kit::{
     audit::AuditLog,
-    auth::{AuthInterceptor, TokenVerifier},
     clock::{Clock, SystemClock},
     config::ServiceConfig,
     crypto::Keys,
     db::Database,
-    idempotency::Idempotency,
-    paging::PageTokens,
-    regions::Regions,
-    rpc::Recorder,
-    server::{HostOptions, host},
+    foundation::Foundation,
 };
 use shequ_proto::personnel::v1::personnel_service_server::PersonnelServiceServer;
 use tokio::net::TcpListener;
@@ -61,74 +55,20 @@ pub async fn run_with_clock(
     shutdown: impl Future<Output = ()> + Send + 'static,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<()> {
-    let keys = Keys::from_master(&config.crypto.master_key)?;
-    anyhow::ensure!(
-        config.audit.retention_days >= shequ_kit::audit::MIN_RETENTION_DAYS,
-        "audit.retention_days must be at least {} (six months, Cybersecurity Law art. 21)",
-        shequ_kit::audit::MIN_RETENTION_DAYS
-    );
-    let verifier = TokenVerifier::from_config(&config.auth)?;
-    let regions = match &config.regions.extra_file {
-        Some(file) => Cow::Owned(Regions::with_extra_file(file).map_err(anyhow::Error::msg)?),
-        None => Cow::Borrowed(Regions::shipped()),
-    };
-    let database = Database::connect(&config.database).await?;
-    database
-        .prepare(&store::MIGRATIONS, config.database.migrate)
-        .await
-        .context("personnel schema")?;
-
-    let tokens = PageTokens::new(keys.page_tokens.clone());
-    let audit = AuditLog::new(database.clone(), keys.audit_chain);
-    let idempotency = Idempotency::new(database.clone(), keys.personal_data.clone());
-    let recorder = Recorder::new(audit.clone(), idempotency.clone(), clock.clone());
-    let store = Store::new(database.clone(), keys);
+    let foundation = Foundation::prepare(config, &store::MIGRATIONS, clock).await?;
+    let store = Store::new(foundation.database.clone(), foundation.keys.clone());
     let api = PersonnelApi::new(
         store,
-        regions,
-        tokens,
-        clock.clone(),
-        audit.clone(),
-        recorder,
+        foundation.regions.clone(),
+        foundation.tokens.clone(),
+        foundation.clock.clone(),
+        foundation.audit.clone(),
+        foundation.recorder.clone(),
     );
-
-    // One stop signal for the server and the retention job.
-    let (stop_handle, stop) = shequ_kit::shutdown::channel();
-    tokio::spawn(async move {
-        shutdown.await;
-        stop_handle.stop();
-    });
-    let maintenance = tokio::spawn(shequ_kit::audit::maintain(
-        audit,
-        idempotency,
-        config.audit.clone(),
-        clock,
-        stop.clone(),
-    ));
     let service = PersonnelServiceServer::new(api)
         .max_decoding_message_size(MAX_REQUEST_BYTES)
         .max_encoding_message_size(16 * MAX_REQUEST_BYTES);
-    let service = tonic::service::interceptor::InterceptedService::new(
-        service,
-        AuthInterceptor::new(verifier),
-    );
-
-    tracing::info!(address = %listener.local_addr()?, "personnel service listening");
-    let result = host(
-        service,
-        listener,
-        database,
-        HostOptions {
-            descriptor_sets: vec![shequ_proto::FILE_DESCRIPTOR_SET],
-            health_interval: Duration::from_millis(config.database.health_interval_ms),
-            shutdown_grace: Duration::from_millis(config.server.shutdown_grace_ms),
-            max_call_duration: Duration::from_secs(30),
-        },
-        async move { stop.wait().await },
-    )
-    .await;
-    let _ = maintenance.await;
-    result
+    foundation.serve(service, listener, shutdown).await
 }
 
 /// Verifies the audit chain of the database `config` points at: every problem found is listed.

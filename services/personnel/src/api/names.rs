@@ -1,41 +1,15 @@
 //! Resource names of the personnel API, parsed at the edge (AIP-122).
 
+pub(crate) use shequ_kit::names::{region_error, region_parent};
 use shequ_kit::{
     Error,
-    regions::{Level, RegionCode, RegionError, Regions},
+    names::{bad_name, top_level_id, valid_segment},
+    regions::{Level, RegionCode, Regions},
 };
-
-/// Turns a region lookup failure into a validation error on `field`.
-pub(crate) fn region_error(field: &str, error: RegionError) -> Error {
-    let reason = match &error {
-        RegionError::Malformed(_) | RegionError::BadStructure(_) => "REGION_CODE_INVALID",
-        RegionError::Unknown(_) => "REGION_UNKNOWN",
-        RegionError::WrongLevel { .. } => "REGION_WRONG_LEVEL",
-    };
-    Error::invalid(field, reason, error.to_string())
-}
-
-fn bad_name(field: &str, expected: &str, got: &str) -> Error {
-    Error::invalid(
-        field,
-        "RESOURCE_NAME_INVALID",
-        format!("expected a resource name of the form {expected}, got {got:?}"),
-    )
-}
-
-/// An identifier segment: 1-64 characters of letters, digits, '-' and '_'.
-fn valid_segment(segment: &str) -> bool {
-    (1..=64).contains(&segment.len())
-        && segment
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
 
 /// `secretaries/{id}` → id.
 pub(crate) fn secretary_id<'a>(field: &str, name: &'a str) -> Result<&'a str, Error> {
-    name.strip_prefix("secretaries/")
-        .filter(|id| valid_segment(id))
-        .ok_or_else(|| bad_name(field, "secretaries/{secretary}", name))
+    top_level_id(field, name, "secretaries")
 }
 
 /// The name of a secretary.
@@ -62,18 +36,6 @@ pub(crate) fn secretary_child<'a>(
         }
         _ => Err(bad_name(field, &expected, name)),
     }
-}
-
-/// `regions/{code}` → a known region of any level.
-pub(crate) fn region_parent(
-    regions: &Regions,
-    field: &str,
-    name: &str,
-) -> Result<RegionCode, Error> {
-    let code = name
-        .strip_prefix("regions/")
-        .ok_or_else(|| bad_name(field, "regions/{12-digit code}", name))?;
-    regions.known(code).map_err(|e| region_error(field, e))
 }
 
 /// `provinces/{code}` (optionally followed by `/{suffix}`) → a known province code.
@@ -124,9 +86,7 @@ pub(crate) fn negative_list_item(
 
 /// `reserveCandidates/{id}` → id.
 pub(crate) fn candidate_id<'a>(field: &str, name: &'a str) -> Result<&'a str, Error> {
-    name.strip_prefix("reserveCandidates/")
-        .filter(|id| valid_segment(id))
-        .ok_or_else(|| bad_name(field, "reserveCandidates/{reserve_candidate}", name))
+    top_level_id(field, name, "reserveCandidates")
 }
 
 #[cfg(test)]
