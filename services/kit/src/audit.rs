@@ -646,6 +646,19 @@ pub async fn maintain(
     }
 }
 
+/// Verifies the audit chain of the database a service configuration points at.
+pub async fn verify_database(
+    config: &crate::config::ServiceConfig,
+) -> anyhow::Result<VerifyReport> {
+    let keys = crate::crypto::Keys::from_master(&config.crypto.master_key)?;
+    let database = Database::connect(&config.database).await?;
+    let report = AuditLog::new(database.clone(), keys.audit_chain)
+        .verify()
+        .await;
+    database.close().await;
+    Ok(report?)
+}
+
 /// Prints a verification report for `service` and returns the process exit code: 0 when the
 /// chain is intact, 1 otherwise.
 pub fn print_report(service: &str, report: &VerifyReport) -> std::process::ExitCode {

@@ -164,6 +164,12 @@ pub struct BlindIndex {
     key: [u8; 32],
 }
 
+impl std::fmt::Debug for BlindIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BlindIndex([redacted])")
+    }
+}
+
 impl BlindIndex {
     /// Index of `value` within `context` (e.g. `secretaries.id_number`).
     pub fn of(&self, value: &str, context: &str) -> String {

@@ -140,3 +140,35 @@ impl Foundation {
         result
     }
 }
+
+/// The `main` of a service binary: `serve` (the default) runs it until SIGTERM or Ctrl-C;
+/// `audit-verify` checks the audit chain of its database and exits 1 when it is broken.
+pub async fn service_main<F, Fut>(
+    name: &'static str,
+    defaults: ServiceConfig,
+    run: F,
+) -> anyhow::Result<std::process::ExitCode>
+where
+    F: FnOnce(ServiceConfig, TcpListener, shutdown::Signal) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let file = std::env::var_os("SHEQU_CONFIG").map(std::path::PathBuf::from);
+    let config = crate::config::load(&defaults, file.as_deref())?;
+    match std::env::args().nth(1).as_deref() {
+        None | Some("serve") => {
+            let telemetry = crate::telemetry::init(name, &config.telemetry)?;
+            let listener = TcpListener::bind(config.server.listen).await?;
+            let result = run(config, listener, shutdown::Signal::new()).await;
+            telemetry.shutdown();
+            result.map(|()| std::process::ExitCode::SUCCESS)
+        }
+        Some("audit-verify") => {
+            let report = crate::audit::verify_database(&config).await?;
+            Ok(crate::audit::print_report(name, &report))
+        }
+        Some(other) => {
+            eprintln!("unknown command {other:?}; usage: {name} [serve | audit-verify]");
+            Ok(std::process::ExitCode::from(2))
+        }
+    }
+}

@@ -160,3 +160,44 @@ impl Recorder {
         }
     }
 }
+
+/// Implements a generated tonic service trait by delegating every RPC to a handler
+/// `async fn(&Context, &Caller, Request) -> Result<Response, Error>`, through the [`Recorder`] at
+/// `self.ctx.recorder` (`self.ctx` is an `Arc<Context>`):
+///
+/// - `read`: audited only when the handler notes personal data returned unmasked;
+/// - `write`: always audited; exactly once per `idempotency-key` metadata;
+/// - `create`: as `write`, and the message's `request_id` field also serves as the key.
+///
+/// The `async_trait` attribute is part of the expansion so that it sees the generated methods.
+#[macro_export]
+macro_rules! grpc_service {
+    (impl $service:ident for $api:ty {
+        $($kind:ident $name:literal $method:ident($req:ty) -> $resp:ty => $handler:path;)+
+    }) => {
+        #[::tonic::async_trait]
+        impl $service for $api {
+            $(
+                async fn $method(
+                    &self,
+                    request: ::tonic::Request<$req>,
+                ) -> ::std::result::Result<::tonic::Response<$resp>, ::tonic::Status> {
+                    let ctx = self.ctx.clone();
+                    let handler = |caller: $crate::auth::Caller, message: $req| async move {
+                        $handler(&ctx, &caller, message).await
+                    };
+                    $crate::grpc_service!(@call $kind self.ctx.recorder, $name, request, $req, handler)
+                }
+            )+
+        }
+    };
+    (@call read $recorder:expr, $name:literal, $request:ident, $req:ty, $handler:ident) => {
+        $recorder.read($name, $request, $handler).await
+    };
+    (@call write $recorder:expr, $name:literal, $request:ident, $req:ty, $handler:ident) => {
+        $recorder.write($name, $request, |_: &$req| "", $handler).await
+    };
+    (@call create $recorder:expr, $name:literal, $request:ident, $req:ty, $handler:ident) => {
+        $recorder.write($name, $request, |message: &$req| message.request_id.as_str(), $handler).await
+    };
+}

@@ -65,3 +65,36 @@ impl Stop {
         *self.0.borrow()
     }
 }
+
+/// [`signal`] as a named future type, for APIs that take one.
+pub struct Signal(std::pin::Pin<Box<dyn Future<Output = ()> + Send>>);
+
+impl Signal {
+    /// Completes on SIGTERM or Ctrl-C.
+    pub fn new() -> Self {
+        Signal(Box::pin(signal()))
+    }
+}
+
+impl Default for Signal {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Signal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Signal")
+    }
+}
+
+impl Future for Signal {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        self.0.as_mut().poll(cx)
+    }
+}

@@ -8,7 +8,8 @@ use sqlx::{AnyConnection, Connection};
 
 use crate::{
     auth::{Caller, DEFAULT_AUDIENCE, DEFAULT_ISSUER, KeyPair, Role, TokenIssuer},
-    config::{AuthConfig, Secret},
+    clock::{Clock, ManualClock},
+    config::{AuthConfig, Secret, ServiceConfig},
     crypto::Keys,
     regions::RegionCode,
 };
@@ -172,6 +173,161 @@ impl TestKeys {
     pub fn token_for(&self, caller: &Caller) -> String {
         self.issuer.issue(caller, Duration::from_secs(3600))
     }
+}
+
+/// A service under test: started on port 0 over a test database, ready (health SERVING) when
+/// [`TestServer::start`] returns, stopped by [`TestServer::stop`] or when dropped.
+#[derive(Debug)]
+pub struct TestServer {
+    /// Where it listens.
+    pub address: std::net::SocketAddr,
+    /// Its database.
+    pub database: TestDatabase,
+    /// Its keys and the token issuer.
+    pub keys: TestKeys,
+    /// Its clock.
+    pub clock: ManualClock,
+    /// Dropping the sender (with the server) also stops it.
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// The shutdown future handed to a service under test.
+pub type StopFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+impl TestServer {
+    /// Starts a service with `run` (e.g. `shequ_personnel::run_with_clock`), configured from
+    /// `defaults` with the test database, keys and clock, and waits until `grpc_name` is SERVING.
+    pub async fn start<F, Fut>(
+        defaults: ServiceConfig,
+        grpc_name: &str,
+        database: TestDatabase,
+        keys: TestKeys,
+        clock: ManualClock,
+        run: F,
+    ) -> TestServer
+    where
+        F: FnOnce(
+            ServiceConfig,
+            tokio::net::TcpListener,
+            StopFuture,
+            std::sync::Arc<dyn Clock>,
+        ) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind port 0");
+        let address = listener.local_addr().expect("bound address");
+        let mut config = defaults;
+        config.database.url = Secret::new(database.url());
+        config.database.max_connections = 4;
+        config.database.health_interval_ms = 200;
+        config.auth = keys.auth_config();
+        config.crypto.master_key = keys.master_key.clone();
+        config.server.shutdown_grace_ms = 2_000;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let shutdown: StopFuture = Box::pin(async move {
+            let _ = stopped.await;
+        });
+        let task = tokio::spawn(run(
+            config,
+            listener,
+            shutdown,
+            std::sync::Arc::new(clock.clone()),
+        ));
+        crate::health::wait_until_serving(address, grpc_name, Duration::from_secs(20))
+            .await
+            .expect("service under test became SERVING");
+        TestServer {
+            address,
+            database,
+            keys,
+            clock,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// `http://address`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// A lazily connecting channel to the service.
+    pub fn channel(&self) -> tonic::transport::Channel {
+        tonic::transport::Channel::from_shared(self.url())
+            .expect("valid url")
+            .connect_lazy()
+    }
+
+    /// Stops the service, waits for it, and hands back its database, keys and clock.
+    pub async fn stop(mut self) -> (TestDatabase, TestKeys, ManualClock) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await
+                .expect("service task")
+                .expect("service ran cleanly");
+        }
+        let TestServer {
+            database,
+            keys,
+            clock,
+            ..
+        } = self;
+        (database, keys, clock)
+    }
+}
+
+/// Sends `authorization: Bearer <token>` with every call of a generated client.
+#[derive(Debug, Clone)]
+pub struct Bearer(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl Bearer {
+    /// Carries `token`.
+    pub fn new(token: &str) -> Self {
+        Bearer(
+            format!("Bearer {token}")
+                .parse()
+                .expect("a JWT is valid ASCII metadata"),
+        )
+    }
+}
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+/// The ErrorInfo reason of a status.
+pub fn reason(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    status
+        .get_error_details()
+        .error_info()
+        .map(|i| i.reason.clone())
+        .unwrap_or_default()
+}
+
+/// Asserts the code and ErrorInfo reason of a failed call and returns its status.
+pub fn assert_refused<T: std::fmt::Debug>(
+    result: Result<tonic::Response<T>, tonic::Status>,
+    code: tonic::Code,
+    expected_reason: &str,
+) -> tonic::Status {
+    let status = result.expect_err("call should fail");
+    assert_eq!(status.code(), code, "{status:?}");
+    assert_eq!(reason(&status), expected_reason, "{status:?}");
+    status
 }
 
 /// A caller with one role over `scope`.

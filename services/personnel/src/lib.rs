@@ -12,11 +12,8 @@ pub mod store;
 use std::{future::Future, sync::Arc};
 
 use shequ_kit::{
-    audit::AuditLog,
     clock::{Clock, SystemClock},
     config::ServiceConfig,
-    crypto::Keys,
-    db::Database,
     foundation::Foundation,
 };
 use shequ_proto::personnel::v1::personnel_service_server::PersonnelServiceServer;
@@ -75,11 +72,5 @@ pub async fn run_with_clock(
 pub async fn verify_audit(
     config: &ServiceConfig,
 ) -> anyhow::Result<shequ_kit::audit::VerifyReport> {
-    let keys = Keys::from_master(&config.crypto.master_key)?;
-    let database = Database::connect(&config.database).await?;
-    let report = AuditLog::new(database.clone(), keys.audit_chain)
-        .verify()
-        .await;
-    database.close().await;
-    Ok(report?)
+    shequ_kit::audit::verify_database(config).await
 }

@@ -43,6 +43,8 @@ pub struct SuiteSection {
     pub host: std::net::IpAddr,
     /// gRPC port of the personnel service (0: any free port).
     pub personnel_port: u16,
+    /// gRPC port of the identity service (0: any free port).
+    pub identity_port: u16,
     /// Province whose administrator the printed development token speaks for.
     pub dev_province: String,
     /// Lifetime of the printed development token, in hours.
@@ -60,6 +62,7 @@ impl Default for SuiteConfig {
                 data_dir: PathBuf::from("data"),
                 host: [127, 0, 0, 1].into(),
                 personnel_port: shequ_personnel::DEFAULT_PORT,
+                identity_port: shequ_identity::DEFAULT_PORT,
                 dev_province: "440000000000".to_owned(),
                 dev_token_hours: 24 * 30,
             },
@@ -73,6 +76,8 @@ impl Default for SuiteConfig {
 pub struct Endpoints {
     /// gRPC address of the personnel service.
     pub personnel: SocketAddr,
+    /// gRPC address of the identity service.
+    pub identity: SocketAddr,
     /// A development token for a province administrator.
     pub admin_token: String,
 }
@@ -130,8 +135,50 @@ fn service_config(
     config
 }
 
-/// Starts every service and returns once they all listen; `shutdown` stops them. The returned
-/// future completes when every service has stopped (with the first error, if any).
+/// A service task of the suite.
+type Task = tokio::task::JoinHandle<anyhow::Result<()>>;
+/// How the suite hands a service its stop signal.
+type StopFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Binds `config.server.listen`, starts the service with `run`, and returns once it reports
+/// SERVING (or fails with the service's own error).
+async fn launch<Fut>(
+    name: &str,
+    grpc_name: &str,
+    config: ServiceConfig,
+    stop: &shutdown::Stop,
+    run: impl FnOnce(ServiceConfig, TcpListener, StopFuture) -> Fut,
+) -> anyhow::Result<(SocketAddr, Task)>
+where
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let listener = TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("{name}: cannot listen on {}", config.server.listen))?;
+    let address = listener.local_addr()?;
+    let stop = stop.clone();
+    let mut task = tokio::spawn(run(
+        config,
+        listener,
+        Box::pin(async move { stop.wait().await }),
+    ));
+    let ready = shequ_kit::health::wait_until_serving(address, grpc_name, Duration::from_secs(60));
+    tokio::pin!(ready);
+    tokio::select! {
+        ready = &mut ready => ready?,
+        exited = &mut task => {
+            return Err(match exited {
+                Ok(Ok(())) => anyhow::anyhow!("the {name} service stopped during start-up"),
+                Ok(Err(error)) => error.context(format!("the {name} service failed to start")),
+                Err(panic) => anyhow::anyhow!("the {name} service panicked: {panic}"),
+            });
+        }
+    }
+    Ok((address, task))
+}
+
+/// Starts every service and returns once they all answer health checks; `shutdown` stops them.
+/// The returned future completes when every service has stopped (with the first error, if any).
 pub async fn start(
     config: SuiteConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -142,51 +189,40 @@ pub async fn start(
     let suite = &config.suite;
     let secrets = DevSecrets::load_or_create(&suite.data_dir)?;
     let province = RegionCode::parse(&suite.dev_province).context("suite.dev_province")?;
-
-    let personnel_config = service_config(
-        shequ_personnel::default_config(),
-        suite,
-        &secrets,
-        "personnel.db",
-        suite.personnel_port,
-    );
-    let personnel_listener = TcpListener::bind(personnel_config.server.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", personnel_config.server.listen))?;
-    let personnel_address = personnel_listener.local_addr()?;
-
     let (stop_handle, stop) = shutdown::channel();
     tokio::spawn(async move {
         shutdown.await;
         stop_handle.stop();
     });
-    let personnel = {
-        let stop = stop.clone();
-        tokio::spawn(shequ_personnel::run(
-            personnel_config,
-            personnel_listener,
-            async move { stop.wait().await },
-        ))
-    };
 
-    // Report only once the service answers health checks, or fail with its own error.
-    let ready = shequ_kit::health::wait_until_serving(
-        personnel_address,
+    let (personnel, personnel_task) = launch(
+        "personnel",
         shequ_personnel::SERVICE_GRPC_NAME,
-        Duration::from_secs(60),
-    );
-    tokio::pin!(ready);
-    let mut personnel = personnel;
-    tokio::select! {
-        ready = &mut ready => ready?,
-        exited = &mut personnel => {
-            return Err(match exited {
-                Ok(Ok(())) => anyhow::anyhow!("the personnel service stopped during start-up"),
-                Ok(Err(error)) => error.context("the personnel service failed to start"),
-                Err(panic) => anyhow::anyhow!("the personnel service panicked: {panic}"),
-            });
-        }
-    }
+        service_config(
+            shequ_personnel::default_config(),
+            suite,
+            &secrets,
+            "personnel.db",
+            suite.personnel_port,
+        ),
+        &stop,
+        shequ_personnel::run,
+    )
+    .await?;
+    let (identity, identity_task) = launch(
+        "identity",
+        shequ_identity::SERVICE_GRPC_NAME,
+        service_config(
+            shequ_identity::default_config(),
+            suite,
+            &secrets,
+            "identity.db",
+            suite.identity_port,
+        ),
+        &stop,
+        shequ_identity::run,
+    )
+    .await?;
 
     let issuer = TokenIssuer::new(
         &secrets.key_pair,
@@ -202,7 +238,7 @@ pub async fn start(
     let admin_token = issuer.issue(&admin, Duration::from_secs(suite.dev_token_hours * 3600));
 
     let finished = async move {
-        let results = futures::future::join_all([personnel]).await;
+        let results = futures::future::join_all([personnel_task, identity_task]).await;
         let mut first_error = None;
         for result in results {
             match result {
@@ -219,7 +255,8 @@ pub async fn start(
     };
     Ok((
         Endpoints {
-            personnel: personnel_address,
+            personnel,
+            identity,
             admin_token,
         },
         finished,
@@ -230,15 +267,22 @@ pub async fn start(
 pub async fn verify_audit(config: &SuiteConfig) -> anyhow::Result<std::process::ExitCode> {
     let suite = &config.suite;
     let secrets = DevSecrets::load_or_create(&suite.data_dir)?;
-    let personnel = service_config(
-        shequ_personnel::default_config(),
-        suite,
-        &secrets,
-        "personnel.db",
-        0,
-    );
-    let report = shequ_personnel::verify_audit(&personnel).await?;
-    Ok(shequ_kit::audit::print_report("personnel", &report))
+    let mut exit = std::process::ExitCode::SUCCESS;
+    for (name, defaults, database) in [
+        (
+            "personnel",
+            shequ_personnel::default_config(),
+            "personnel.db",
+        ),
+        ("identity", shequ_identity::default_config(), "identity.db"),
+    ] {
+        let config = service_config(defaults, suite, &secrets, database, 0);
+        let report = shequ_kit::audit::verify_database(&config).await?;
+        if shequ_kit::audit::print_report(name, &report) != std::process::ExitCode::SUCCESS {
+            exit = std::process::ExitCode::FAILURE;
+        }
+    }
+    Ok(exit)
 }
 
 /// Runs the suite until SIGTERM or Ctrl-C, printing where it listens.
@@ -249,6 +293,10 @@ pub async fn run(config: SuiteConfig) -> anyhow::Result<()> {
     println!(
         "  personnel  gRPC  http://{}   (shequ.personnel.v1.PersonnelService)",
         endpoints.personnel
+    );
+    println!(
+        "  identity   gRPC  http://{}   (shequ.identity.v1.ApiKeyService)",
+        endpoints.identity
     );
     println!();
     println!(

@@ -15,6 +15,7 @@ async fn start(
     let mut config = shequ::SuiteConfig::default();
     config.suite.data_dir = data_dir.to_path_buf();
     config.suite.personnel_port = 0;
+    config.suite.identity_port = 0;
     let (stop, stopped) = oneshot::channel::<()>();
     let (endpoints, finished) = shequ::start(config, async move {
         let _ = stopped.await;
@@ -55,6 +56,7 @@ async fn a_fresh_data_folder_gets_keys_and_a_working_admin_token_that_survives_r
     assert!(data.join("signing-key.pem").exists());
     assert!(data.join("master.key").exists());
     assert!(data.join("personnel.db").exists());
+    assert!(data.join("identity.db").exists());
     list_with(&endpoints, &endpoints.admin_token)
         .await
         .expect("the development token is accepted");

@@ -17,7 +17,6 @@ use shequ_kit::{
     audit::AuditLog, clock::Clock, paging::PageTokens, regions::Regions, rpc::Recorder,
 };
 use shequ_proto::personnel::v1::{self as pb, personnel_service_server::PersonnelService};
-use tonic::{Request, Response, Status};
 
 use crate::store::Store;
 
@@ -62,35 +61,8 @@ impl PersonnelApi {
     }
 }
 
-/// Implements every RPC by delegating to a handler function `fn(&Context, &Caller, Req)`: `read`
-/// RPCs are audited when they return personal data unmasked, `write` and `create` RPCs always, and
-/// every write honours a client request id (`create`s also from their `request_id` field). The `async_trait` attribute is part of the expansion so that it sees the
-/// generated methods.
-macro_rules! personnel_service {
-    ($($kind:ident $name:literal $method:ident($req:ty) -> $resp:ty => $handler:path;)+) => {
-        #[tonic::async_trait]
-        impl PersonnelService for PersonnelApi {
-            $(
-                async fn $method(&self, request: Request<$req>) -> Result<Response<$resp>, Status> {
-                    let ctx = self.ctx.clone();
-                    let handler = |caller: shequ_kit::auth::Caller, message: $req| async move { $handler(&ctx, &caller, message).await };
-                    personnel_service!(@call $kind self.ctx.recorder, $name, request, $req, handler)
-                }
-            )+
-        }
-    };
-    (@call read $recorder:expr, $name:literal, $request:ident, $req:ty, $handler:ident) => {
-        $recorder.read($name, $request, $handler).await
-    };
-    (@call write $recorder:expr, $name:literal, $request:ident, $req:ty, $handler:ident) => {
-        $recorder.write($name, $request, |_: &$req| "", $handler).await
-    };
-    (@call create $recorder:expr, $name:literal, $request:ident, $req:ty, $handler:ident) => {
-        $recorder.write($name, $request, |message: &$req| message.request_id.as_str(), $handler).await
-    };
-}
-
-personnel_service! {
+shequ_kit::grpc_service! {
+    impl PersonnelService for PersonnelApi {
     create "CreateSecretary" create_secretary(pb::CreateSecretaryRequest) -> pb::Secretary => secretaries::create;
     read "GetSecretary" get_secretary(pb::GetSecretaryRequest) -> pb::Secretary => secretaries::get;
     read "ListSecretaries" list_secretaries(pb::ListSecretariesRequest) -> pb::ListSecretariesResponse => secretaries::list;
@@ -119,4 +91,5 @@ personnel_service! {
     read "GetReservePoolProgress" get_reserve_pool_progress(pb::GetReservePoolProgressRequest) -> pb::ReservePoolProgress => reserve::progress;
     read "GetWorkforceStatistics" get_workforce_statistics(pb::GetWorkforceStatisticsRequest) -> pb::WorkforceStatistics => reserve::statistics;
     read "ListAuditEntries" list_audit_entries(shequ_proto::audit::v1::ListAuditEntriesRequest) -> shequ_proto::audit::v1::ListAuditEntriesResponse => audit::list;
+    }
 }

@@ -1,26 +1,16 @@
 //! `TestApp`: the personnel service on port 0 over a fresh database, with a hand-moved clock and
 //! clients that carry a caller token.
 
-use std::{sync::Arc, time::Duration};
-
 use chrono::{DateTime, Utc};
+pub(crate) use shequ_kit::testing::{assert_refused, reason};
 use shequ_kit::{
     auth::Role,
     clock::ManualClock,
-    config::ServiceConfig,
-    testing::{TestDatabase, TestKeys},
+    testing::{Bearer, TestDatabase, TestKeys, TestServer},
 };
 use shequ_proto::personnel::v1::{self as pb, personnel_service_client::PersonnelServiceClient};
-use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
-use tonic::{
-    Code, Status,
-    metadata::MetadataValue,
-    service::{Interceptor, interceptor::InterceptedService},
-    transport::Channel,
-};
-use tonic_health::pb::{
-    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
-};
+use tonic::{Status, service::interceptor::InterceptedService, transport::Channel};
+use tonic_health::pb::health_client::HealthClient;
 use tonic_types::StatusExt;
 
 pub(crate) const NANSHAN: &str = "440305000000";
@@ -39,23 +29,8 @@ pub(crate) struct TestApp {
     pub(crate) address: String,
     pub(crate) keys: TestKeys,
     pub(crate) clock: ManualClock,
-    pub(crate) database: TestDatabase,
     channel: Channel,
-    /// Dropping the sender (with the app) also stops the server.
-    stop: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<anyhow::Result<()>>>,
-}
-
-#[derive(Clone)]
-pub(crate) struct Bearer(MetadataValue<tonic::metadata::Ascii>);
-
-impl Interceptor for Bearer {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
-        request
-            .metadata_mut()
-            .insert("authorization", self.0.clone());
-        Ok(request)
-    }
+    server: TestServer,
 }
 
 pub(crate) type Client = PersonnelServiceClient<InterceptedService<Channel, Bearer>>;
@@ -76,57 +51,22 @@ impl TestApp {
         keys: TestKeys,
         clock: ManualClock,
     ) -> TestApp {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = format!("http://{}", listener.local_addr().unwrap());
-        let mut config: ServiceConfig = shequ_personnel::default_config();
-        config.database.url = shequ_kit::config::Secret::new(database.url());
-        config.database.max_connections = 4;
-        config.database.health_interval_ms = 200;
-        config.auth = keys.auth_config();
-        config.crypto.master_key = keys.master_key.clone();
-        config.server.shutdown_grace_ms = 2_000;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(shequ_personnel::run_with_clock(
-            config,
-            listener,
-            async move {
-                let _ = stopped.await;
-            },
-            Arc::new(clock.clone()),
-        ));
-        let channel = Channel::from_shared(address.clone())
-            .unwrap()
-            .connect_lazy();
-        let app = TestApp {
-            address,
+        let server = TestServer::start(
+            shequ_personnel::default_config(),
+            shequ_personnel::SERVICE_GRPC_NAME,
+            database,
             keys,
             clock,
-            database,
-            channel,
-            stop: Some(stop),
-            server: Some(server),
-        };
-        app.wait_until_serving().await;
-        app
-    }
-
-    /// Polls gRPC health until the personnel service reports SERVING (no sleeping on hope).
-    async fn wait_until_serving(&self) {
-        let mut health = HealthClient::new(self.channel.clone());
-        for _ in 0..200 {
-            let reply = health
-                .check(HealthCheckRequest {
-                    service: "shequ.personnel.v1.PersonnelService".into(),
-                })
-                .await;
-            if let Ok(reply) = reply
-                && reply.into_inner().status == ServingStatus::Serving as i32
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
+            shequ_personnel::run_with_clock,
+        )
+        .await;
+        TestApp {
+            address: server.url(),
+            keys: server.keys.clone(),
+            clock: server.clock.clone(),
+            channel: server.channel(),
+            server,
         }
-        panic!("personnel service did not become SERVING");
     }
 
     pub(crate) fn health(&self) -> HealthClient<Channel> {
@@ -139,8 +79,7 @@ impl TestApp {
     }
 
     pub(crate) fn client_with_token(&self, token: &str) -> Client {
-        let value: MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
-        PersonnelServiceClient::with_interceptor(self.channel.clone(), Bearer(value))
+        PersonnelServiceClient::with_interceptor(self.channel.clone(), Bearer::new(token))
     }
 
     /// A district administrator of Nanshan.
@@ -149,24 +88,8 @@ impl TestApp {
     }
 
     /// Stops the service and waits for it, returning its database and keys.
-    pub(crate) async fn stop(mut self) -> (TestDatabase, TestKeys, ManualClock) {
-        self.shutdown().await;
-        let TestApp {
-            database,
-            keys,
-            clock,
-            ..
-        } = self;
-        (database, keys, clock)
-    }
-
-    async fn shutdown(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(server) = self.server.take() {
-            server.await.unwrap().unwrap();
-        }
+    pub(crate) async fn stop(self) -> (TestDatabase, TestKeys, ManualClock) {
+        self.server.stop().await
     }
 }
 
@@ -221,15 +144,6 @@ pub(crate) async fn create(app: &TestApp, profile: pb::Secretary) -> pb::Secreta
         .into_inner()
 }
 
-/// The reason of a status's ErrorInfo.
-pub(crate) fn reason(status: &Status) -> String {
-    status
-        .get_error_details()
-        .error_info()
-        .map(|i| i.reason.clone())
-        .unwrap_or_default()
-}
-
 /// Field and reason of each BadRequest violation.
 pub(crate) fn violations(status: &Status) -> Vec<(String, String)> {
     status
@@ -242,18 +156,6 @@ pub(crate) fn violations(status: &Status) -> Vec<(String, String)> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Asserts the code and ErrorInfo reason of a failed call.
-pub(crate) fn assert_refused<T: std::fmt::Debug>(
-    result: Result<tonic::Response<T>, Status>,
-    code: Code,
-    expected_reason: &str,
-) -> Status {
-    let status = result.expect_err("call should fail");
-    assert_eq!(status.code(), code, "{status:?}");
-    assert_eq!(reason(&status), expected_reason, "{status:?}");
-    status
 }
 
 pub(crate) fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
