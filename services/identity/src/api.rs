@@ -241,17 +241,11 @@ async fn list(
             limit + 1,
         )
         .await?;
-    let next_page_token = if page.len() > limit {
-        page.truncate(limit);
-        ctx.tokens.seal(
-            &query,
-            &IdCursor {
-                after: page.last().map(|k| k.id.clone()).unwrap_or_default(),
-            },
-        )
-    } else {
-        String::new()
-    };
+    let next_page_token = ctx
+        .tokens
+        .next_page(&query, &mut page, limit, |last| IdCursor {
+            after: last.id.clone(),
+        });
     let now = ctx.clock.now();
     Ok(pb::ListApiKeysResponse {
         api_keys: page.iter().map(|k| key_pb(k, now)).collect(),

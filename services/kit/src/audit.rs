@@ -738,17 +738,9 @@ mod listing {
         let mut page = log
             .query(&filter, cursor.map_or(0, |c| c.after), limit + 1)
             .await?;
-        let next_page_token = if page.len() > limit {
-            page.truncate(limit);
-            tokens.seal(
-                &query,
-                &SeqCursor {
-                    after: page.last().map_or(0, |e| e.seq),
-                },
-            )
-        } else {
-            String::new()
-        };
+        let next_page_token = tokens.next_page(&query, &mut page, limit, |last| SeqCursor {
+            after: last.seq,
+        });
         Ok(pb::ListAuditEntriesResponse {
             audit_entries: page
                 .into_iter()

@@ -52,6 +52,26 @@ impl PageTokens {
         self.cipher.encrypt(&json, &format!("page-token|{query}"))
     }
 
+    /// Trims a page fetched with one look-ahead item (`limit + 1` asked for) back to `limit` and
+    /// returns the token of the next page, sealed from the last item kept, or an empty token when
+    /// there is no next page.
+    pub fn next_page<T, C: Serialize>(
+        &self,
+        query: &str,
+        page: &mut Vec<T>,
+        limit: usize,
+        cursor: impl FnOnce(&T) -> C,
+    ) -> String {
+        if page.len() <= limit {
+            return String::new();
+        }
+        page.truncate(limit);
+        match page.last() {
+            Some(last) => self.seal(query, &cursor(last)),
+            None => String::new(),
+        }
+    }
+
     /// The cursor in `token`, or `None` for the first page (empty token).
     pub fn open<C: DeserializeOwned>(&self, token: &str, query: &str) -> Result<Option<C>, Error> {
         if token.is_empty() {

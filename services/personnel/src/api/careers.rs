@@ -404,17 +404,9 @@ pub(crate) async fn list_events(
         .store
         .career_events(&secretary.id, cursor.map_or(0, |c| c.after), limit + 1)
         .await?;
-    let next_page_token = if page.len() > limit {
-        page.truncate(limit);
-        ctx.tokens.seal(
-            &query,
-            &SeqCursor {
-                after: page.last().expect("full page").0,
-            },
-        )
-    } else {
-        String::new()
-    };
+    let next_page_token = ctx
+        .tokens
+        .next_page(&query, &mut page, limit, |last| SeqCursor { after: last.0 });
     Ok(pb::ListCareerEventsResponse {
         career_events: page.iter().map(|(_, e)| event_pb(e)).collect(),
         next_page_token,
@@ -514,19 +506,12 @@ pub(crate) async fn list_violations(
         .store
         .violations(&secretary.id, after, limit + 1)
         .await?;
-    let next_page_token = if page.len() > limit {
-        page.truncate(limit);
-        let last = page.last().expect("full page");
-        ctx.tokens.seal(
-            &query,
-            &ViolationCursor {
-                occurred_on: format_date(last.occurred_on),
-                id: last.id.clone(),
-            },
-        )
-    } else {
-        String::new()
-    };
+    let next_page_token = ctx
+        .tokens
+        .next_page(&query, &mut page, limit, |last| ViolationCursor {
+            occurred_on: format_date(last.occurred_on),
+            id: last.id.clone(),
+        });
     Ok(pb::ListViolationsResponse {
         violations: page.iter().map(violation_pb).collect(),
         next_page_token,

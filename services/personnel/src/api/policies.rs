@@ -358,17 +358,11 @@ pub(crate) async fn list_items(
             limit + 1,
         )
         .await?;
-    let next_page_token = if page.len() > limit {
-        page.truncate(limit);
-        ctx.tokens.seal(
-            &query,
-            &CodeCursor {
-                after: page.last().expect("full page").code.clone(),
-            },
-        )
-    } else {
-        String::new()
-    };
+    let next_page_token = ctx
+        .tokens
+        .next_page(&query, &mut page, limit, |last| CodeCursor {
+            after: last.code.clone(),
+        });
     Ok(pb::ListNegativeListItemsResponse {
         negative_list_items: page.iter().map(item_pb).collect(),
         next_page_token,

@@ -187,17 +187,11 @@ pub(crate) async fn list(
             limit + 1,
         )
         .await?;
-    let next_page_token = if page.len() > limit {
-        page.truncate(limit);
-        ctx.tokens.seal(
-            &query,
-            &IdCursor {
-                after: page.last().expect("full page").id.clone(),
-            },
-        )
-    } else {
-        String::new()
-    };
+    let next_page_token = ctx
+        .tokens
+        .next_page(&query, &mut page, limit, |last| IdCursor {
+            after: last.id.clone(),
+        });
     Ok(pb::ListReserveCandidatesResponse {
         reserve_candidates: page.iter().map(candidate_pb).collect(),
         next_page_token,

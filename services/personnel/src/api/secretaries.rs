@@ -348,18 +348,11 @@ pub(crate) async fn list(
             limit + 1,
         )
         .await?;
-    let next_page_token = if page.len() > limit {
-        page.truncate(limit);
-        let last = page.last().expect("a full page has a last entry");
-        ctx.tokens.seal(
-            &query,
-            &ListCursor {
-                after: last.id.clone(),
-            },
-        )
-    } else {
-        String::new()
-    };
+    let next_page_token = ctx
+        .tokens
+        .next_page(&query, &mut page, limit, |last| ListCursor {
+            after: last.id.clone(),
+        });
     Ok(pb::ListSecretariesResponse {
         secretaries: page.iter().map(|s| secretary_pb(s, false)).collect(),
         next_page_token,
