@@ -1,0 +1,558 @@
+//! People sign in through the province's identity provider (OIDC). The gateway validates their
+//! access tokens against the provider's JWKS (from a file or a URL, refreshed, several keys for
+//! rotation), checks issuer, audience and expiry, and maps claims to the suite's caller.
+//!
+//! Algorithms are an allow-list (EdDSA, ES256, RS256 by default). A token's `alg` must be on it
+//! and must match the family of the key its `kid` names, so `none`, an HMAC token keyed with a
+//! public key, or an RSA token presented against an EC key are refused before any signature work.
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use jsonwebtoken::{
+    Algorithm, DecodingKey, Validation,
+    errors::ErrorKind,
+    jwk::{AlgorithmParameters, EllipticCurve, JwkSet, KeyAlgorithm},
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    auth::{Caller, Role},
+    error::Error,
+    regions::RegionCode,
+};
+
+/// Where the provider's keys come from and how its claims map to a caller.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OidcConfig {
+    /// Expected `iss`.
+    pub issuer: String,
+    /// Expected `aud`.
+    pub audience: String,
+    /// A JWKS document on disk (re-read on every refresh).
+    pub jwks_file: Option<PathBuf>,
+    /// A JWKS URL (`http://`; inside the province network or through a mesh sidecar).
+    pub jwks_url: Option<String>,
+    /// How often the key set is refreshed.
+    pub refresh_secs: u64,
+    /// Accepted `alg` values.
+    pub algorithms: Vec<String>,
+    /// Claim holding the role names (an array of strings, the suite's role names).
+    pub roles_claim: String,
+    /// Claim holding the 12-digit region code of the caller's scope.
+    pub scope_claim: String,
+    /// Claim naming a secretary's own record (`secretaries/{id}`), when present.
+    pub secretary_claim: String,
+    /// Tolerated clock skew, seconds.
+    pub leeway_secs: u64,
+}
+
+impl Default for OidcConfig {
+    fn default() -> Self {
+        OidcConfig {
+            issuer: String::new(),
+            audience: "shequ".to_owned(),
+            jwks_file: None,
+            jwks_url: None,
+            refresh_secs: 300,
+            algorithms: vec!["EdDSA".to_owned(), "ES256".to_owned(), "RS256".to_owned()],
+            roles_claim: "roles".to_owned(),
+            scope_claim: "region_scope".to_owned(),
+            secretary_claim: "secretary".to_owned(),
+            leeway_secs: 30,
+        }
+    }
+}
+
+/// One usable key of the set.
+#[derive(Clone)]
+struct Key {
+    kid: Option<String>,
+    algorithm: Algorithm,
+    key: DecodingKey,
+}
+
+/// Verifies the provider's access tokens.
+#[derive(Clone)]
+pub struct OidcVerifier {
+    config: Arc<OidcConfig>,
+    allowed: Arc<Vec<Algorithm>>,
+    keys: Arc<std::sync::RwLock<Vec<Key>>>,
+}
+
+impl std::fmt::Debug for OidcVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcVerifier")
+            .field("issuer", &self.config.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The algorithms we ever accept; anything else in the configuration is an error.
+fn parse_algorithm(name: &str) -> anyhow::Result<Algorithm> {
+    match name {
+        "EdDSA" => Ok(Algorithm::EdDSA),
+        "ES256" => Ok(Algorithm::ES256),
+        "RS256" => Ok(Algorithm::RS256),
+        other => anyhow::bail!(
+            "oidc.algorithms: {other} is not allowed (choose from EdDSA, ES256, RS256)"
+        ),
+    }
+}
+
+/// The algorithm a key is for, from its type (and its `alg`, which must agree).
+fn key_algorithm(
+    params: &AlgorithmParameters,
+    declared: Option<KeyAlgorithm>,
+) -> Option<Algorithm> {
+    let by_type = match params {
+        AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => {
+            Algorithm::EdDSA
+        }
+        AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => Algorithm::ES256,
+        AlgorithmParameters::RSA(_) => Algorithm::RS256,
+        // symmetric keys and other curves are never trusted for people's tokens
+        _ => return None,
+    };
+    let agrees = match declared {
+        None => true,
+        Some(KeyAlgorithm::EdDSA) => by_type == Algorithm::EdDSA,
+        Some(KeyAlgorithm::ES256) => by_type == Algorithm::ES256,
+        Some(KeyAlgorithm::RS256) => by_type == Algorithm::RS256,
+        Some(_) => false,
+    };
+    agrees.then_some(by_type)
+}
+
+impl OidcVerifier {
+    /// A verifier with no keys yet; call [`OidcVerifier::refresh`] or
+    /// [`OidcVerifier::load_jwks`].
+    pub fn new(config: OidcConfig) -> anyhow::Result<Self> {
+        anyhow::ensure!(!config.issuer.is_empty(), "oidc.issuer must be set");
+        anyhow::ensure!(
+            config.jwks_file.is_some() || config.jwks_url.is_some(),
+            "oidc.jwks_file or oidc.jwks_url must be set"
+        );
+        let allowed = config
+            .algorithms
+            .iter()
+            .map(|a| parse_algorithm(a))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(OidcVerifier {
+            config: Arc::new(config),
+            allowed: Arc::new(allowed),
+            keys: Arc::default(),
+        })
+    }
+
+    /// Replaces the key set with the keys of a JWKS document; unusable keys are skipped.
+    pub fn load_jwks(&self, json: &str) -> anyhow::Result<usize> {
+        let set: JwkSet = serde_json::from_str(json)?;
+        let mut keys = Vec::new();
+        for jwk in &set.keys {
+            let declared = jwk.common.key_algorithm;
+            let Some(algorithm) = key_algorithm(&jwk.algorithm, declared) else {
+                tracing::warn!(kid = ?jwk.common.key_id, "JWKS key of an unaccepted type skipped");
+                continue;
+            };
+            if !self.allowed.contains(&algorithm) {
+                continue;
+            }
+            keys.push(Key {
+                kid: jwk.common.key_id.clone(),
+                algorithm,
+                key: DecodingKey::from_jwk(jwk)?,
+            });
+        }
+        anyhow::ensure!(!keys.is_empty(), "the JWKS holds no usable key");
+        let count = keys.len();
+        *self
+            .keys
+            .write()
+            .map_err(|_| anyhow::anyhow!("key set lock poisoned"))? = keys;
+        Ok(count)
+    }
+
+    /// Fetches the key set from the configured file or URL.
+    pub async fn refresh(&self) -> anyhow::Result<usize> {
+        let json = match (&self.config.jwks_file, &self.config.jwks_url) {
+            (Some(file), _) => tokio::fs::read_to_string(file).await?,
+            (None, Some(url)) => fetch(url).await?,
+            (None, None) => anyhow::bail!("no JWKS source configured"),
+        };
+        self.load_jwks(&json)
+    }
+
+    /// Refreshes the key set every `refresh_secs` until `stop`; a failed refresh keeps the
+    /// previous keys.
+    pub async fn keep_fresh(self, stop: crate::shutdown::Stop) {
+        let interval = Duration::from_secs(self.config.refresh_secs.max(10));
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                () = stop.wait() => return,
+            }
+            match self.refresh().await {
+                Ok(count) => tracing::debug!(count, "JWKS refreshed"),
+                Err(error) => {
+                    tracing::warn!(%error, "JWKS refresh failed; keeping the previous keys")
+                }
+            }
+        }
+    }
+
+    /// The caller an access token speaks for, or UNAUTHENTICATED naming why it was refused.
+    pub fn verify(&self, token: &str) -> Result<Caller, Error> {
+        let refused = |reason: &'static str, message: &str| Error::Unauthenticated {
+            reason,
+            message: message.to_owned(),
+        };
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| refused("TOKEN_INVALID", "the token is malformed"))?;
+        if !self.allowed.contains(&header.alg) {
+            return Err(refused(
+                "TOKEN_ALGORITHM_REFUSED",
+                "the token's signing algorithm is not accepted",
+            ));
+        }
+        let key = {
+            let keys = self
+                .keys
+                .read()
+                .map_err(|_| Error::internal(anyhow::anyhow!("key set lock poisoned")))?;
+            let candidates: Vec<&Key> = keys
+                .iter()
+                .filter(|k| match (&header.kid, &k.kid) {
+                    (Some(wanted), Some(kid)) => wanted == kid,
+                    (Some(_), None) => false,
+                    (None, _) => true,
+                })
+                .collect();
+            match candidates.as_slice() {
+                [one] => (*one).clone(),
+                [] => {
+                    return Err(refused(
+                        "TOKEN_KEY_UNKNOWN",
+                        "the token was signed by an unknown key",
+                    ));
+                }
+                _ => {
+                    return Err(refused(
+                        "TOKEN_KEY_UNKNOWN",
+                        "the token names no key and several are published",
+                    ));
+                }
+            }
+        };
+        if key.algorithm != header.alg {
+            return Err(refused(
+                "TOKEN_ALGORITHM_REFUSED",
+                "the token's algorithm does not match its key",
+            ));
+        }
+        let mut validation = Validation::new(key.algorithm);
+        validation.set_issuer(&[&self.config.issuer]);
+        validation.set_audience(&[&self.config.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = self.config.leeway_secs;
+        let data = jsonwebtoken::decode::<serde_json::Value>(token, &key.key, &validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => refused("TOKEN_EXPIRED", "the token has expired"),
+                ErrorKind::InvalidIssuer | ErrorKind::InvalidAudience => refused(
+                    "TOKEN_WRONG_AUDIENCE",
+                    "the token was issued by or for someone else",
+                ),
+                _ => refused(
+                    "TOKEN_INVALID",
+                    "the token's signature or claims are invalid",
+                ),
+            })?;
+        self.caller_of(&data.claims)
+            .map_err(|message| refused("TOKEN_CLAIMS_INVALID", &message))
+    }
+
+    fn caller_of(&self, claims: &serde_json::Value) -> Result<Caller, String> {
+        let subject = claims
+            .get("sub")
+            .and_then(|v| v.as_str())
+            .ok_or("the token has no subject")?;
+        let roles: Vec<Role> = claims
+            .get(&self.config.roles_claim)
+            .and_then(|v| v.as_array())
+            .ok_or_else(|| format!("the token has no {} claim", self.config.roles_claim))?
+            .iter()
+            .filter_map(|r| r.as_str().and_then(Role::parse))
+            // the gateway role is the gateway's own, never a person's
+            .filter(|r| *r != Role::Gateway)
+            .collect();
+        if roles.is_empty() {
+            return Err("the token grants no role of this suite".to_owned());
+        }
+        let scope = claims
+            .get(&self.config.scope_claim)
+            .and_then(|v| v.as_str())
+            .and_then(|s| RegionCode::parse(s).ok())
+            .ok_or_else(|| {
+                format!(
+                    "the token's {} claim is not a region code",
+                    self.config.scope_claim
+                )
+            })?;
+        let secretary = claims
+            .get(&self.config.secretary_claim)
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
+        Ok(Caller {
+            subject: format!("oidc:{subject}"),
+            roles,
+            scope,
+            secretary,
+        })
+    }
+}
+
+/// GETs `url` (plain HTTP) and returns the body.
+async fn fetch(url: &str) -> anyhow::Result<String> {
+    use http_body_util::BodyExt;
+    let uri: http::Uri = url.parse()?;
+    anyhow::ensure!(
+        uri.scheme_str() == Some("http"),
+        "oidc.jwks_url must be an http:// URL; use jwks_file otherwise"
+    );
+    let host = uri
+        .host()
+        .ok_or_else(|| anyhow::anyhow!("oidc.jwks_url has no host"))?
+        .to_owned();
+    let port = uri.port_u16().unwrap_or(80);
+    let stream = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::TcpStream::connect((host.as_str(), port)),
+    )
+    .await??;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let request = http::Request::get(uri.path_and_query().map_or("/", |p| p.as_str()))
+        .header(http::header::HOST, host)
+        .body(http_body_util::Empty::<bytes::Bytes>::new())?;
+    let response =
+        tokio::time::timeout(Duration::from_secs(5), sender.send_request(request)).await??;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "JWKS fetch answered {}",
+        response.status()
+    );
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok(String::from_utf8(body.to_vec())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{EncodingKey, Header, jwk::Jwk};
+
+    struct Provider {
+        key: EncodingKey,
+        jwk: Jwk,
+    }
+
+    fn b64(bytes: &[u8]) -> String {
+        use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    fn ed25519(kid: &str) -> Provider {
+        use ed25519_dalek::pkcs8::{EncodePrivateKey, spki::der::pem::LineEnding};
+        let signing = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+        let pem = signing.to_pkcs8_pem(LineEnding::LF).unwrap();
+        let jwk = serde_json::from_value(serde_json::json!({
+            "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "kid": kid,
+            "x": b64(signing.verifying_key().as_bytes()),
+        }))
+        .unwrap();
+        Provider {
+            key: EncodingKey::from_ed_pem(pem.as_bytes()).unwrap(),
+            jwk,
+        }
+    }
+
+    fn p256(kid: &str) -> Provider {
+        use p256::{
+            elliptic_curve::sec1::ToEncodedPoint,
+            pkcs8::{EncodePrivateKey, LineEnding},
+        };
+        let secret = p256::SecretKey::random(&mut rand::rngs::OsRng);
+        let pem = secret.to_pkcs8_pem(LineEnding::LF).unwrap();
+        let point = secret.public_key().to_encoded_point(false);
+        let jwk = serde_json::from_value(serde_json::json!({
+            "kty": "EC", "crv": "P-256", "alg": "ES256", "kid": kid,
+            "x": b64(point.x().unwrap()), "y": b64(point.y().unwrap()),
+        }))
+        .unwrap();
+        Provider {
+            key: EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(),
+            jwk,
+        }
+    }
+
+    fn verifier(providers: &[&Provider]) -> OidcVerifier {
+        let verifier = OidcVerifier::new(OidcConfig {
+            issuer: "https://idp.gd.gov.cn".into(),
+            jwks_file: Some("unused".into()),
+            ..OidcConfig::default()
+        })
+        .unwrap();
+        let set =
+            serde_json::json!({ "keys": providers.iter().map(|p| &p.jwk).collect::<Vec<_>>() });
+        verifier.load_jwks(&set.to_string()).unwrap();
+        verifier
+    }
+
+    fn claims() -> serde_json::Value {
+        serde_json::json!({
+            "iss": "https://idp.gd.gov.cn", "aud": "shequ", "sub": "zhangwei",
+            "exp": chrono::Utc::now().timestamp() + 600,
+            "roles": ["district_admin", "unknown_role"], "region_scope": "440305000000"
+        })
+    }
+
+    fn sign(provider: &Provider, alg: Algorithm, kid: &str, claims: &serde_json::Value) -> String {
+        let mut header = Header::new(alg);
+        header.kid = Some(kid.to_owned());
+        jsonwebtoken::encode(&header, claims, &provider.key).unwrap()
+    }
+
+    fn reason(result: Result<Caller, Error>) -> &'static str {
+        match result {
+            Err(Error::Unauthenticated { reason, .. }) => reason,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_provider_token_maps_to_a_caller() {
+        let provider = ed25519("k1");
+        let caller = verifier(&[&provider])
+            .verify(&sign(&provider, Algorithm::EdDSA, "k1", &claims()))
+            .unwrap();
+        assert_eq!(caller.subject, "oidc:zhangwei");
+        assert_eq!(
+            caller.roles,
+            vec![Role::DistrictAdmin],
+            "unknown roles are ignored"
+        );
+        assert_eq!(caller.scope.to_string(), "440305000000");
+    }
+
+    #[test]
+    fn several_keys_allow_rotation_and_es256_works_too() {
+        let (old, new) = (ed25519("old"), p256("new"));
+        let verifier = verifier(&[&old, &new]);
+        assert!(
+            verifier
+                .verify(&sign(&old, Algorithm::EdDSA, "old", &claims()))
+                .is_ok()
+        );
+        assert!(
+            verifier
+                .verify(&sign(&new, Algorithm::ES256, "new", &claims()))
+                .is_ok()
+        );
+        // a key that is not published
+        let stranger = ed25519("stranger");
+        assert_eq!(
+            reason(verifier.verify(&sign(&stranger, Algorithm::EdDSA, "stranger", &claims()))),
+            "TOKEN_KEY_UNKNOWN"
+        );
+        // a forged signature under a published kid
+        assert_eq!(
+            reason(verifier.verify(&sign(&stranger, Algorithm::EdDSA, "old", &claims()))),
+            "TOKEN_INVALID"
+        );
+    }
+
+    #[test]
+    fn expired_wrong_issuer_and_wrong_audience_tokens_are_refused() {
+        let provider = ed25519("k1");
+        let verifier = verifier(&[&provider]);
+        let mut expired = claims();
+        expired["exp"] = serde_json::json!(chrono::Utc::now().timestamp() - 3600);
+        assert_eq!(
+            reason(verifier.verify(&sign(&provider, Algorithm::EdDSA, "k1", &expired))),
+            "TOKEN_EXPIRED"
+        );
+        let mut issuer = claims();
+        issuer["iss"] = serde_json::json!("https://evil.example");
+        assert_eq!(
+            reason(verifier.verify(&sign(&provider, Algorithm::EdDSA, "k1", &issuer))),
+            "TOKEN_WRONG_AUDIENCE"
+        );
+        let mut audience = claims();
+        audience["aud"] = serde_json::json!("another-app");
+        assert_eq!(
+            reason(verifier.verify(&sign(&provider, Algorithm::EdDSA, "k1", &audience))),
+            "TOKEN_WRONG_AUDIENCE"
+        );
+    }
+
+    #[test]
+    fn unsigned_and_algorithm_swapped_tokens_are_refused() {
+        use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+        let provider = ed25519("k1");
+        let verifier = verifier(&[&provider]);
+        let b64 = |v: serde_json::Value| URL_SAFE_NO_PAD.encode(v.to_string());
+        let none = format!(
+            "{}.{}.",
+            b64(serde_json::json!({"alg": "none", "kid": "k1"})),
+            b64(claims())
+        );
+        assert_eq!(reason(verifier.verify(&none)), "TOKEN_INVALID");
+        // HS256 keyed with the published public key (the classic confusion attack)
+        let public = serde_json::to_string(&provider.jwk).unwrap();
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some("k1".into());
+        let hs = jsonwebtoken::encode(
+            &header,
+            &claims(),
+            &EncodingKey::from_secret(public.as_bytes()),
+        )
+        .unwrap();
+        assert_eq!(reason(verifier.verify(&hs)), "TOKEN_ALGORITHM_REFUSED");
+        // ES256 presented against the Ed25519 key
+        let ec = p256("k1");
+        assert_eq!(
+            reason(verifier.verify(&sign(&ec, Algorithm::ES256, "k1", &claims()))),
+            "TOKEN_ALGORITHM_REFUSED"
+        );
+    }
+
+    #[test]
+    fn tokens_without_suite_roles_or_scope_are_refused() {
+        let provider = ed25519("k1");
+        let verifier = verifier(&[&provider]);
+        let mut no_roles = claims();
+        no_roles["roles"] = serde_json::json!(["gateway", "admin"]);
+        assert_eq!(
+            reason(verifier.verify(&sign(&provider, Algorithm::EdDSA, "k1", &no_roles))),
+            "TOKEN_CLAIMS_INVALID"
+        );
+        let mut no_scope = claims();
+        no_scope["region_scope"] = serde_json::json!("Guangdong");
+        assert_eq!(
+            reason(verifier.verify(&sign(&provider, Algorithm::EdDSA, "k1", &no_scope))),
+            "TOKEN_CLAIMS_INVALID"
+        );
+    }
+
+    #[test]
+    fn hmac_keys_in_a_jwks_are_never_trusted() {
+        let verifier = OidcVerifier::new(OidcConfig {
+            issuer: "x".into(),
+            jwks_file: Some("f".into()),
+            ..OidcConfig::default()
+        })
+        .unwrap();
+        let set = serde_json::json!({"keys": [{"kty": "oct", "k": "c2VjcmV0", "kid": "h"}]});
+        assert!(verifier.load_jwks(&set.to_string()).is_err());
+    }
+}
