@@ -7,7 +7,7 @@
 //! 4. checks with a real gRPC client that GetSecretary answers OK (h2load cannot read
 //!    `grpc-status`), then alternates two arms reading the same row with the same concurrency:
 //!    `h2load -c N -m 1` sending GetSecretary over gRPC and `pgbench -M prepared -c N` running the
-//!    service's own SELECT; the load generators run on core 1 and the service on core 0;
+//!    service's own SELECT; the load generators run on core 1, the servers where the scheduler puts them;
 //! 5. prints throughput and latency of both and the ratio, then drops the database.
 //!
 //! Environment: `SHEQU_BENCH_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`),
@@ -396,10 +396,9 @@ async fn run_get_secretary(
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let address = listener.local_addr()?;
     drop(listener);
-    // The service on core 0, the load generators on core 1 (PostgreSQL floats).
-    let mut service = Command::new("taskset")
-        .args(["-c", "0"])
-        .arg(&binary)
+    // The load generators run on core 1; the servers (ours with PostgreSQL behind it, or
+    // PostgreSQL alone for pgbench) are scheduled freely, the same in both arms.
+    let mut service = Command::new(&binary)
         .env("DATABASE_URL", url)
         .env("SHEQU_SERVER__LISTEN", address.to_string())
         .env("SHEQU_CRYPTO__MASTER_KEY", master.expose())

@@ -11,6 +11,19 @@ use tonic_health::ServingStatus;
 
 use crate::{db::Database, health, shutdown};
 
+/// Accepted connections with Nagle's algorithm off: a unary reply is one small write that must
+/// not wait for the client's delayed acknowledgement.
+fn incoming(
+    listener: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt;
+    TcpListenerStream::new(listener).map(|stream| {
+        let stream = stream?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    })
+}
+
 /// How a service is hosted.
 #[derive(Debug, Clone)]
 pub struct HostOptions {
@@ -73,7 +86,7 @@ where
         .add_service(health_service)
         .add_service(reflection)
         .add_service(service)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+        .serve_with_incoming_shutdown(incoming(listener), async move {
             shutdown.await;
             tracing::info!(
                 service = S::NAME,
