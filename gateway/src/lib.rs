@@ -1,0 +1,85 @@
+//! The REST/JSON gateway of the Shequ suite (ARCHITECTURE.md decision 3).
+//!
+//! Routes, the JSON mapping and the OpenAPI document all come from the encoded descriptor set and
+//! its `google.api.http` rules, so an RPC added to a contract gets its REST route and its
+//! documentation with no handler written here. The gateway holds no business logic.
+//!
+//! Modules, in request order:
+//! - [`config`]: settings (listen address, backends, deadline, body limit, CORS, telemetry);
+//! - [`template`]: path templates: parse, match, order by specificity;
+//! - [`routes`]: the route table built from the descriptors;
+//! - [`deadline`]: the `x-request-timeout` header and the effective deadline;
+//! - [`transcode`]: path + query + JSON body → request message, response message → JSON;
+//! - [`codec`], [`backend`]: one pooled channel per backend and a raw-bytes unary call;
+//! - [`errors`]: every failure → HTTP status and `application/problem+json`;
+//! - [`openapi`]: the OpenAPI 3.0.3 document; `docs.html` renders it at `/docs`;
+//! - [`metrics`]: Prometheus counters and latency histograms by route template;
+//! - [`server`]: the handler, operational endpoints, access log, CORS.
+
+pub mod backend;
+pub mod codec;
+pub mod config;
+pub mod deadline;
+pub mod errors;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+pub mod server;
+pub mod template;
+pub mod transcode;
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use tokio::net::TcpListener;
+
+pub use config::GatewayConfig;
+pub use server::Gateway;
+
+/// Service name used in logs and telemetry.
+pub const SERVICE_NAME: &str = "shequ-gateway";
+
+/// Serves the suite's contracts ([`shequ_proto::FILE_DESCRIPTOR_SET`]) on `listener` until
+/// `shutdown` completes, then lets in-flight requests finish for `http.shutdown_grace_ms`.
+pub async fn run(
+    config: GatewayConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    run_with_descriptors(config, shequ_proto::FILE_DESCRIPTOR_SET, listener, shutdown).await
+}
+
+/// As [`run`], for another encoded descriptor set (it must keep the `google.api.http` options).
+pub async fn run_with_descriptors(
+    config: GatewayConfig,
+    descriptor_set: &[u8],
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let gateway = Arc::new(Gateway::new(&config, descriptor_set)?);
+    let app = server::router(gateway.clone(), &config.cors)?;
+    let backends: Vec<String> = gateway
+        .backends()
+        .all()
+        .iter()
+        .map(|b| format!("{}={}", b.service, b.url))
+        .collect();
+    tracing::info!(address = %listener.local_addr()?, routes = gateway.routes().routes().count(), backends = ?backends, "gateway listening");
+
+    let (stop_handle, stop) = shequ_kit::shutdown::channel();
+    let drain_started = stop.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("gateway shutting down: no new connections, draining requests");
+        stop_handle.stop();
+    });
+    let grace = Duration::from_millis(config.http.shutdown_grace_ms);
+    tokio::select! {
+        result = server => result?,
+        () = async move {
+            drain_started.wait().await;
+            tokio::time::sleep(grace).await;
+        } => tracing::warn!("gateway shutdown: grace period over, abandoning in-flight requests"),
+    }
+    tracing::info!("gateway stopped");
+    Ok(())
+}

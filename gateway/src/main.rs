@@ -1,0 +1,17 @@
+//! `shequ-gateway`: the REST gateway alone, for separate deployment.
+//!
+//! Configuration: defaults, then the TOML file named by `SHEQU_CONFIG` (if set), then
+//! `SHEQU_<SECTION>__<KEY>` variables, e.g. `SHEQU_HTTP__LISTEN=0.0.0.0:8080`,
+//! `SHEQU_BACKENDS__PERSONNEL=http://personnel:50051`.
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let file = std::env::var_os("SHEQU_CONFIG").map(std::path::PathBuf::from);
+    let config =
+        shequ_kit::config::load(&shequ_gateway::GatewayConfig::default(), file.as_deref())?;
+    let telemetry = shequ_kit::telemetry::init(shequ_gateway::SERVICE_NAME, &config.telemetry)?;
+    let listener = tokio::net::TcpListener::bind(config.http.listen).await?;
+    let result = shequ_gateway::run(config, listener, shequ_kit::shutdown::signal()).await;
+    telemetry.shutdown();
+    result
+}

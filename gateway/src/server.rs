@@ -1,0 +1,531 @@
+//! The HTTP side: one handler that answers the operational endpoints, looks every other request up
+//! in the route table and transcodes it, stamps the request id, records metrics and writes the
+//! access log. CORS wraps it when an allow-list is configured.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Router,
+    body::Body,
+    extract::State,
+    response::{IntoResponse, Response},
+};
+use bytes::Bytes;
+use http::{
+    HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header, request::Parts,
+};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use opentelemetry::propagation::Extractor;
+use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::{
+    backend::Backends,
+    config::{CorsConfig, GatewayConfig},
+    deadline::{TIMEOUT_HEADER, effective, parse_timeout},
+    errors::{GatewayError, InputError},
+    metrics::Metrics,
+    routes::{BodyRule, Lookup, Route, RouteTable},
+    template::Binding,
+    transcode::{encode_request, encode_response},
+};
+
+/// Request id header, read from the client and echoed on every response.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+const DOCS_HTML: &str = include_str!("docs.html");
+
+/// Labels of requests that are not API operations.
+struct OpsLabels {
+    healthz: Arc<str>,
+    readyz: Arc<str>,
+    metrics: Arc<str>,
+    openapi: Arc<str>,
+    docs: Arc<str>,
+    unmatched: Arc<str>,
+}
+
+/// Everything a request needs, built once at start-up.
+pub struct Gateway {
+    routes: RouteTable,
+    backends: Backends,
+    openapi: Bytes,
+    metrics: Metrics,
+    default_deadline: Duration,
+    max_body_bytes: usize,
+    labels: OpsLabels,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("backends", &self.backends)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    /// Builds the route table, the OpenAPI document and the backend channels from an encoded
+    /// descriptor set (which must keep the `google.api.http` options).
+    pub fn new(config: &GatewayConfig, descriptor_set: &[u8]) -> anyhow::Result<Gateway> {
+        let pool = prost_reflect::DescriptorPool::decode(descriptor_set)?;
+        let routes = RouteTable::from_pool(&pool)?;
+        let backends = Backends::connect(&config.backends, &pool)?;
+        for route in routes.routes() {
+            if backends.get(route.service()).is_none() {
+                tracing::warn!(service = route.service(), route = %route.label, "no backend configured; the route answers 503");
+            }
+        }
+        let openapi = Bytes::from(serde_json::to_vec(&crate::openapi::document(
+            &pool, &routes,
+        ))?);
+        let label = |s: &str| Arc::<str>::from(s);
+        Ok(Gateway {
+            routes,
+            backends,
+            openapi,
+            metrics: Metrics::default(),
+            default_deadline: config.http.default_deadline(),
+            max_body_bytes: config.http.max_body_bytes,
+            labels: OpsLabels {
+                healthz: label("GET /healthz"),
+                readyz: label("GET /readyz"),
+                metrics: label("GET /metrics"),
+                openapi: label("GET /openapi.json"),
+                docs: label("GET /docs"),
+                unmatched: label("unmatched"),
+            },
+        })
+    }
+
+    /// The route table.
+    pub fn routes(&self) -> &RouteTable {
+        &self.routes
+    }
+
+    /// The OpenAPI document, serialized.
+    pub fn openapi_json(&self) -> &Bytes {
+        &self.openapi
+    }
+
+    /// The backends.
+    pub fn backends(&self) -> &Backends {
+        &self.backends
+    }
+}
+
+/// The HTTP application: the gateway handler, wrapped in CORS when origins are allowed.
+pub fn router(gateway: Arc<Gateway>, cors: &CorsConfig) -> anyhow::Result<Router> {
+    let router = Router::new().fallback(handle).with_state(gateway);
+    if cors.allowed_origins.is_empty() {
+        return Ok(router);
+    }
+    let origin = if cors.allowed_origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        let origins = cors
+            .allowed_origins
+            .iter()
+            .map(|o| {
+                HeaderValue::from_str(o)
+                    .map_err(|_| anyhow::anyhow!("CORS origin {o:?} is not a valid header value"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        AllowOrigin::list(origins)
+    };
+    let layer = CorsLayer::new()
+        .allow_origin(origin)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static(REQUEST_ID_HEADER),
+            HeaderName::from_static(TIMEOUT_HEADER),
+            HeaderName::from_static("traceparent"),
+            HeaderName::from_static("tracestate"),
+        ])
+        .expose_headers([
+            HeaderName::from_static(REQUEST_ID_HEADER),
+            header::RETRY_AFTER,
+        ])
+        .max_age(Duration::from_secs(600));
+    Ok(router.layer(layer))
+}
+
+async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let request_id = request_id(request.headers());
+    let span = tracing::info_span!("http", otel.kind = "server", method = %method, route = tracing::field::Empty, request_id = %request_id);
+    let parent = opentelemetry::global::get_text_map_propagator(|p| {
+        p.extract(&HeaderExtractor(request.headers()))
+    });
+    // Fails only when no OpenTelemetry layer is installed, where there is nothing to join.
+    let _ = span.set_parent(parent);
+
+    let (label, mut response) = dispatch(&gateway, request, &request_id, started)
+        .instrument(span.clone())
+        .await;
+    span.record("route", &*label);
+
+    let status = response.status().as_u16();
+    let latency = started.elapsed();
+    gateway.metrics.record(&method, &label, status, latency);
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    // The access log: never the raw path or query (they may carry personal data), never bodies.
+    span.in_scope(|| {
+        tracing::info!(
+            target: "shequ_gateway::access",
+            method = %method,
+            route = %label,
+            status,
+            latency_us = latency.as_micros() as u64,
+            request_id = %request_id,
+            "request"
+        );
+    });
+    response
+}
+
+/// The client's request id if it is sane, else a new ULID.
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        })
+        .map_or_else(|| ulid::Ulid::new().to_string(), str::to_owned)
+}
+
+async fn dispatch(
+    gateway: &Gateway,
+    request: Request<Body>,
+    request_id: &str,
+    started: Instant,
+) -> (Arc<str>, Response) {
+    let path = request.uri().path();
+    let ops = match path {
+        "/healthz" => Some(&gateway.labels.healthz),
+        "/readyz" => Some(&gateway.labels.readyz),
+        "/metrics" => Some(&gateway.labels.metrics),
+        "/openapi.json" => Some(&gateway.labels.openapi),
+        "/docs" | "/docs/" => Some(&gateway.labels.docs),
+        _ => None,
+    };
+    if let Some(label) = ops {
+        let label = label.clone();
+        if request.method() != Method::GET {
+            let problem = GatewayError::MethodNotAllowed {
+                allowed: vec![Method::GET],
+            }
+            .problem();
+            return (label, problem.into_response_with_id(request_id));
+        }
+        let response = match path {
+            "/healthz" => json_response(StatusCode::OK, br#"{"status":"ok"}"#.to_vec()),
+            "/readyz" => readiness(gateway).await,
+            "/metrics" => (
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                )],
+                gateway.metrics.render(),
+            )
+                .into_response(),
+            "/openapi.json" => json_response(StatusCode::OK, gateway.openapi.clone()),
+            _ => (
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=utf-8"),
+                )],
+                DOCS_HTML,
+            )
+                .into_response(),
+        };
+        return (label, response);
+    }
+
+    let route = match gateway.routes.lookup(request.method(), path) {
+        Lookup::Found(route, bindings) => (route, bindings),
+        Lookup::MethodNotAllowed(allowed) => {
+            return (
+                gateway.labels.unmatched.clone(),
+                GatewayError::MethodNotAllowed { allowed }
+                    .problem()
+                    .into_response_with_id(request_id),
+            );
+        }
+        Lookup::NotFound => {
+            return (
+                gateway.labels.unmatched.clone(),
+                GatewayError::RouteNotFound
+                    .problem()
+                    .into_response_with_id(request_id),
+            );
+        }
+    };
+    let (route, bindings) = route;
+    let response = match transcode(gateway, route, &bindings, request, request_id, started).await {
+        Ok(response) => response,
+        Err(error) => {
+            let problem = error.problem();
+            if problem.status().is_server_error() {
+                tracing::warn!(route = %route.label, status = problem.status, code = problem.code, reason = %problem.reason, "backend call failed");
+            }
+            problem.into_response_with_id(request_id)
+        }
+    };
+    (route.label.clone(), response)
+}
+
+fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
+    let mut response = (status, body.into()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+async fn readiness(gateway: &Gateway) -> Response {
+    let backends = gateway.backends.health(Duration::from_secs(2)).await;
+    let ready = backends.iter().all(|b| b.is_serving());
+    let body = serde_json::json!({ "status": if ready { "ready" } else { "not_ready" }, "backends": backends });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json_response(status, serde_json::to_vec(&body).unwrap_or_default())
+}
+
+/// One transcoded call: deadline, body, request message, metadata, backend call, response JSON.
+async fn transcode(
+    gateway: &Gateway,
+    route: &Route,
+    bindings: &[Binding],
+    request: Request<Body>,
+    request_id: &str,
+    started: Instant,
+) -> Result<Response, GatewayError> {
+    let (parts, body) = request.into_parts();
+    let requested = match parts.headers.get(TIMEOUT_HEADER) {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .map_err(|_| InputError::field("TIMEOUT_INVALID", TIMEOUT_HEADER, "not ASCII"))
+                .and_then(|v| {
+                    parse_timeout(v)
+                        .map_err(|why| InputError::field("TIMEOUT_INVALID", TIMEOUT_HEADER, why))
+                })
+                .map_err(GatewayError::BadInput)?,
+        ),
+    };
+    let deadline = effective(gateway.default_deadline, requested);
+
+    let body = read_body(&parts, body, gateway.max_body_bytes).await?;
+    if !body.is_empty() {
+        if matches!(route.body, BodyRule::None) {
+            return Err(GatewayError::BadInput(InputError::general(
+                "BODY_NOT_ALLOWED",
+                format!(
+                    "{} takes no request body; send the fields as query parameters",
+                    route.rpc.name()
+                ),
+            )));
+        }
+        check_content_type(&parts.headers)?;
+    }
+    let message = encode_request(route, bindings, parts.uri.query(), &body)
+        .map_err(GatewayError::BadInput)?;
+
+    let backend = gateway.backends.get(route.service()).ok_or_else(|| {
+        GatewayError::BackendNotConfigured {
+            service: route.service().to_owned(),
+        }
+    })?;
+    let metadata = metadata(&parts, request_id);
+    let remaining = deadline.saturating_sub(started.elapsed());
+    if remaining.is_zero() {
+        return Err(GatewayError::DeadlineExceeded { deadline });
+    }
+    let call = backend.unary(
+        route.grpc_path.clone(),
+        Bytes::from(message),
+        metadata,
+        remaining,
+    );
+    let reply = match tokio::time::timeout(remaining, call).await {
+        Ok(Ok(reply)) => reply,
+        // The channel's own timer reports an expired grpc-timeout as CANCELLED.
+        Ok(Err(status))
+            if status.code() == tonic::Code::Cancelled && started.elapsed() >= deadline =>
+        {
+            return Err(GatewayError::DeadlineExceeded { deadline });
+        }
+        Ok(Err(status)) => return Err(GatewayError::Backend(status)),
+        Err(_) => return Err(GatewayError::DeadlineExceeded { deadline }),
+    };
+    let json = encode_response(route, &reply).map_err(GatewayError::BadBackendResponse)?;
+    Ok(json_response(StatusCode::OK, json))
+}
+
+async fn read_body(parts: &Parts, body: Body, limit: usize) -> Result<Bytes, GatewayError> {
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(GatewayError::PayloadTooLarge { limit });
+    }
+    if declared == Some(0) {
+        return Ok(Bytes::new());
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(GatewayError::PayloadTooLarge { limit })
+        }
+        Err(error) => Err(GatewayError::BadInput(InputError::general(
+            "BODY_UNREADABLE",
+            format!("the request body could not be read: {error}"),
+        ))),
+    }
+}
+
+fn check_content_type(headers: &HeaderMap) -> Result<(), GatewayError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let text = value.to_str().unwrap_or("");
+    let essence = text
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json" || essence.ends_with("+json") {
+        Ok(())
+    } else {
+        Err(GatewayError::UnsupportedMediaType {
+            content_type: text.chars().take(100).collect(),
+        })
+    }
+}
+
+/// gRPC metadata of the backend call: the caller's credentials, the request id and the trace
+/// context. Nothing else from the client is forwarded.
+fn metadata(parts: &Parts, request_id: &str) -> MetadataMap {
+    let mut metadata = MetadataMap::with_capacity(4);
+    if let Some(value) = parts.headers.get(header::AUTHORIZATION)
+        && let Ok(value) = MetadataValue::try_from(value.as_bytes())
+    {
+        metadata.insert("authorization", value);
+    }
+    if let Ok(value) = MetadataValue::try_from(request_id) {
+        metadata.insert(REQUEST_ID_HEADER, value);
+    }
+    shequ_kit::telemetry::inject_trace_context(&mut metadata);
+    // Without an OpenTelemetry pipeline nothing was injected; keep the caller's trace intact.
+    if !metadata.contains_key("traceparent") {
+        for name in ["traceparent", "tracestate"] {
+            if let Some(value) = parts.headers.get(name)
+                && let (Ok(key), Ok(value)) = (
+                    MetadataKey::from_bytes(name.as_bytes()),
+                    MetadataValue::try_from(value.as_bytes()),
+                )
+            {
+                metadata.insert(key, value);
+            }
+        }
+    }
+    metadata
+}
+
+struct HeaderExtractor<'a>(&'a HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(HeaderName::as_str).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sane_client_request_id_is_kept_and_anything_else_replaced() {
+        let mut headers = HeaderMap::new();
+        headers.insert(REQUEST_ID_HEADER, HeaderValue::from_static("abc-123_x.y:z"));
+        assert_eq!(request_id(&headers), "abc-123_x.y:z");
+        headers.insert(REQUEST_ID_HEADER, HeaderValue::from_static("has space"));
+        assert_eq!(request_id(&headers).len(), 26, "a fresh ULID");
+        assert_eq!(request_id(&HeaderMap::new()).len(), 26);
+    }
+
+    #[test]
+    fn json_content_types_are_accepted_and_others_refused() {
+        let mut headers = HeaderMap::new();
+        assert!(check_content_type(&headers).is_ok(), "absent is fine");
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        assert!(check_content_type(&headers).is_ok());
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/merge-patch+json"),
+        );
+        assert!(check_content_type(&headers).is_ok());
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        assert!(matches!(
+            check_content_type(&headers),
+            Err(GatewayError::UnsupportedMediaType { .. })
+        ));
+    }
+
+    #[test]
+    fn only_credentials_request_id_and_trace_context_are_forwarded() {
+        let request = Request::builder()
+            .header("authorization", "Bearer t0k")
+            .header(
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            )
+            .header("cookie", "session=secret")
+            .header("x-forwarded-for", "10.0.0.1")
+            .body(())
+            .unwrap();
+        let (parts, ()) = request.into_parts();
+        let metadata = metadata(&parts, "rid-1");
+        assert_eq!(metadata.get("authorization").unwrap(), "Bearer t0k");
+        assert_eq!(metadata.get(REQUEST_ID_HEADER).unwrap(), "rid-1");
+        assert!(metadata.get("traceparent").is_some());
+        assert!(metadata.get("cookie").is_none());
+        assert!(metadata.get("x-forwarded-for").is_none());
+    }
+}

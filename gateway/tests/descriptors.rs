@@ -1,0 +1,118 @@
+//! Every `google.api.http` rule of the descriptor sets (main rules and additional bindings) is
+//! routed and documented. The rules are read here straight from the method options, independently
+//! of the gateway's own reader, so an RPC whose rule the gateway skipped makes this test fail.
+
+mod common;
+
+use prost_reflect::{DescriptorPool, Value};
+use serde_json::Value as Json;
+use shequ_gateway::{
+    Gateway, GatewayConfig,
+    openapi::openapi_path,
+    routes::{Route, RouteTable},
+};
+
+/// (RPC full name, HTTP method, path template) of every rule in `pool`.
+fn rules_in(pool: &DescriptorPool) -> Vec<(String, String, String)> {
+    let http = pool
+        .get_extension_by_name("google.api.http")
+        .expect("google.api.http is in the pool");
+    let mut found = Vec::new();
+    for service in pool.services() {
+        for method in service.methods() {
+            let options = method.options();
+            if !options.has_extension(&http) {
+                continue;
+            }
+            let Value::Message(rule) = options.get_extension(&http).into_owned() else {
+                panic!("HttpRule is a message")
+            };
+            let mut rules = vec![rule.clone()];
+            if let Some(Value::List(extra)) = rule
+                .get_field_by_name("additional_bindings")
+                .map(|v| v.into_owned())
+            {
+                rules.extend(extra.into_iter().map(|v| match v {
+                    Value::Message(m) => m,
+                    other => panic!("binding {other:?}"),
+                }));
+            }
+            for rule in rules {
+                let (verb, path) = ["get", "put", "post", "delete", "patch"]
+                    .into_iter()
+                    .find(|v| rule.has_field_by_name(v))
+                    .map(|v| {
+                        (
+                            v.to_uppercase(),
+                            rule.get_field_by_name(v)
+                                .unwrap()
+                                .as_str()
+                                .unwrap()
+                                .to_owned(),
+                        )
+                    })
+                    .expect("a standard method (custom kinds cannot be documented in OpenAPI)");
+                found.push((method.full_name().to_owned(), verb, path));
+            }
+        }
+    }
+    found
+}
+
+fn check(pool: &DescriptorPool, set: &[u8], expected_rules: usize) {
+    let rules = rules_in(pool);
+    assert_eq!(rules.len(), expected_rules, "rules found: {rules:#?}");
+    let table = RouteTable::from_pool(pool).expect("every rule builds");
+    let gateway =
+        Gateway::new(&GatewayConfig::with_backends::<&str, &str>([]), set).expect("gateway builds");
+    let document: Json = serde_json::from_slice(gateway.openapi_json()).unwrap();
+    let routes: Vec<&Route> = table.routes().collect();
+    assert_eq!(routes.len(), rules.len(), "one route per rule");
+    for (rpc, verb, path) in &rules {
+        let route = routes
+            .iter()
+            .find(|r| {
+                r.rpc.full_name() == rpc && r.method.as_str() == verb && r.template.source == *path
+            })
+            .unwrap_or_else(|| panic!("{verb} {path} of {rpc} is not routed"));
+        let openapi = openapi_path(route);
+        let operation = &document["paths"][&openapi.path][verb.to_lowercase()];
+        assert!(
+            operation.is_object(),
+            "{verb} {path} of {rpc} is not documented at {}",
+            openapi.path
+        );
+        let name = rpc.rsplit('.').next().unwrap();
+        assert!(
+            operation["operationId"].as_str().unwrap().starts_with(name),
+            "{operation}"
+        );
+        assert_eq!(operation["tags"][0], rpc.rsplit_once('.').unwrap().0);
+    }
+    let documented: usize = document["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|item| item.as_object().unwrap().len())
+        .sum();
+    assert_eq!(documented, rules.len(), "no operation without a rule");
+}
+
+#[test]
+fn every_http_rule_of_the_suite_is_routed_and_documented() {
+    let pool = common::suite_pool();
+    let personnel = pool
+        .get_service_by_name("shequ.personnel.v1.PersonnelService")
+        .unwrap();
+    // every personnel RPC has a rule
+    assert_eq!(personnel.methods().len(), 27);
+    check(&pool, shequ_proto::FILE_DESCRIPTOR_SET, 27);
+}
+
+#[test]
+fn additional_bindings_are_routed_and_documented_too() {
+    let set = common::library_set();
+    let pool = DescriptorPool::decode(set.as_slice()).unwrap();
+    // 8 RPCs with rules, one with an additional binding, one without any rule
+    check(&pool, &set, 9);
+}

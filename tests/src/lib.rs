@@ -1,0 +1,1 @@
+//! Cross-service journeys live in `tests/`; this crate has no library code.
