@@ -343,7 +343,7 @@ impl Generator<'_> {
             operation.insert("requestBody".into(), body);
         }
         let response_schema = match &route.response_body {
-            Some(field) => self.field_schema(field, false),
+            Some(field) => self.field_schema(field),
             None => self.message_ref(&rpc.output()),
         };
         operation.insert(
@@ -392,33 +392,40 @@ impl Generator<'_> {
                 }
                 _ => None,
             };
-            if !bound && !field.is_map() {
-                match nested_message {
-                    Some(inner) => {
-                        if prefix.len() < MAX_QUERY_DEPTH && !prefix[..prefix.len() - 1].iter().any(|f| matches!(f.kind(), Kind::Message(m) if m.full_name() == inner.full_name())) {
-                            self.query_parameters(route, &inner, prefix, out);
-                        }
+            let recursive = nested_message.as_ref().is_some_and(|inner| {
+                prefix[..prefix.len() - 1].iter().any(
+                    |f| matches!(f.kind(), Kind::Message(m) if m.full_name() == inner.full_name()),
+                )
+            });
+            let repeated_message = field.is_list() && matches!(field.kind(), Kind::Message(_));
+            match nested_message {
+                _ if bound || field.is_map() || repeated_message => {}
+                Some(inner) if prefix.len() < MAX_QUERY_DEPTH && !recursive => {
+                    self.query_parameters(route, &inner, prefix, out)
+                }
+                Some(_) => {}
+                None => {
+                    let name = prefix
+                        .iter()
+                        .map(|f| f.json_name())
+                        .collect::<Vec<_>>()
+                        .join(".");
+                    let mut parameter = json!({
+                        "name": name,
+                        "in": "query",
+                        "schema": self.field_schema(&field),
+                    });
+                    if field.is_list() {
+                        parameter["style"] = json!("form");
+                        parameter["explode"] = json!(true);
                     }
-                    None if !(field.is_list() && matches!(field.kind(), Kind::Message(_))) => {
-                        let name = prefix.iter().map(|f| f.json_name()).collect::<Vec<_>>().join(".");
-                        let mut parameter = json!({
-                            "name": name,
-                            "in": "query",
-                            "schema": self.field_schema(&field, true),
-                        });
-                        if field.is_list() {
-                            parameter["style"] = json!("form");
-                            parameter["explode"] = json!(true);
-                        }
-                        if let Some(comment) = self.comments.field(&field) {
-                            parameter["description"] = json!(comment);
-                        }
-                        if prefix.len() == 1 && self.behaviors(&field).contains(&REQUIRED) {
-                            parameter["required"] = json!(true);
-                        }
-                        out.push(parameter);
+                    if let Some(comment) = self.comments.field(&field) {
+                        parameter["description"] = json!(comment);
                     }
-                    None => {}
+                    if prefix.len() == 1 && self.behaviors(&field).contains(&REQUIRED) {
+                        parameter["required"] = json!(true);
+                    }
+                    out.push(parameter);
                 }
             }
             prefix.pop();
@@ -430,7 +437,7 @@ impl Generator<'_> {
         let (schema, required) = match &route.body {
             BodyRule::None => return None,
             BodyRule::Field(field) => (
-                self.field_schema(field, false),
+                self.field_schema(field),
                 self.behaviors(field).contains(&REQUIRED),
             ),
             BodyRule::Whole => {
@@ -484,7 +491,7 @@ impl Generator<'_> {
         let input_only = !self.output_messages.contains(message.full_name());
         for field in message.fields().filter(|f| include(f)) {
             let behaviors = self.behaviors(&field);
-            let mut schema = self.field_schema(&field, false);
+            let mut schema = self.field_schema(&field);
             let comment = self.comments.field(&field).map(str::to_owned);
             let read_only = behaviors.contains(&OUTPUT_ONLY);
             if comment.is_some() || read_only {
@@ -515,15 +522,13 @@ impl Generator<'_> {
         schema
     }
 
-    /// Schema of a field's JSON value; `element_for_query` gives the array form a query
-    /// parameter uses for repeated fields (the same as in a body).
-    fn field_schema(&mut self, field: &FieldDescriptor, _element_for_query: bool) -> Value {
-        if field.is_map() {
-            if let Kind::Message(entry) = field.kind() {
-                let value = entry.map_entry_value_field();
-                let value_schema = self.kind_schema(&value.kind());
-                return json!({ "type": "object", "additionalProperties": value_schema });
-            }
+    /// Schema of a field's JSON value.
+    fn field_schema(&mut self, field: &FieldDescriptor) -> Value {
+        if let Kind::Message(entry) = field.kind()
+            && field.is_map()
+        {
+            let value_schema = self.kind_schema(&entry.map_entry_value_field().kind());
+            return json!({ "type": "object", "additionalProperties": value_schema });
         }
         let single = self.kind_schema(&field.kind());
         if field.is_list() {

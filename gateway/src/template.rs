@@ -520,7 +520,7 @@ mod tests {
 
     #[test]
     fn overlapping_templates_are_ordered_by_specificity() {
-        let mut templates = vec![
+        let mut templates = [
             t("/v1/{name=secretaries/*}"),
             t("/v1/{path=**}"),
             t("/v1/{name=secretaries/*}:promote"),

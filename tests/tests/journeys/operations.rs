@@ -1,0 +1,239 @@
+//! Operating the gateway: health and readiness, a backend that is down or silent, request ids,
+//! metrics by route template, the OpenAPI document and the docs page.
+
+use std::time::Duration;
+
+use http::{Method, StatusCode};
+use shequ_gateway::GatewayConfig;
+use shequ_kit::testing::TestKeys;
+use tokio::net::TcpListener;
+
+use crate::helpers::*;
+
+/// A port nothing listens on.
+async fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn readiness_lists_each_backend_and_follows_it() {
+    let stack = Stack::spawn().await;
+    let ready = stack.get("/readyz", None).await;
+    assert_eq!(ready.status, StatusCode::OK, "{}", ready.text);
+    assert_eq!(ready.body["status"], "ready");
+    assert_eq!(ready.body["backends"][0]["service"], PERSONNEL);
+    assert_eq!(ready.body["backends"][0]["status"], "SERVING");
+    let health = stack.get("/healthz", None).await;
+    assert_eq!(health.status, StatusCode::OK);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_backend_that_is_down_gives_503_and_readiness_says_so() {
+    let port = closed_port().await;
+    let stack = Stack::gateway_only(
+        GatewayConfig::with_backends([(PERSONNEL, format!("http://127.0.0.1:{port}"))]),
+        TestKeys::new(),
+    )
+    .await;
+    let token = stack.admin();
+    let reply = stack
+        .get(&format!("/v1/regions/{NANSHAN}/secretaries"), Some(&token))
+        .await;
+    let problem = reply.problem(503, "UNAVAILABLE", "BACKEND_UNAVAILABLE");
+    assert_eq!(problem["domain"], "gateway.shequ");
+    assert!(reply.header("retry-after").parse::<u64>().is_ok());
+
+    let health = stack.get("/healthz", None).await;
+    assert_eq!(health.status, StatusCode::OK, "the gateway itself is up");
+    let ready = stack.get("/readyz", None).await;
+    assert_eq!(
+        ready.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        ready.text
+    );
+    assert_eq!(ready.body["status"], "not_ready");
+    assert_eq!(ready.body["backends"][0]["status"], "UNREACHABLE");
+    assert_eq!(ready.body["backends"][0]["service"], PERSONNEL);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_backend_that_never_answers_hits_the_clients_deadline_with_504() {
+    // Accepts connections and then says nothing: the HTTP/2 handshake never completes.
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = silent.local_addr().unwrap();
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let stack = Stack::gateway_only(
+        GatewayConfig::with_backends([(PERSONNEL, format!("http://{address}"))]),
+        TestKeys::new(),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let reply = stack
+        .send(
+            Method::GET,
+            "/v1/secretaries/x",
+            Some(&stack.admin()),
+            None,
+            &[("x-request-timeout", "300ms")],
+        )
+        .await;
+    reply.problem(504, "DEADLINE_EXCEEDED", "DEADLINE_EXCEEDED");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(2),
+        "took {took:?}"
+    );
+    stack.stop().await;
+    holder.abort();
+}
+
+#[tokio::test]
+async fn the_request_id_is_echoed_forwarded_and_generated_when_absent() {
+    let stack = Stack::spawn().await;
+    let reply = stack
+        .send(
+            Method::GET,
+            "/v1/secretaries/nobody",
+            Some(&stack.admin()),
+            None,
+            &[("x-request-id", "journey-42")],
+        )
+        .await;
+    assert_eq!(reply.header("x-request-id"), "journey-42");
+    reply.problem(404, "NOT_FOUND", "RESOURCE_NOT_FOUND");
+    assert_eq!(reply.body["requestId"], "journey-42");
+
+    let generated = stack.get("/healthz", None).await;
+    assert_eq!(generated.header("x-request-id").len(), 26, "a ULID");
+    let hostile = stack
+        .send(
+            Method::GET,
+            "/healthz",
+            None,
+            None,
+            &[("x-request-id", "a b\"<script>")],
+        )
+        .await;
+    assert_ne!(
+        hostile.header("x-request-id"),
+        "a b\"<script>",
+        "unsafe ids are replaced"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template_never_by_raw_path() {
+    let stack = Stack::spawn().await;
+    let created = create(&stack, &secretary(&id_number(1985, 20))).await;
+    let name = created["name"].as_str().unwrap();
+    stack
+        .get(&format!("/v1/{name}"), Some(&stack.admin()))
+        .await;
+    stack
+        .get("/v1/secretaries/nobody", Some(&stack.admin()))
+        .await;
+    stack.get("/v1/nowhere/at/all", None).await;
+
+    let metrics = stack.get("/metrics", None).await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    assert!(metrics.header("content-type").starts_with("text/plain"));
+    let text = &metrics.text;
+    assert!(
+        text.contains(r#"shequ_gateway_http_requests_total{method="GET",route="GET /v1/{name=secretaries/*}",status="200"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"route="GET /v1/{name=secretaries/*}",status="404"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"route="POST /v1/secretaries",status="200"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"route="unmatched",status="404"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("shequ_gateway_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(name),
+        "raw resource names never become labels"
+    );
+    assert!(!text.contains("nowhere"));
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn the_openapi_document_and_docs_page_are_served() {
+    let port = closed_port().await;
+    let stack = Stack::gateway_only(
+        GatewayConfig::with_backends([(PERSONNEL, format!("http://127.0.0.1:{port}"))]),
+        TestKeys::new(),
+    )
+    .await;
+    let openapi = stack.get("/openapi.json", None).await;
+    assert_eq!(openapi.status, StatusCode::OK);
+    assert_eq!(openapi.body["openapi"], "3.0.3");
+    assert!(openapi.body["paths"]["/v1/secretaries/{secretary}:promote"]["post"].is_object());
+    let docs = stack.get("/docs", None).await;
+    assert_eq!(docs.status, StatusCode::OK);
+    assert!(docs.header("content-type").starts_with("text/html"));
+    assert!(
+        docs.text.contains("openapi.json") && !docs.text.contains("https://"),
+        "self-contained, no CDN"
+    );
+    let post = stack.send(Method::POST, "/healthz", None, None, &[]).await;
+    post.problem(405, "UNIMPLEMENTED", "METHOD_NOT_ALLOWED");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn cors_answers_only_allowed_origins() {
+    let port = closed_port().await;
+    let mut config =
+        GatewayConfig::with_backends([(PERSONNEL, format!("http://127.0.0.1:{port}"))]);
+    config.cors.allowed_origins = vec!["https://console.example.gov.cn".into()];
+    let stack = Stack::gateway_only(config, TestKeys::new()).await;
+    let preflight = |origin: &'static str| {
+        let stack = &stack;
+        async move {
+            stack
+                .send(
+                    Method::OPTIONS,
+                    "/v1/secretaries",
+                    None,
+                    None,
+                    &[
+                        ("origin", origin),
+                        ("access-control-request-method", "POST"),
+                        (
+                            "access-control-request-headers",
+                            "authorization,content-type",
+                        ),
+                    ],
+                )
+                .await
+        }
+    };
+    let allowed = preflight("https://console.example.gov.cn").await;
+    assert_eq!(
+        allowed.header("access-control-allow-origin"),
+        "https://console.example.gov.cn"
+    );
+    let refused = preflight("https://evil.example").await;
+    assert_eq!(refused.header("access-control-allow-origin"), "");
+    stack.stop().await;
+}
