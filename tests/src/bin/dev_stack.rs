@@ -1,0 +1,208 @@
+//! `shequ-dev-stack`: the personnel service and the gateway with throw-away keys, for the OpenAPI
+//! check and the gateway benchmark (not for production: the keys live only in this process).
+//!
+//! ```text
+//! shequ-dev-stack [--database-url URL] [--personnel-port N] [--gateway-port N] [--no-gateway]
+//!                 [--seed N] [--info-file PATH]
+//! ```
+//! Prints (and writes to `--info-file`) one JSON line: `{"personnel": url, "gateway": url|null,
+//! "token": province-admin token, "secretaries": [names of the seeded secretaries]}`, then runs
+//! until SIGTERM or Ctrl-C. The database is a temporary SQLite file unless `--database-url` is
+//! given. Logs (JSON, stdout) only at `warn` unless `RUST_LOG` says otherwise.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use anyhow::{Context as _, bail};
+use shequ_kit::{auth::Role, config::Secret, testing::TestKeys};
+use shequ_proto::personnel::v1::{self as pb, personnel_service_client::PersonnelServiceClient};
+use tokio::net::TcpListener;
+use tonic::{metadata::MetadataValue, transport::Channel};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+
+const PROVINCE: &str = "440000000000";
+const COMMUNITY: &str = "440305001001";
+
+#[derive(Debug, Default)]
+struct Options {
+    database_url: Option<String>,
+    personnel_port: u16,
+    gateway_port: u16,
+    no_gateway: bool,
+    seed: u32,
+    info_file: Option<PathBuf>,
+}
+
+fn options() -> anyhow::Result<Options> {
+    let mut options = Options::default();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--database-url" => options.database_url = Some(value()?),
+            "--personnel-port" => options.personnel_port = value()?.parse()?,
+            "--gateway-port" => options.gateway_port = value()?.parse()?,
+            "--no-gateway" => options.no_gateway = true,
+            "--seed" => options.seed = value()?.parse()?,
+            "--info-file" => options.info_file = Some(PathBuf::from(value()?)),
+            other => bail!("unknown argument {other}; see the source header for usage"),
+        }
+    }
+    if options.seed > 2_000 {
+        bail!("--seed at most 2000");
+    }
+    Ok(options)
+}
+
+/// A valid ID number: born on 1 January of `year`, serial `serial` (0-499), check digit computed.
+fn id_number(year: u32, serial: u32) -> String {
+    let body = format!("440305{year}0101{:03}", serial * 2 % 1000);
+    let weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = body
+        .bytes()
+        .zip(weights)
+        .map(|(b, w)| u32::from(b - b'0') * w)
+        .sum();
+    let check = b"10X98765432"[(sum % 11) as usize] as char;
+    format!("{body}{check}")
+}
+
+async fn seed(personnel: &str, token: &str, count: u32) -> anyhow::Result<Vec<String>> {
+    let channel = Channel::from_shared(personnel.to_owned())?
+        .connect()
+        .await?;
+    let bearer: MetadataValue<_> = format!("Bearer {token}").parse()?;
+    let mut client =
+        PersonnelServiceClient::with_interceptor(channel, move |mut request: tonic::Request<()>| {
+            request
+                .metadata_mut()
+                .insert("authorization", bearer.clone());
+            Ok(request)
+        });
+    let mut names = Vec::new();
+    for n in 0..count {
+        let (year, serial) = (1975 + n / 400, n % 400);
+        let id = id_number(year, serial);
+        let secretary = pb::Secretary {
+            display_name: format!("测试书记{n}"),
+            gender: pb::Gender::Female as i32,
+            birth_date: format!("{year}-01-01"),
+            id_number: id,
+            phone_number: "13800138000".into(),
+            education: pb::Education::Bachelor as i32,
+            political_status: pb::PoliticalStatus::CpcMember as i32,
+            region: COMMUNITY.into(),
+            appointment_date: "2020-03-01".into(),
+            community_work_start_date: "2012-07-01".into(),
+            ..Default::default()
+        };
+        let created = client
+            .create_secretary(pb::CreateSecretaryRequest {
+                secretary: Some(secretary),
+            })
+            .await
+            .with_context(|| format!("seeding secretary {n}"))?;
+        names.push(created.into_inner().name);
+    }
+    Ok(names)
+}
+
+async fn wait_until_serving(url: &str) -> anyhow::Result<()> {
+    let channel = Channel::from_shared(url.to_owned())?.connect_lazy();
+    let mut health = HealthClient::new(channel);
+    for _ in 0..400 {
+        let request = HealthCheckRequest {
+            service: "shequ.personnel.v1.PersonnelService".into(),
+        };
+        if let Ok(reply) = health.check(request).await
+            && reply.into_inner().status == ServingStatus::Serving as i32
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    bail!("personnel did not become SERVING")
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let options = options()?;
+    let telemetry = shequ_kit::config::TelemetryConfig {
+        log_filter: "warn".into(),
+        ..Default::default()
+    };
+    let telemetry = shequ_kit::telemetry::init("shequ-dev-stack", &telemetry)?;
+
+    let keys = TestKeys::new();
+    let temporary = match &options.database_url {
+        Some(_) => None,
+        None => Some(shequ_kit::testing::TestDatabase::sqlite()),
+    };
+    let database_url = options
+        .database_url
+        .clone()
+        .or_else(|| temporary.as_ref().map(|t| t.url().to_owned()))
+        .context("a database")?;
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+
+    let listener =
+        TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.personnel_port))).await?;
+    let personnel = format!("http://{}", listener.local_addr()?);
+    let mut config = shequ_personnel::default_config();
+    config.database.url = Secret::new(database_url);
+    config.auth = keys.auth_config();
+    config.crypto.master_key = keys.master_key.clone();
+    let personnel_task = tokio::spawn(shequ_personnel::run(
+        config,
+        listener,
+        stopped(stop_rx.clone()),
+    ));
+    wait_until_serving(&personnel).await?;
+
+    let token = keys.token(Role::ProvinceAdmin, PROVINCE);
+    let secretaries = seed(&personnel, &token, options.seed).await?;
+
+    let mut gateway_url = None;
+    let gateway_task = if options.no_gateway {
+        None
+    } else {
+        let listener =
+            TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.gateway_port))).await?;
+        gateway_url = Some(format!("http://{}", listener.local_addr()?));
+        let config = shequ_gateway::GatewayConfig::with_backends([(
+            "shequ.personnel.v1.PersonnelService",
+            personnel.clone(),
+        )]);
+        Some(tokio::spawn(shequ_gateway::run(
+            config,
+            listener,
+            stopped(stop_rx.clone()),
+        )))
+    };
+
+    let info = serde_json::json!({
+        "personnel": personnel,
+        "gateway": gateway_url,
+        "token": token,
+        "secretaries": secretaries,
+    });
+    println!("{info}");
+    if let Some(file) = &options.info_file {
+        std::fs::write(file, format!("{info}\n"))?;
+    }
+
+    shequ_kit::shutdown::signal().await;
+    let _ = stop_tx.send(true);
+    if let Some(task) = gateway_task {
+        task.await??;
+    }
+    personnel_task.await??;
+    drop(temporary);
+    telemetry.shutdown();
+    Ok(())
+}
