@@ -28,8 +28,11 @@ pub struct OpenApiPath {
 }
 
 /// The OpenAPI path of `route`: literals stay, each wildcard becomes a parameter named after the
-/// collection before it (`secretaries/*` → `{secretary}`), or after its field for a bare variable.
+/// collection before it: by the `google.api.resource` patterns of the pool when one names it
+/// (`secretaries/{secretary}` → `{secretary}`), else by a plain English singular; a bare variable
+/// is named after its field.
 pub fn openapi_path(route: &Route) -> OpenApiPath {
+    let names = collection_names(route.rpc.parent_pool());
     let template = &route.template;
     let mut path = String::new();
     let mut parameters: Vec<(String, Option<usize>)> = Vec::new();
@@ -47,7 +50,12 @@ pub fn openapi_path(route: &Route) -> OpenApiPath {
                     (Some(Segment::Literal(literal)), Some(v))
                         if template.variables[v].start < i =>
                     {
-                        Some(singular(literal))
+                        Some(
+                            names
+                                .get(literal)
+                                .cloned()
+                                .unwrap_or_else(|| singular(literal)),
+                        )
                     }
                     _ => None,
                 };
@@ -79,9 +87,67 @@ pub fn openapi_path(route: &Route) -> OpenApiPath {
     OpenApiPath { path, parameters }
 }
 
+/// Collection → variable name (camelCase) from every `google.api.resource` pattern of the pool,
+/// e.g. `negativeListItems` → `negativeListItem` from
+/// `provinces/{province}/negativeListItems/{negative_list_item}`.
+fn collection_names(pool: &DescriptorPool) -> HashMap<String, String> {
+    let mut names = HashMap::new();
+    let Some(resource) = pool.get_extension_by_name("google.api.resource") else {
+        return names;
+    };
+    for message in pool.all_messages() {
+        let options = message.options();
+        if !options.has_extension(&resource) {
+            continue;
+        }
+        let PValue::Message(descriptor) = options.get_extension(&resource).into_owned() else {
+            continue;
+        };
+        let Some(PValue::List(patterns)) = descriptor
+            .get_field_by_name("pattern")
+            .map(|v| v.into_owned())
+        else {
+            continue;
+        };
+        for pattern in patterns.iter().filter_map(|p| p.as_str()) {
+            let segments: Vec<&str> = pattern.split('/').collect();
+            for pair in segments.windows(2) {
+                if let Some(variable) = pair[1].strip_prefix('{').and_then(|v| v.strip_suffix('}'))
+                {
+                    names
+                        .entry(pair[0].to_owned())
+                        .or_insert_with(|| camel(variable));
+                }
+            }
+        }
+    }
+    names
+}
+
+fn camel(snake: &str) -> String {
+    let mut out = String::with_capacity(snake.len());
+    let mut upper = false;
+    for c in snake.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn singular(collection: &str) -> String {
     if let Some(stem) = collection.strip_suffix("ies") {
         format!("{stem}y")
+    } else if let Some(stem) = ["sses", "xes", "ches", "shes"]
+        .iter()
+        .find_map(|end| collection.strip_suffix(end).map(|s| (s, end)))
+    {
+        format!("{}{}", stem.0, &stem.1[..stem.1.len() - 2])
     } else if let Some(stem) = collection.strip_suffix('s').filter(|s| !s.ends_with('s')) {
         stem.to_owned()
     } else {
@@ -500,7 +566,12 @@ impl Generator<'_> {
                     schema = json!({ "allOf": [schema] });
                 }
                 if let Some(comment) = comment {
-                    schema["description"] = json!(comment);
+                    // an inline enum already lists its values: keep them after the field's comment
+                    let described = match schema.get("description").and_then(Value::as_str) {
+                        Some(values) if !values.is_empty() => format!("{comment}\n\n{values}"),
+                        _ => comment,
+                    };
+                    schema["description"] = json!(described);
                 }
                 if read_only {
                     schema["readOnly"] = json!(true);
