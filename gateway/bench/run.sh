@@ -73,9 +73,14 @@ http {
     fastcgi_temp_path $work/nginx/fastcgi;
     uwsgi_temp_path $work/nginx/uwsgi;
     scgi_temp_path $work/nginx/scgi;
+    # nginx closes a connection after 1000 requests by default (keepalive_requests, which also
+    # governs HTTP/2 since 1.19.7); h2load's duration mode does not reconnect, so raise it on both
+    # sides or the arm measures reconnection stalls instead of proxying.
+    keepalive_requests 1000000;
     upstream personnel {
         server 127.0.0.1:$personnel_port;
         keepalive 32;
+        keepalive_requests 1000000;
     }
     server {
         listen 127.0.0.1:$nginx_port http2;
@@ -158,8 +163,8 @@ for arm in "abc":
     runs = [measure(arm, r) for r in range(1, rounds + 1)]
     median = sorted(runs, key=lambda m: m["rps"])[len(runs) // 2]
     results[arm] = median
-    print(f"({arm}) {names[arm]:<28} {median['rps']:>9.0f} req/s   p50 {median['p50']:6.2f} ms   p99 {median['p99']:6.2f} ms"
-          f"   (rounds: {', '.join(f'{m['rps']:.0f}' for m in runs)} req/s)")
+    each = ", ".join("%.0f" % m["rps"] for m in runs)
+    print(f"({arm}) {names[arm]:<28} {median['rps']:>9.0f} req/s   p50 {median['p50']:6.2f} ms   p99 {median['p99']:6.2f} ms   (rounds: {each} req/s)")
 a, b, c = results["a"], results["b"], results["c"]
 print()
 print(f"throughput c/a = {c['rps'] / a['rps']:.2f}   (target >= 0.5)")

@@ -167,12 +167,7 @@ async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> 
     let started = Instant::now();
     let method = request.method().clone();
     let request_id = request_id(request.headers());
-    let span = tracing::info_span!("http", otel.kind = "server", method = %method, route = tracing::field::Empty, request_id = %request_id);
-    let parent = opentelemetry::global::get_text_map_propagator(|p| {
-        p.extract(&HeaderExtractor(request.headers()))
-    });
-    // Fails only when no OpenTelemetry layer is installed, where there is nothing to join.
-    let _ = span.set_parent(parent);
+    let span = server_span(&method, &request_id, request.headers());
 
     let (label, mut response) = dispatch(&gateway, request, &request_id, started)
         .instrument(span.clone())
@@ -185,19 +180,29 @@ async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> 
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
-    // The access log: never the raw path or query (they may carry personal data), never bodies.
-    span.in_scope(|| {
-        tracing::info!(
-            target: "shequ_gateway::access",
-            method = %method,
-            route = %label,
-            status,
-            latency_us = latency.as_micros() as u64,
-            request_id = %request_id,
-            "request"
-        );
-    });
+    // The access log, outside the span (its fields are all here): never the raw path or query
+    // (they may carry personal data), never bodies.
+    tracing::info!(
+        target: "shequ_gateway::access",
+        method = %method,
+        route = %label,
+        status,
+        latency_us = latency.as_micros() as u64,
+        request_id = %request_id,
+        "request"
+    );
     response
+}
+
+/// The span of one request, joined to the caller's trace when it sent `traceparent`; the backend
+/// call made inside it carries the context on.
+fn server_span(method: &Method, request_id: &str, headers: &HeaderMap) -> tracing::Span {
+    let span = tracing::info_span!("http", otel.kind = "server", method = %method, route = tracing::field::Empty, request_id = %request_id);
+    let parent =
+        opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)));
+    // Fails only when no OpenTelemetry layer is installed, where there is nothing to join.
+    let _ = span.set_parent(parent);
+    span
 }
 
 /// The client's request id if it is sane, else a new ULID.
@@ -506,6 +511,44 @@ mod tests {
             check_content_type(&headers),
             Err(GatewayError::UnsupportedMediaType { .. })
         ));
+    }
+
+    #[test]
+    fn the_backend_call_continues_the_callers_trace_in_a_new_span() {
+        use opentelemetry::trace::TracerProvider as _;
+        use tracing_subscriber::layer::SubscriberExt as _;
+
+        opentelemetry::global::set_text_map_propagator(
+            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+        );
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let request = Request::builder()
+            .header("traceparent", incoming)
+            .body(())
+            .unwrap();
+        let (parts, ()) = request.into_parts();
+        let outgoing = tracing::subscriber::with_default(subscriber, || {
+            let span = server_span(&Method::GET, "rid", &parts.headers);
+            let _entered = span.enter();
+            metadata(&parts, "rid")
+                .get("traceparent")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned()
+        });
+        let fields: Vec<&str> = outgoing.split('-').collect();
+        assert_eq!(
+            fields[1], "4bf92f3577b34da6a3ce929d0e0e4736",
+            "same trace: {outgoing}"
+        );
+        assert_ne!(
+            fields[2], "00f067aa0ba902b7",
+            "the gateway's own span is the parent now: {outgoing}"
+        );
     }
 
     #[test]
