@@ -59,7 +59,9 @@ secretary=$(field secretaries)
 personnel_port=${personnel##*:}
 
 gateway_port=$(free_port)
-SHEQU_HTTP__LISTEN="127.0.0.1:$gateway_port" SHEQU_BACKENDS__PERSONNEL="$personnel" \
+# GATEWAY_WORKERS sets the gateway's tokio worker threads (default: one per core).
+env ${GATEWAY_WORKERS:+TOKIO_WORKER_THREADS=$GATEWAY_WORKERS} \
+    SHEQU_HTTP__LISTEN="127.0.0.1:$gateway_port" SHEQU_BACKENDS__PERSONNEL="$personnel" \
     "$target_dir/release/shequ-gateway" >"$work/gateway.log" 2>&1 &
 pids+=($!)
 
