@@ -105,6 +105,27 @@ impl GatewayConfig {
     }
 }
 
+impl GatewayConfig {
+    /// Loads the configuration from the defaults, the optional TOML `file` and the process
+    /// environment (`SHEQU_<SECTION>__<KEY>`).
+    pub fn load(
+        file: Option<&std::path::Path>,
+    ) -> Result<GatewayConfig, shequ_kit::config::ConfigError> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// As [`GatewayConfig::load`] with the environment given. `DATABASE_URL`, which the services'
+    /// loader maps onto their database section, is ignored: the gateway has no database, and a
+    /// variable meant for a service must not stop it from starting.
+    pub fn load_from(
+        file: Option<&std::path::Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<GatewayConfig, shequ_kit::config::ConfigError> {
+        let env = env.into_iter().filter(|(key, _)| key != "DATABASE_URL");
+        shequ_kit::config::load_from(&GatewayConfig::default(), file, env)
+    }
+}
+
 /// Accepts a list or one comma-separated string (what an environment variable can carry).
 fn list_or_csv<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
@@ -165,6 +186,23 @@ mod tests {
         assert_eq!(
             config.cors.allowed_origins,
             ["https://a.example", "https://b.example"]
+        );
+    }
+
+    #[test]
+    fn a_database_url_meant_for_a_service_does_not_stop_the_gateway() {
+        let config = GatewayConfig::load_from(
+            None,
+            env(&[
+                ("DATABASE_URL", "postgres://db/x"),
+                ("SHEQU_HTTP__MAX_BODY_BYTES", "10"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.http.max_body_bytes, 10);
+        assert!(
+            GatewayConfig::load_from(None, env(&[("SHEQU_HTTP__MAX_BODY_BITES", "10")])).is_err(),
+            "typos are still errors"
         );
     }
 
