@@ -79,10 +79,11 @@ impl Default for GatewayConfig {
     fn default() -> Self {
         GatewayConfig {
             http: HttpConfig::default(),
-            backends: BTreeMap::from([(
-                "personnel".to_owned(),
-                "http://127.0.0.1:50051".to_owned(),
-            )]),
+            // every service of the suite on its default port (ARCHITECTURE.md, Naming)
+            backends: BTreeMap::from([
+                ("personnel".to_owned(), "http://127.0.0.1:50051".to_owned()),
+                ("identity".to_owned(), "http://127.0.0.1:50055".to_owned()),
+            ]),
             cors: CorsConfig::default(),
             telemetry: TelemetryConfig::default(),
         }

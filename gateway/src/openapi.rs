@@ -301,6 +301,7 @@ const INFO_DESCRIPTION: &str = "REST/JSON front of the Shequ (社区) services, 
 * **Authentication**: `Authorization: Bearer <token>` on every call.\n\
 * **JSON**: proto3 canonical JSON: camelCase names (snake_case accepted), enums by name, 64-bit integers as strings, timestamps in RFC 3339, field masks as comma-separated camelCase paths. Fields with default values are omitted from responses. Unknown fields are refused.\n\
 * **Request id**: `x-request-id` is echoed in every response (generated when absent).\n\
+* **Retries**: send `Idempotency-Key: <1-128 printable characters>` on a write so that a retry takes effect once.\n\
 * **Deadline**: 10 s by default; send `x-request-timeout` (`500ms`, `2s` or a bare number of seconds) to shorten it.\n\
 * **Errors**: `application/problem+json` with `code` (gRPC code), `reason` and `domain` (ErrorInfo), `fieldViolations` and `preconditionViolations`.";
 

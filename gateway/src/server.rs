@@ -38,6 +38,9 @@ use crate::{
 /// Request id header, read from the client and echoed on every response.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
+/// Header (and metadata key) that makes a retried write take effect once.
+pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
+
 const DOCS_HTML: &str = include_str!("docs.html");
 
 /// Labels of requests that are not API operations.
@@ -152,6 +155,7 @@ pub fn router(gateway: Arc<Gateway>, cors: &CorsConfig) -> anyhow::Result<Router
             header::CONTENT_TYPE,
             HeaderName::from_static(REQUEST_ID_HEADER),
             HeaderName::from_static(TIMEOUT_HEADER),
+            HeaderName::from_static(IDEMPOTENCY_KEY_HEADER),
             HeaderName::from_static("traceparent"),
             HeaderName::from_static("tracestate"),
         ])
@@ -437,8 +441,8 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), GatewayError> {
     }
 }
 
-/// gRPC metadata of the backend call: the caller's credentials, the request id and the trace
-/// context. Nothing else from the client is forwarded.
+/// gRPC metadata of the backend call: the caller's credentials, the request id, the idempotency
+/// key and the trace context. Nothing else from the client is forwarded.
 fn metadata(parts: &Parts, request_id: &str) -> MetadataMap {
     let mut metadata = MetadataMap::with_capacity(4);
     if let Some(value) = parts.headers.get(header::AUTHORIZATION)
@@ -448,6 +452,12 @@ fn metadata(parts: &Parts, request_id: &str) -> MetadataMap {
     }
     if let Ok(value) = MetadataValue::try_from(request_id) {
         metadata.insert(REQUEST_ID_HEADER, value);
+    }
+    // The services make a write take effect once per key (and check the key themselves).
+    if let Some(value) = parts.headers.get(IDEMPOTENCY_KEY_HEADER)
+        && let Ok(value) = MetadataValue::try_from(value.as_bytes())
+    {
+        metadata.insert(IDEMPOTENCY_KEY_HEADER, value);
     }
     shequ_kit::telemetry::inject_trace_context(&mut metadata);
     // Without an OpenTelemetry pipeline nothing was injected; keep the caller's trace intact.
@@ -552,9 +562,10 @@ mod tests {
     }
 
     #[test]
-    fn only_credentials_request_id_and_trace_context_are_forwarded() {
+    fn only_credentials_request_id_idempotency_key_and_trace_context_are_forwarded() {
         let request = Request::builder()
             .header("authorization", "Bearer t0k")
+            .header("idempotency-key", "retry-7")
             .header(
                 "traceparent",
                 "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
@@ -567,6 +578,7 @@ mod tests {
         let metadata = metadata(&parts, "rid-1");
         assert_eq!(metadata.get("authorization").unwrap(), "Bearer t0k");
         assert_eq!(metadata.get(REQUEST_ID_HEADER).unwrap(), "rid-1");
+        assert_eq!(metadata.get(IDEMPOTENCY_KEY_HEADER).unwrap(), "retry-7");
         assert!(metadata.get("traceparent").is_some());
         assert!(metadata.get("cookie").is_none());
         assert!(metadata.get("x-forwarded-for").is_none());

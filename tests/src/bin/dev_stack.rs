@@ -1,11 +1,12 @@
-//! `shequ-dev-stack`: the personnel service and the gateway with throw-away keys, for the OpenAPI
+//! `shequ-dev-stack`: the personnel and identity services and the gateway with throw-away keys, for the OpenAPI
 //! check and the gateway benchmark (not for production: the keys live only in this process).
 //!
 //! ```text
 //! shequ-dev-stack [--database-url URL] [--personnel-port N] [--gateway-port N] [--no-gateway]
 //!                 [--seed N] [--info-file PATH]
 //! ```
-//! Prints (and writes to `--info-file`) one JSON line: `{"personnel": url, "gateway": url|null,
+//! Prints (and writes to `--info-file`) one JSON line: `{"personnel": url, "identity": url,
+//! "gateway": url|null,
 //! "token": province-admin token, "secretaries": [names of the seeded secretaries]}`, then runs
 //! until SIGTERM or Ctrl-C. The database is a temporary SQLite file unless `--database-url` is
 //! given. Logs (JSON, stdout) only at `warn` unless `RUST_LOG` says otherwise.
@@ -100,6 +101,7 @@ async fn seed(personnel: &str, token: &str, count: u32) -> anyhow::Result<Vec<St
         let created = client
             .create_secretary(pb::CreateSecretaryRequest {
                 secretary: Some(secretary),
+                ..Default::default()
             })
             .await
             .with_context(|| format!("seeding secretary {n}"))?;
@@ -108,12 +110,12 @@ async fn seed(personnel: &str, token: &str, count: u32) -> anyhow::Result<Vec<St
     Ok(names)
 }
 
-async fn wait_until_serving(url: &str) -> anyhow::Result<()> {
+async fn wait_until_serving(url: &str, service: &str) -> anyhow::Result<()> {
     let channel = Channel::from_shared(url.to_owned())?.connect_lazy();
     let mut health = HealthClient::new(channel);
     for _ in 0..400 {
         let request = HealthCheckRequest {
-            service: "shequ.personnel.v1.PersonnelService".into(),
+            service: service.into(),
         };
         if let Ok(reply) = health.check(request).await
             && reply.into_inner().status == ServingStatus::Serving as i32
@@ -122,7 +124,7 @@ async fn wait_until_serving(url: &str) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    bail!("personnel did not become SERVING")
+    bail!("{service} did not become SERVING")
 }
 
 #[tokio::main]
@@ -162,7 +164,24 @@ async fn main() -> anyhow::Result<()> {
         listener,
         stopped(stop_rx.clone()),
     ));
-    wait_until_serving(&personnel).await?;
+
+    // The identity service always gets its own temporary SQLite database (each service owns its
+    // database; a shared --database-url would mix their migrations).
+    let identity_database = shequ_kit::testing::TestDatabase::sqlite();
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let identity = format!("http://{}", listener.local_addr()?);
+    let mut config = shequ_identity::default_config();
+    config.database.url = Secret::new(identity_database.url());
+    config.auth = keys.auth_config();
+    config.crypto.master_key = keys.master_key.clone();
+    let identity_task = tokio::spawn(shequ_identity::run(
+        config,
+        listener,
+        stopped(stop_rx.clone()),
+    ));
+
+    wait_until_serving(&personnel, shequ_personnel::SERVICE_GRPC_NAME).await?;
+    wait_until_serving(&identity, shequ_identity::SERVICE_GRPC_NAME).await?;
 
     let token = keys.token(Role::ProvinceAdmin, PROVINCE);
     let secretaries = seed(&personnel, &token, options.seed).await?;
@@ -174,10 +193,10 @@ async fn main() -> anyhow::Result<()> {
         let listener =
             TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.gateway_port))).await?;
         gateway_url = Some(format!("http://{}", listener.local_addr()?));
-        let config = shequ_gateway::GatewayConfig::with_backends([(
-            "shequ.personnel.v1.PersonnelService",
-            personnel.clone(),
-        )]);
+        let config = shequ_gateway::GatewayConfig::with_backends([
+            (shequ_personnel::SERVICE_GRPC_NAME, personnel.clone()),
+            (shequ_identity::SERVICE_GRPC_NAME, identity.clone()),
+        ]);
         Some(tokio::spawn(shequ_gateway::run(
             config,
             listener,
@@ -187,6 +206,7 @@ async fn main() -> anyhow::Result<()> {
 
     let info = serde_json::json!({
         "personnel": personnel,
+        "identity": identity,
         "gateway": gateway_url,
         "token": token,
         "secretaries": secretaries,
@@ -202,7 +222,9 @@ async fn main() -> anyhow::Result<()> {
         task.await??;
     }
     personnel_task.await??;
+    identity_task.await??;
     drop(temporary);
+    drop(identity_database);
     telemetry.shutdown();
     Ok(())
 }

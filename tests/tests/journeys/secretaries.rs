@@ -363,3 +363,62 @@ async fn the_body_limit_is_configurable() {
     );
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_retried_create_with_the_same_idempotency_key_takes_effect_once() {
+    let stack = Stack::spawn().await;
+    let admin = stack.admin();
+    let profile = secretary(&id_number(1985, 30));
+    let body = profile.to_string().into_bytes();
+    let key = [("idempotency-key", "journey-create-30")];
+    let first = stack
+        .send(
+            Method::POST,
+            "/v1/secretaries",
+            Some(&admin),
+            Some(body.clone()),
+            &key,
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    let retry = stack
+        .send(
+            Method::POST,
+            "/v1/secretaries",
+            Some(&admin),
+            Some(body),
+            &key,
+        )
+        .await;
+    assert_eq!(
+        retry.status,
+        StatusCode::OK,
+        "a retry gets the first answer: {}",
+        retry.text
+    );
+    assert_eq!(retry.body["name"], first.body["name"]);
+
+    let mut other = secretary(&id_number(1985, 31));
+    other["displayName"] = json!("李娜");
+    let reused = stack
+        .send(
+            Method::POST,
+            "/v1/secretaries",
+            Some(&admin),
+            Some(other.to_string().into_bytes()),
+            &key,
+        )
+        .await;
+    reused.problem(409, "ALREADY_EXISTS", "REQUEST_ID_REUSED");
+
+    let listed = stack
+        .get(&format!("/v1/regions/{NANSHAN}/secretaries"), Some(&admin))
+        .await;
+    assert_eq!(
+        listed.body["secretaries"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        listed.text
+    );
+    stack.stop().await;
+}
