@@ -62,6 +62,7 @@ gateway_port=$(free_port)
 # GATEWAY_WORKERS sets the gateway's tokio worker threads (default: one per core).
 env ${GATEWAY_WORKERS:+TOKIO_WORKER_THREADS=$GATEWAY_WORKERS} \
     SHEQU_HTTP__LISTEN="127.0.0.1:$gateway_port" SHEQU_BACKENDS__PERSONNEL="$personnel" \
+    SHEQU_BACKENDS__IDENTITY="$(field identity)" \
     "$target_dir/release/shequ-gateway" >"$work/gateway.log" 2>&1 &
 pids+=($!)
 

@@ -202,14 +202,13 @@ impl Comments {
 }
 
 /// What the generator knows while walking.
-struct Generator<'a> {
+struct Generator {
     comments: Comments,
     behavior: Option<prost_reflect::ExtensionDescriptor>,
     /// Messages reachable from a response: they never get `required` (proto3 JSON omits defaults).
     output_messages: HashSet<String>,
     schemas: BTreeMap<String, Value>,
     pending: Vec<MessageDescriptor>,
-    _pool: &'a DescriptorPool,
 }
 
 /// Builds the document.
@@ -224,7 +223,6 @@ pub fn document(pool: &DescriptorPool, routes: &RouteTable) -> Value {
         output_messages,
         schemas: BTreeMap::new(),
         pending: Vec::new(),
-        _pool: pool,
     };
 
     let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
@@ -316,7 +314,7 @@ fn collect_messages(message: &MessageDescriptor, seen: &mut HashSet<String>) {
     }
 }
 
-impl Generator<'_> {
+impl Generator {
     fn behaviors(&self, field: &FieldDescriptor) -> Vec<i32> {
         let Some(extension) = &self.behavior else {
             return Vec::new();
