@@ -70,12 +70,15 @@ values = ["NL01", "NL13", "NL30"]
 TOML
 min_cases=${SHEQU_ST_MIN_CASES:-500}
 set +e
+# from the work folder: schemathesis keeps a cache (.schemathesis/) in the current directory
+cd "$work"
 python3 "$root/gateway/ci/schemathesis_run.py" --config-file "$work/schemathesis.toml" run "$gateway/openapi.json" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
     --max-examples 40 --seed 20261127 --workers 2 --no-color \
     --suppress-health-check filter_too_much,too_slow \
     --report junit --report-junit-path "$work/junit.xml" >"$work/schemathesis.txt" 2>&1
 status=$?
+cd "$root"
 set -e
 tail -n 40 "$work/schemathesis.txt"
 # What the gateway answered during the run, by status (from its own metrics).
