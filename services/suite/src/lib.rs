@@ -45,6 +45,8 @@ pub struct SuiteSection {
     pub personnel_port: u16,
     /// gRPC port of the identity service (0: any free port).
     pub identity_port: u16,
+    /// HTTP port of the REST gateway (0: any free port).
+    pub gateway_port: u16,
     /// Province whose administrator the printed development token speaks for.
     pub dev_province: String,
     /// Lifetime of the printed development token, in hours.
@@ -63,6 +65,7 @@ impl Default for SuiteConfig {
                 host: [127, 0, 0, 1].into(),
                 personnel_port: shequ_personnel::DEFAULT_PORT,
                 identity_port: shequ_identity::DEFAULT_PORT,
+                gateway_port: shequ_gateway::config::DEFAULT_PORT,
                 dev_province: "440000000000".to_owned(),
                 dev_token_hours: 24 * 30,
             },
@@ -78,6 +81,8 @@ pub struct Endpoints {
     pub personnel: SocketAddr,
     /// gRPC address of the identity service.
     pub identity: SocketAddr,
+    /// HTTP address of the REST gateway.
+    pub gateway: SocketAddr,
     /// A development token for a province administrator.
     pub admin_token: String,
 }
@@ -224,6 +229,30 @@ pub async fn start(
     )
     .await?;
 
+    let mut gateway_config = shequ_gateway::GatewayConfig::with_backends([
+        (
+            shequ_personnel::SERVICE_GRPC_NAME,
+            format!("http://{personnel}"),
+        ),
+        (
+            shequ_identity::SERVICE_GRPC_NAME,
+            format!("http://{identity}"),
+        ),
+    ]);
+    gateway_config.http.listen = SocketAddr::new(suite.host, suite.gateway_port);
+    let gateway_listener = TcpListener::bind(gateway_config.http.listen)
+        .await
+        .with_context(|| format!("gateway: cannot listen on {}", gateway_config.http.listen))?;
+    let gateway = gateway_listener.local_addr()?;
+    let gateway_task = {
+        let stop = stop.clone();
+        tokio::spawn(shequ_gateway::run(
+            gateway_config,
+            gateway_listener,
+            async move { stop.wait().await },
+        ))
+    };
+
     let issuer = TokenIssuer::new(
         &secrets.key_pair,
         shequ_kit::auth::DEFAULT_ISSUER,
@@ -238,7 +267,8 @@ pub async fn start(
     let admin_token = issuer.issue(&admin, Duration::from_secs(suite.dev_token_hours * 3600));
 
     let finished = async move {
-        let results = futures::future::join_all([personnel_task, identity_task]).await;
+        let results =
+            futures::future::join_all([personnel_task, identity_task, gateway_task]).await;
         let mut first_error = None;
         for result in results {
             match result {
@@ -257,6 +287,7 @@ pub async fn start(
         Endpoints {
             personnel,
             identity,
+            gateway,
             admin_token,
         },
         finished,
@@ -288,8 +319,13 @@ pub async fn verify_audit(config: &SuiteConfig) -> anyhow::Result<std::process::
 /// Runs the suite until SIGTERM or Ctrl-C, printing where it listens.
 pub async fn run(config: SuiteConfig) -> anyhow::Result<()> {
     let data_dir = config.suite.data_dir.clone();
+    let dev_province = config.suite.dev_province.clone();
     let (endpoints, finished) = start(config, shutdown::signal()).await?;
     println!("Shequ suite is running (data in {}):", data_dir.display());
+    println!(
+        "  gateway    REST  http://{}   (API page: http://{}/docs)",
+        endpoints.gateway, endpoints.gateway
+    );
     println!(
         "  personnel  gRPC  http://{}   (shequ.personnel.v1.PersonnelService)",
         endpoints.personnel
@@ -300,7 +336,8 @@ pub async fn run(config: SuiteConfig) -> anyhow::Result<()> {
     );
     println!();
     println!(
-        "Development token (province administrator; send as `authorization: Bearer <token>`):"
+        "Development token (province administrator of {}; send as `authorization: Bearer <token>`):",
+        dev_province
     );
     println!("{}", endpoints.admin_token);
     println!();

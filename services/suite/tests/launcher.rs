@@ -16,6 +16,7 @@ async fn start(
     config.suite.data_dir = data_dir.to_path_buf();
     config.suite.personnel_port = 0;
     config.suite.identity_port = 0;
+    config.suite.gateway_port = 0;
     let (stop, stopped) = oneshot::channel::<()>();
     let (endpoints, finished) = shequ::start(config, async move {
         let _ = stopped.await;
@@ -46,6 +47,60 @@ async fn list_with(
         .list_secretaries(request)
         .await
         .map(|r| r.into_inner())
+}
+
+/// POSTs or GETs JSON through the gateway with the development token.
+async fn rest(
+    endpoints: &shequ::Endpoints,
+    method: http::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    use http_body_util::BodyExt;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let request = http::Request::builder()
+        .method(method)
+        .uri(format!("http://{}{path}", endpoints.gateway))
+        .header("authorization", format!("Bearer {}", endpoints.admin_token))
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            body.map(|b| b.to_string()).unwrap_or_default(),
+        )))
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn the_readme_first_rest_call_creates_and_reads_back_a_secretary() {
+    let dir = tempfile::tempdir().unwrap();
+    let (endpoints, stop, finished) = start(&dir.path().join("data")).await;
+    let (status, created) = rest(
+        &endpoints,
+        http::Method::POST,
+        "/v1/secretaries",
+        Some(serde_json::json!({
+            "displayName": "王芳", "gender": "GENDER_FEMALE", "birthDate": "1985-01-01",
+            "idNumber": "440305198501010028", "phoneNumber": "13800138000",
+            "education": "EDUCATION_BACHELOR", "politicalStatus": "POLITICAL_STATUS_CPC_MEMBER",
+            "region": "440305001001", "appointmentDate": "2020-03-01", "communityWorkStartDate": "2015-07-01"
+        })),
+    )
+    .await;
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(created["idNumber"], "440305********0028");
+    let name = created["name"].as_str().unwrap();
+    let (status, read) = rest(&endpoints, http::Method::GET, &format!("/v1/{name}"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(read["displayName"], "王芳");
+    stop.send(()).unwrap();
+    finished.await.unwrap().unwrap();
 }
 
 #[tokio::test]
