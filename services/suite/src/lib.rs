@@ -336,8 +336,7 @@ pub async fn run(config: SuiteConfig) -> anyhow::Result<()> {
     );
     println!();
     println!(
-        "Development token (province administrator of {}; send as `authorization: Bearer <token>`):",
-        dev_province
+        "Development token (province administrator of {dev_province}; send as `authorization: Bearer <token>`):"
     );
     println!("{}", endpoints.admin_token);
     println!();
