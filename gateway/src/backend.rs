@@ -135,6 +135,11 @@ fn short_name(package: &str) -> &str {
 
 impl Backend {
     /// Calls `path` with an encoded request, returning the encoded response. `timeout` is sent as
+    /// The pooled channel, for calls the gateway makes on its own behalf.
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
     /// `grpc-timeout` and also bounds the call locally.
     pub async fn unary(
         &self,

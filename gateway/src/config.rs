@@ -73,6 +73,9 @@ pub struct GatewayConfig {
     /// Logging and tracing.
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    /// Authentication of clients and the caller tokens sent to the services.
+    #[serde(default)]
+    pub auth: crate::auth::AuthConfig,
 }
 
 impl Default for GatewayConfig {
@@ -86,6 +89,7 @@ impl Default for GatewayConfig {
             ]),
             cors: CorsConfig::default(),
             telemetry: TelemetryConfig::default(),
+            auth: crate::auth::AuthConfig::default(),
         }
     }
 }
@@ -103,6 +107,18 @@ impl GatewayConfig {
                 .collect(),
             ..GatewayConfig::default()
         }
+    }
+
+    /// A development configuration: `backends`, and the suite's own key (`signing_key_pem`, PKCS#8)
+    /// both signing the internal caller tokens and accepted from clients (the launcher's token).
+    pub fn development<K: Into<String>, V: Into<String>>(
+        backends: impl IntoIterator<Item = (K, V)>,
+        signing_key_pem: &str,
+    ) -> Self {
+        let mut config = Self::with_backends(backends);
+        config.auth.mode = crate::auth::Mode::Development;
+        config.auth.signing_key_pem = Some(shequ_kit::config::Secret::new(signing_key_pem));
+        config
     }
 }
 

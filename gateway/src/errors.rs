@@ -5,6 +5,7 @@
 //!
 //! gRPC codes map to HTTP as `google/rpc/code.proto` specifies ([`http_status`]).
 
+use crate::auth::AuthError;
 use std::{collections::BTreeMap, time::Duration};
 
 use axum::response::{IntoResponse, Response};
@@ -90,6 +91,8 @@ pub enum GatewayError {
     },
     /// The backend answered with bytes that do not decode as the response message.
     BadBackendResponse(String),
+    /// The client could not be authenticated, is locked out or over its rate.
+    Auth(crate::auth::AuthError),
 }
 
 /// One `BadRequest.FieldViolation`.
@@ -306,6 +309,42 @@ impl GatewayError {
                 "BACKEND_RESPONSE_INVALID",
                 format!("the backend's response could not be transcoded: {why}"),
             ),
+            GatewayError::Auth(AuthError::Unauthenticated { reason, message }) => Problem::gateway(
+                StatusCode::UNAUTHORIZED,
+                Code::Unauthenticated,
+                reason,
+                message,
+            ),
+            GatewayError::Auth(AuthError::LockedOut { retry_after }) => {
+                let mut problem = Problem::gateway(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    Code::ResourceExhausted,
+                    "AUTH_LOCKED_OUT",
+                    "too many failed sign-ins from this address; wait before trying again",
+                );
+                problem.retry_after_seconds = Some(retry_after.as_secs().max(1));
+                problem
+            }
+            GatewayError::Auth(AuthError::RateLimited { retry_after }) => {
+                let mut problem = Problem::gateway(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    Code::ResourceExhausted,
+                    "RATE_LIMITED",
+                    "this credential sends more requests than its limit allows",
+                );
+                problem.retry_after_seconds = Some(retry_after.as_secs().max(1));
+                problem
+            }
+            GatewayError::Auth(AuthError::Unavailable { message }) => {
+                let mut problem = Problem::gateway(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Code::Unavailable,
+                    "AUTH_UNAVAILABLE",
+                    message,
+                );
+                problem.retry_after_seconds = Some(1);
+                problem
+            }
         }
     }
 }

@@ -16,6 +16,7 @@
 //! - [`metrics`]: Prometheus counters and latency histograms by route template;
 //! - [`server`]: the handler, operational endpoints, access log, CORS.
 
+pub mod auth;
 pub mod backend;
 pub mod codec;
 pub mod config;
@@ -66,7 +67,19 @@ pub async fn run_with_descriptors(
     tracing::info!(address = %listener.local_addr()?, routes = gateway.routes().routes().count(), backends = ?backends, "gateway listening");
 
     let (stop_handle, stop) = shequ_kit::shutdown::channel();
+    // People's sign-in keys: loaded now (a failure is logged; the refresh keeps trying) and kept
+    // fresh until shutdown.
+    if let Some(oidc) = gateway.authenticator().oidc().cloned() {
+        match oidc.refresh().await {
+            Ok(count) => tracing::info!(count, "identity provider keys loaded"),
+            Err(error) => {
+                tracing::error!(%error, "identity provider keys could not be loaded; people cannot sign in until they are")
+            }
+        }
+        tokio::spawn(oidc.keep_fresh(stop.clone()));
+    }
     let drain_started = stop.clone();
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown.await;
         tracing::info!("gateway shutting down: no new connections, draining requests");

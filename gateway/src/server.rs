@@ -38,6 +38,9 @@ use crate::{
 /// Request id header, read from the client and echoed on every response.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
+/// The service that verifies API keys.
+const IDENTITY_SERVICE: &str = "shequ.identity.v1.ApiKeyService";
+
 /// Header (and metadata key) that makes a retried write take effect once.
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 
@@ -55,6 +58,7 @@ struct OpsLabels {
 
 /// Everything a request needs, built once at start-up.
 pub struct Gateway {
+    auth: crate::auth::Authenticator,
     routes: RouteTable,
     backends: Backends,
     openapi: Bytes,
@@ -79,6 +83,10 @@ impl Gateway {
         let pool = prost_reflect::DescriptorPool::decode(descriptor_set)?;
         let routes = RouteTable::from_pool(&pool)?;
         let backends = Backends::connect(&config.backends, &pool)?;
+        let identity = backends
+            .get(IDENTITY_SERVICE)
+            .map(crate::backend::Backend::channel);
+        let auth = crate::auth::Authenticator::new(&config.auth, identity)?;
         for route in routes.routes() {
             if backends.get(route.service()).is_none() {
                 tracing::warn!(service = route.service(), route = %route.label, "no backend configured; the route answers 503");
@@ -89,6 +97,7 @@ impl Gateway {
         ))?);
         let label = |s: &str| Arc::<str>::from(s);
         Ok(Gateway {
+            auth,
             routes,
             backends,
             openapi,
@@ -119,6 +128,11 @@ impl Gateway {
     /// The backends.
     pub fn backends(&self) -> &Backends {
         &self.backends
+    }
+
+    /// The client authenticator.
+    pub fn authenticator(&self) -> &crate::auth::Authenticator {
+        &self.auth
     }
 }
 
@@ -335,6 +349,19 @@ async fn transcode(
     started: Instant,
 ) -> Result<Response, GatewayError> {
     let (parts, body) = request.into_parts();
+    let client = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |info| info.0.ip());
+    let authorization = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let caller = gateway
+        .auth
+        .authenticate(authorization, client)
+        .await
+        .map_err(GatewayError::Auth)?;
     let requested = match parts.headers.get(TIMEOUT_HEADER) {
         None => None,
         Some(value) => Some(
@@ -371,7 +398,7 @@ async fn transcode(
             service: route.service().to_owned(),
         }
     })?;
-    let metadata = metadata(&parts, request_id);
+    let metadata = metadata(&parts, request_id, &gateway.auth.internal_token(&caller));
     let remaining = deadline.saturating_sub(started.elapsed());
     if remaining.is_zero() {
         return Err(GatewayError::DeadlineExceeded { deadline });
@@ -441,13 +468,12 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), GatewayError> {
     }
 }
 
-/// gRPC metadata of the backend call: the caller's credentials, the request id, the idempotency
-/// key and the trace context. Nothing else from the client is forwarded.
-fn metadata(parts: &Parts, request_id: &str) -> MetadataMap {
+/// gRPC metadata of the backend call: the gateway's token for the authenticated caller, the
+/// request id, the idempotency key and the trace context. Nothing else from the client is
+/// forwarded; in particular its own credential never reaches a service.
+fn metadata(parts: &Parts, request_id: &str, caller_token: &str) -> MetadataMap {
     let mut metadata = MetadataMap::with_capacity(4);
-    if let Some(value) = parts.headers.get(header::AUTHORIZATION)
-        && let Ok(value) = MetadataValue::try_from(value.as_bytes())
-    {
+    if let Ok(value) = MetadataValue::try_from(format!("Bearer {caller_token}")) {
         metadata.insert("authorization", value);
     }
     if let Ok(value) = MetadataValue::try_from(request_id) {
@@ -543,7 +569,7 @@ mod tests {
         let outgoing = tracing::subscriber::with_default(subscriber, || {
             let span = server_span(&Method::GET, "rid", &parts.headers);
             let _entered = span.enter();
-            metadata(&parts, "rid")
+            metadata(&parts, "rid", "token")
                 .get("traceparent")
                 .unwrap()
                 .to_str()
@@ -562,7 +588,7 @@ mod tests {
     }
 
     #[test]
-    fn only_credentials_request_id_idempotency_key_and_trace_context_are_forwarded() {
+    fn only_the_caller_token_request_id_idempotency_key_and_trace_context_are_forwarded() {
         let request = Request::builder()
             .header("authorization", "Bearer t0k")
             .header("idempotency-key", "retry-7")
@@ -575,8 +601,12 @@ mod tests {
             .body(())
             .unwrap();
         let (parts, ()) = request.into_parts();
-        let metadata = metadata(&parts, "rid-1");
-        assert_eq!(metadata.get("authorization").unwrap(), "Bearer t0k");
+        let metadata = metadata(&parts, "rid-1", "internal");
+        assert_eq!(
+            metadata.get("authorization").unwrap(),
+            "Bearer internal",
+            "the client's own credential is replaced by the gateway's caller token"
+        );
         assert_eq!(metadata.get(REQUEST_ID_HEADER).unwrap(), "rid-1");
         assert_eq!(metadata.get(IDEMPOTENCY_KEY_HEADER).unwrap(), "retry-7");
         assert!(metadata.get("traceparent").is_some());

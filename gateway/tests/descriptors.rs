@@ -63,8 +63,14 @@ fn rules_in(pool: &DescriptorPool) -> Vec<(String, String, String)> {
 fn check(pool: &DescriptorPool, set: &[u8]) -> usize {
     let rules = rules_in(pool);
     let table = RouteTable::from_pool(pool).expect("every rule builds");
-    let gateway =
-        Gateway::new(&GatewayConfig::with_backends::<&str, &str>([]), set).expect("gateway builds");
+    let gateway = Gateway::new(
+        &GatewayConfig::development::<&str, &str>(
+            [],
+            &shequ_kit::auth::KeyPair::generate().private_pem,
+        ),
+        set,
+    )
+    .expect("gateway builds");
     let document: Json = serde_json::from_slice(gateway.openapi_json()).unwrap();
     let routes: Vec<&Route> = table.routes().collect();
     assert_eq!(routes.len(), rules.len(), "one route per rule");

@@ -6,8 +6,14 @@ use serde_json::{Value, json};
 use shequ_gateway::{Gateway, GatewayConfig};
 
 fn document(set: &[u8]) -> Value {
-    let gateway =
-        Gateway::new(&GatewayConfig::with_backends::<&str, &str>([]), set).expect("gateway builds");
+    let gateway = Gateway::new(
+        &GatewayConfig::development::<&str, &str>(
+            [],
+            &shequ_kit::auth::KeyPair::generate().private_pem,
+        ),
+        set,
+    )
+    .expect("gateway builds");
     serde_json::from_slice(gateway.openapi_json()).unwrap()
 }
 

@@ -216,6 +216,20 @@ impl KeyPair {
         }
     }
 
+    /// The pair of a private key in PKCS#8 PEM (the public half is derived).
+    pub fn from_private_pem(private_pem: &str) -> anyhow::Result<KeyPair> {
+        use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePublicKey, spki::der::pem::LineEnding};
+        let signing = ed25519_dalek::SigningKey::from_pkcs8_pem(private_pem)
+            .map_err(|e| anyhow::anyhow!("not an Ed25519 PKCS#8 private key: {e}"))?;
+        Ok(KeyPair {
+            private_pem: private_pem.to_owned(),
+            public_pem: signing
+                .verifying_key()
+                .to_public_key_pem(LineEnding::LF)
+                .map_err(|e| anyhow::anyhow!("cannot encode the public key: {e}"))?,
+        })
+    }
+
     /// Loads `signing-key.pem` and `signing-key.pub.pem` from `dir`, creating them (private key
     /// readable by the owner only) on first use.
     pub fn load_or_generate(dir: &Path) -> std::io::Result<KeyPair> {
@@ -577,6 +591,18 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn the_public_half_is_derived_from_the_private_key() {
+        let pair = KeyPair::generate();
+        assert_eq!(
+            KeyPair::from_private_pem(&pair.private_pem)
+                .unwrap()
+                .public_pem,
+            pair.public_pem
+        );
+        assert!(KeyPair::from_private_pem("not a key").is_err());
     }
 
     #[test]

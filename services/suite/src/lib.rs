@@ -229,16 +229,21 @@ pub async fn start(
     )
     .await?;
 
-    let mut gateway_config = shequ_gateway::GatewayConfig::with_backends([
-        (
-            shequ_personnel::SERVICE_GRPC_NAME,
-            format!("http://{personnel}"),
-        ),
-        (
-            shequ_identity::SERVICE_GRPC_NAME,
-            format!("http://{identity}"),
-        ),
-    ]);
+    // Development mode: the printed token (signed by the local key) is accepted; the gateway signs
+    // the services' caller tokens with the same key.
+    let mut gateway_config = shequ_gateway::GatewayConfig::development(
+        [
+            (
+                shequ_personnel::SERVICE_GRPC_NAME,
+                format!("http://{personnel}"),
+            ),
+            (
+                shequ_identity::SERVICE_GRPC_NAME,
+                format!("http://{identity}"),
+            ),
+        ],
+        &secrets.key_pair.private_pem,
+    );
     gateway_config.http.listen = SocketAddr::new(suite.host, suite.gateway_port);
     let gateway_listener = TcpListener::bind(gateway_config.http.listen)
         .await

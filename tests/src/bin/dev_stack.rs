@@ -193,10 +193,13 @@ async fn main() -> anyhow::Result<()> {
         let listener =
             TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.gateway_port))).await?;
         gateway_url = Some(format!("http://{}", listener.local_addr()?));
-        let config = shequ_gateway::GatewayConfig::with_backends([
-            (shequ_personnel::SERVICE_GRPC_NAME, personnel.clone()),
-            (shequ_identity::SERVICE_GRPC_NAME, identity.clone()),
-        ]);
+        let config = shequ_gateway::GatewayConfig::development(
+            [
+                (shequ_personnel::SERVICE_GRPC_NAME, personnel.clone()),
+                (shequ_identity::SERVICE_GRPC_NAME, identity.clone()),
+            ],
+            &keys.pair.private_pem,
+        );
         Some(tokio::spawn(shequ_gateway::run(
             config,
             listener,

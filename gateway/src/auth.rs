@@ -1,0 +1,529 @@
+//! Who is calling: the gateway turns a client's credential into the caller context the services
+//! verify, so that no service ever trusts a header a client could forge.
+//!
+//! Accepted credentials:
+//! - `Authorization: Bearer <access token>` from the province's identity provider (OIDC, verified
+//!   against its JWKS: issuer, audience, expiry, algorithm allow-list);
+//! - `Authorization: ApiKey <secret>` of an integrating system, verified by the identity service
+//!   (cached briefly, so a revocation takes effect within `api_key_cache_secs`);
+//! - in development mode only, `Authorization: Bearer <token>` signed by the suite's own key (the
+//!   token the `shequ` launcher prints).
+//!
+//! The caller is then re-issued as a short-lived internal token signed by the gateway's key,
+//! which is the only thing the services accept. Failed authentications count towards a lockout of
+//! the client address; authenticated callers are rate-limited per credential.
+
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    path::PathBuf,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use serde::{Deserialize, Serialize};
+use shequ_kit::{
+    auth::{Caller, DEFAULT_AUDIENCE, DEFAULT_ISSUER, KeyPair, Role, TokenIssuer, TokenVerifier},
+    config::Secret,
+    limits::{FailureLockout, RateLimiter},
+    oidc::{OidcConfig, OidcVerifier},
+    regions::RegionCode,
+};
+use shequ_proto::identity::v1::{VerifyApiKeyRequest, api_key_service_client::ApiKeyServiceClient};
+use sm3::Digest;
+use tonic::transport::Channel;
+
+/// Whether the suite's own development tokens are accepted from clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Only OIDC access tokens and API keys.
+    #[default]
+    Production,
+    /// Also tokens signed by the suite's own key (local development).
+    Development,
+}
+
+/// The `[auth]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Production or development.
+    pub mode: Mode,
+    /// Ed25519 private key (PKCS#8 PEM file) that signs the internal caller tokens; the services
+    /// hold its public half.
+    pub signing_key_file: Option<PathBuf>,
+    /// The same key inline (takes precedence).
+    pub signing_key_pem: Option<Secret>,
+    /// Lifetime of an internal caller token.
+    pub internal_token_ttl_secs: u64,
+    /// The province this deployment serves: the scope of the gateway's own calls.
+    pub province: String,
+    /// The identity provider; without it people cannot sign in (API keys still work).
+    pub oidc: Option<OidcConfig>,
+    /// How long a verified API key is trusted before it is checked again.
+    pub api_key_cache_secs: u64,
+    /// Requests per second allowed per credential, on average.
+    pub rate_per_second: f64,
+    /// Requests allowed per credential in a burst.
+    pub rate_burst: u32,
+    /// Failed authentications from one address that trigger a lockout...
+    pub lockout_failures: u32,
+    /// ... within this many seconds ...
+    pub lockout_window_secs: u64,
+    /// ... and how long the lockout lasts.
+    pub lockout_secs: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            mode: Mode::Production,
+            signing_key_file: None,
+            signing_key_pem: None,
+            internal_token_ttl_secs: 300,
+            province: "440000000000".to_owned(),
+            oidc: None,
+            api_key_cache_secs: 30,
+            rate_per_second: 100.0,
+            rate_burst: 200,
+            lockout_failures: 10,
+            lockout_window_secs: 60,
+            lockout_secs: 300,
+        }
+    }
+}
+
+/// Why a request was refused before it reached a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthError {
+    /// No usable credential.
+    Unauthenticated {
+        /// Reason code.
+        reason: &'static str,
+        /// Explanation.
+        message: String,
+    },
+    /// Too many failed authentications from this address.
+    LockedOut {
+        /// Time until the lockout ends.
+        retry_after: Duration,
+    },
+    /// The credential exceeded its rate limit.
+    RateLimited {
+        /// Time until a request is allowed again.
+        retry_after: Duration,
+    },
+    /// The identity service cannot verify API keys right now.
+    Unavailable {
+        /// Explanation.
+        message: String,
+    },
+}
+
+fn unauthenticated(reason: &'static str, message: impl Into<String>) -> AuthError {
+    AuthError::Unauthenticated {
+        reason,
+        message: message.into(),
+    }
+}
+
+/// Authenticates clients and issues internal caller tokens.
+pub struct Authenticator {
+    mode: Mode,
+    issuer: TokenIssuer,
+    own_tokens: TokenVerifier,
+    oidc: Option<OidcVerifier>,
+    identity: Option<Channel>,
+    gateway_caller: Caller,
+    token_ttl: Duration,
+    api_key_ttl: Duration,
+    api_keys: Mutex<HashMap<String, (Caller, Instant)>>,
+    minted: Mutex<HashMap<String, (String, Instant)>>,
+    limiter: RateLimiter,
+    lockout: FailureLockout,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Cached entries kept at most (minted tokens, verified API keys).
+const CACHE_CAPACITY: usize = 10_000;
+
+impl Authenticator {
+    /// An authenticator as `config` says, verifying API keys through `identity` (the identity
+    /// service's channel, when configured).
+    pub fn new(config: &AuthConfig, identity: Option<Channel>) -> anyhow::Result<Authenticator> {
+        let private_pem = match (&config.signing_key_pem, &config.signing_key_file) {
+            (Some(pem), _) => pem.expose().to_owned(),
+            (None, Some(file)) => std::fs::read_to_string(file).map_err(|e| {
+                anyhow::anyhow!("cannot read auth.signing_key_file {}: {e}", file.display())
+            })?,
+            (None, None) => anyhow::bail!(
+                "auth.signing_key_file (SHEQU_AUTH__SIGNING_KEY_FILE) must name the key that signs caller tokens"
+            ),
+        };
+        let pair = KeyPair::from_private_pem(&private_pem)?;
+        let province = RegionCode::parse(&config.province)
+            .map_err(|e| anyhow::anyhow!("auth.province: {e}"))?;
+        let oidc = config.oidc.clone().map(OidcVerifier::new).transpose()?;
+        if config.mode == Mode::Production && oidc.is_none() && identity.is_none() {
+            anyhow::bail!(
+                "in production the gateway needs auth.oidc or an identity backend, or nobody can sign in"
+            );
+        }
+        Ok(Authenticator {
+            mode: config.mode,
+            issuer: TokenIssuer::new(&pair, DEFAULT_ISSUER, DEFAULT_AUDIENCE)?,
+            own_tokens: TokenVerifier::new(&pair.public_pem, DEFAULT_ISSUER, DEFAULT_AUDIENCE)?,
+            oidc,
+            identity,
+            gateway_caller: Caller {
+                subject: "system:gateway".to_owned(),
+                roles: vec![Role::Gateway],
+                scope: province,
+                secretary: None,
+            },
+            token_ttl: Duration::from_secs(config.internal_token_ttl_secs.max(30)),
+            api_key_ttl: Duration::from_secs(config.api_key_cache_secs),
+            api_keys: Mutex::default(),
+            minted: Mutex::default(),
+            limiter: RateLimiter::new(config.rate_per_second, config.rate_burst),
+            lockout: FailureLockout::new(
+                config.lockout_failures,
+                Duration::from_secs(config.lockout_window_secs),
+                Duration::from_secs(config.lockout_secs),
+            ),
+        })
+    }
+
+    /// The OIDC verifier, whose keys must be loaded and kept fresh.
+    pub fn oidc(&self) -> Option<&OidcVerifier> {
+        self.oidc.as_ref()
+    }
+
+    /// Authenticates the `Authorization` header of a request from `client`, and applies the
+    /// lockout and the rate limit.
+    pub async fn authenticate(
+        &self,
+        authorization: Option<&str>,
+        client: IpAddr,
+    ) -> Result<Caller, AuthError> {
+        let now = Instant::now();
+        let address = client.to_string();
+        if let Err(retry_after) = self.lockout.check(&address, now) {
+            return Err(AuthError::LockedOut { retry_after });
+        }
+        let caller = match self.identify(authorization).await {
+            Ok(caller) => caller,
+            Err(error @ AuthError::Unauthenticated { .. }) => {
+                if let Some(retry_after) = self.lockout.record_failure(&address, now) {
+                    tracing::warn!(client = %address, "authentication failures: address locked out");
+                    return Err(AuthError::LockedOut { retry_after });
+                }
+                return Err(error);
+            }
+            Err(other) => return Err(other),
+        };
+        self.lockout.record_success(&address);
+        self.limiter
+            .check(&caller.subject, now)
+            .map_err(|retry_after| AuthError::RateLimited { retry_after })?;
+        Ok(caller)
+    }
+
+    async fn identify(&self, authorization: Option<&str>) -> Result<Caller, AuthError> {
+        let header = authorization.ok_or_else(|| {
+            unauthenticated(
+                "TOKEN_MISSING",
+                "send Authorization: Bearer <access token> or Authorization: ApiKey <key>",
+            )
+        })?;
+        let (scheme, credential) = header.split_once(' ').unwrap_or((header, ""));
+        let credential = credential.trim();
+        if credential.is_empty() {
+            return Err(unauthenticated(
+                "TOKEN_MISSING",
+                "the Authorization header carries no credential",
+            ));
+        }
+        if scheme.eq_ignore_ascii_case("apikey") {
+            return self.api_key(credential).await;
+        }
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(unauthenticated(
+                "AUTH_SCHEME_UNSUPPORTED",
+                "use the Bearer or ApiKey scheme",
+            ));
+        }
+        // In development the launcher's own tokens are accepted; anywhere else only the
+        // identity provider's.
+        if self.mode == Mode::Development
+            && let Ok(caller) = self.own_tokens.verify(credential)
+        {
+            return Ok(caller);
+        }
+        match &self.oidc {
+            Some(oidc) => oidc.verify(credential).map_err(|e| match e {
+                shequ_kit::Error::Unauthenticated { reason, message } => {
+                    unauthenticated(reason, message)
+                }
+                other => unauthenticated("TOKEN_INVALID", other.to_string()),
+            }),
+            None => Err(unauthenticated(
+                "TOKEN_INVALID",
+                "bearer tokens are not accepted by this deployment",
+            )),
+        }
+    }
+
+    async fn api_key(&self, secret: &str) -> Result<Caller, AuthError> {
+        let fingerprint = hex::encode(sm3::Sm3::digest(secret.as_bytes()));
+        if let Some((caller, verified)) = self.lock_api_keys().get(&fingerprint).cloned()
+            && verified.elapsed() < self.api_key_ttl
+        {
+            return Ok(caller);
+        }
+        let channel = self.identity.clone().ok_or_else(|| {
+            unauthenticated(
+                "API_KEY_INVALID",
+                "API keys are not accepted by this deployment",
+            )
+        })?;
+        let mut client = ApiKeyServiceClient::new(channel);
+        let mut request = tonic::Request::new(VerifyApiKeyRequest {
+            secret: secret.to_owned(),
+        });
+        request.set_timeout(Duration::from_secs(3));
+        let token = self.internal_token(&self.gateway_caller);
+        let value = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| AuthError::Unavailable {
+                message: "cannot build the gateway's own credential".into(),
+            })?;
+        request.metadata_mut().insert("authorization", value);
+        let reply = match client.verify_api_key(request).await {
+            Ok(reply) => reply.into_inner(),
+            Err(status) if status.code() == tonic::Code::Unauthenticated => {
+                return Err(unauthenticated(
+                    "API_KEY_INVALID",
+                    "the API key is unknown, revoked or expired",
+                ));
+            }
+            Err(status) => {
+                tracing::warn!(code = ?status.code(), "API key verification unavailable");
+                return Err(AuthError::Unavailable {
+                    message: "API keys cannot be verified right now; retry".into(),
+                });
+            }
+        };
+        let key = reply.api_key.unwrap_or_default();
+        let caller = Caller {
+            subject: reply.subject,
+            roles: key
+                .roles
+                .iter()
+                .filter_map(|r| Role::parse(r))
+                .filter(|r| *r != Role::Gateway)
+                .collect(),
+            scope: RegionCode::parse(&key.scope).map_err(|_| AuthError::Unavailable {
+                message: "the identity service returned a bad scope".into(),
+            })?,
+            secretary: None,
+        };
+        let mut cache = self.lock_api_keys();
+        if cache.len() >= CACHE_CAPACITY {
+            cache.clear();
+        }
+        cache.insert(fingerprint, (caller.clone(), Instant::now()));
+        Ok(caller)
+    }
+
+    fn lock_api_keys(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Caller, Instant)>> {
+        self.api_keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// An internal token for `caller`, reused until half its lifetime has passed (signing costs
+    /// tens of microseconds; a caller sends many requests).
+    pub fn internal_token(&self, caller: &Caller) -> String {
+        let key = format!(
+            "{}|{}|{}|{}",
+            caller.subject,
+            caller
+                .roles
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            caller.scope,
+            caller.secretary.as_deref().unwrap_or("")
+        );
+        let mut minted = self
+            .minted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((token, issued)) = minted.get(&key)
+            && issued.elapsed() < self.token_ttl / 2
+        {
+            return token.clone();
+        }
+        let token = self.issuer.issue(caller, self.token_ttl);
+        if minted.len() >= CACHE_CAPACITY {
+            minted.clear();
+        }
+        minted.insert(key, (token.clone(), Instant::now()));
+        token
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(mode: Mode) -> (AuthConfig, KeyPair) {
+        let pair = KeyPair::generate();
+        let config = AuthConfig {
+            mode,
+            signing_key_pem: Some(Secret::new(pair.private_pem.clone())),
+            oidc: Some(OidcConfig {
+                issuer: "https://idp.example".into(),
+                jwks_file: Some("unused.json".into()),
+                ..OidcConfig::default()
+            }),
+            lockout_failures: 3,
+            rate_per_second: 1.0,
+            rate_burst: 2,
+            ..AuthConfig::default()
+        };
+        (config, pair)
+    }
+
+    fn local() -> IpAddr {
+        IpAddr::from([10, 0, 0, 7])
+    }
+
+    fn dev_token(pair: &KeyPair) -> String {
+        let issuer = TokenIssuer::new(pair, DEFAULT_ISSUER, DEFAULT_AUDIENCE).unwrap();
+        issuer.issue(
+            &shequ_kit::testing::caller(Role::ProvinceAdmin, "440000000000"),
+            Duration::from_secs(600),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_launchers_token_works_only_in_development_mode() {
+        let (config, pair) = config(Mode::Development);
+        let dev = Authenticator::new(&config, None).unwrap();
+        let header = format!("Bearer {}", dev_token(&pair));
+        assert_eq!(
+            dev.authenticate(Some(&header), local())
+                .await
+                .unwrap()
+                .roles,
+            vec![Role::ProvinceAdmin]
+        );
+
+        let production = Authenticator::new(
+            &AuthConfig {
+                mode: Mode::Production,
+                ..config
+            },
+            None,
+        )
+        .unwrap();
+        assert!(matches!(
+            production.authenticate(Some(&header), local()).await,
+            Err(AuthError::Unauthenticated { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn missing_and_unknown_credentials_are_named() {
+        let (config, _) = config(Mode::Production);
+        let auth = Authenticator::new(&config, None).unwrap();
+        let reason = |r: Result<Caller, AuthError>| match r {
+            Err(AuthError::Unauthenticated { reason, .. }) => reason,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            reason(auth.authenticate(None, local()).await),
+            "TOKEN_MISSING"
+        );
+        assert_eq!(
+            reason(
+                auth.authenticate(Some("Basic dXNlcjpwdw=="), IpAddr::from([10, 0, 0, 8]))
+                    .await
+            ),
+            "AUTH_SCHEME_UNSUPPORTED"
+        );
+    }
+
+    #[tokio::test]
+    async fn repeated_failures_lock_the_address_out() {
+        let (config, pair) = config(Mode::Development);
+        let auth = Authenticator::new(&config, None).unwrap();
+        for _ in 0..2 {
+            assert!(matches!(
+                auth.authenticate(Some("Bearer forged"), local()).await,
+                Err(AuthError::Unauthenticated { .. })
+            ));
+        }
+        assert!(matches!(
+            auth.authenticate(Some("Bearer forged"), local()).await,
+            Err(AuthError::LockedOut { .. })
+        ));
+        // even a good token is refused while locked out
+        let good = format!("Bearer {}", dev_token(&pair));
+        assert!(matches!(
+            auth.authenticate(Some(&good), local()).await,
+            Err(AuthError::LockedOut { .. })
+        ));
+        assert!(
+            auth.authenticate(Some(&good), IpAddr::from([10, 0, 0, 9]))
+                .await
+                .is_ok(),
+            "other addresses are unaffected"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_credential_over_its_rate_is_told_when_to_retry() {
+        let (config, pair) = config(Mode::Development);
+        let auth = Authenticator::new(&config, None).unwrap();
+        let good = format!("Bearer {}", dev_token(&pair));
+        assert!(auth.authenticate(Some(&good), local()).await.is_ok());
+        assert!(auth.authenticate(Some(&good), local()).await.is_ok());
+        match auth.authenticate(Some(&good), local()).await {
+            Err(AuthError::RateLimited { retry_after }) => {
+                assert!(retry_after <= Duration::from_secs(1))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn internal_tokens_are_reused_and_verify_at_the_services() {
+        let (config, pair) = config(Mode::Production);
+        let auth = Authenticator::new(&config, None).unwrap();
+        let caller = shequ_kit::testing::caller(Role::Integration, "440305000000");
+        let token = auth.internal_token(&caller);
+        assert_eq!(auth.internal_token(&caller), token);
+        let services =
+            TokenVerifier::new(&pair.public_pem, DEFAULT_ISSUER, DEFAULT_AUDIENCE).unwrap();
+        assert_eq!(services.verify(&token).unwrap(), caller);
+    }
+
+    #[test]
+    fn production_without_any_sign_in_is_refused() {
+        let (mut config, _) = config(Mode::Production);
+        config.oidc = None;
+        assert!(Authenticator::new(&config, None).is_err());
+    }
+}
