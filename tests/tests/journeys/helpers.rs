@@ -1,6 +1,7 @@
-//! `Stack`: the personnel service and the gateway in front of it, and an HTTP client.
+//! `Stack`: the personnel and identity services and the gateway in front of them, and an HTTP
+//! client.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -15,12 +16,12 @@ use shequ_gateway::GatewayConfig;
 use shequ_kit::{
     auth::Role,
     clock::ManualClock,
-    config::Secret,
-    testing::{TestDatabase, TestKeys},
+    testing::{TestDatabase, TestKeys, TestServer},
 };
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 pub(crate) const PERSONNEL: &str = "shequ.personnel.v1.PersonnelService";
+pub(crate) const IDENTITY: &str = "shequ.identity.v1.ApiKeyService";
 pub(crate) const NANSHAN: &str = "440305000000";
 pub(crate) const FUTIAN: &str = "440304000000";
 pub(crate) const NANTOU_COMMUNITY: &str = "440305001001";
@@ -56,8 +57,8 @@ pub(crate) struct Stack {
     pub(crate) keys: TestKeys,
     client: Client<HttpConnector, Full<Bytes>>,
     gateway: Running,
-    personnel: Option<Running>,
-    _database: Option<TestDatabase>,
+    /// The services behind the gateway (personnel, identity), stopped after it.
+    pub(crate) services: Vec<TestServer>,
 }
 
 /// A response: status, headers, JSON body (Null when the body is not JSON).
@@ -112,43 +113,39 @@ impl Stack {
 
     /// As [`Stack::spawn`], with the gateway configuration adjusted by `adjust`.
     pub(crate) async fn spawn_with(adjust: impl FnOnce(&mut GatewayConfig)) -> Stack {
-        let database = TestDatabase::create().await;
         let keys = TestKeys::new();
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind personnel");
-        let personnel_url = format!("http://{}", listener.local_addr().expect("address"));
-        let mut config = shequ_personnel::default_config();
-        config.database.url = Secret::new(database.url());
-        config.database.max_connections = 4;
-        config.database.health_interval_ms = 200;
-        config.auth = keys.auth_config();
-        config.crypto.master_key = keys.master_key.clone();
-        config.server.shutdown_grace_ms = 2_000;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(shequ_personnel::run_with_clock(
-            config,
-            listener,
-            async move {
-                let _ = stopped.await;
-            },
-            Arc::new(ManualClock::at(start_time())),
-        ));
-        let personnel = Running {
-            stop: Some(stop),
-            task: Some(task),
-        };
-
-        let mut gateway = GatewayConfig::with_backends([(PERSONNEL, personnel_url)]);
+        let clock = ManualClock::at(start_time());
+        let personnel = TestServer::start(
+            shequ_personnel::default_config(),
+            PERSONNEL,
+            TestDatabase::create().await,
+            keys.clone(),
+            clock.clone(),
+            shequ_personnel::run_with_clock,
+        )
+        .await;
+        let identity = TestServer::start(
+            shequ_identity::default_config(),
+            IDENTITY,
+            TestDatabase::create().await,
+            keys.clone(),
+            clock,
+            shequ_identity::run_with_clock,
+        )
+        .await;
+        let mut gateway = GatewayConfig::with_backends([
+            (PERSONNEL, personnel.url()),
+            (IDENTITY, identity.url()),
+        ]);
+        // revocations take effect at once in tests
+        gateway.auth.api_key_cache_secs = 0;
         adjust(&mut gateway);
         let mut stack = Self::gateway_only(gateway, keys).await;
-        stack.personnel = Some(personnel);
-        stack._database = Some(database);
+        stack.services = vec![personnel, identity];
         stack.wait_until_ready().await;
         stack
     }
 
-    /// The gateway alone with `config` (its backends may be anything, e.g. a closed port).
     pub(crate) async fn gateway_only(mut config: GatewayConfig, keys: TestKeys) -> Stack {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
@@ -173,8 +170,7 @@ impl Stack {
                 stop: Some(stop),
                 task: Some(task),
             },
-            personnel: None,
-            _database: None,
+            services: Vec::new(),
         };
         // the gateway itself is up as soon as /healthz answers
         for _ in 0..200 {
@@ -272,8 +268,8 @@ impl Stack {
     /// Stops the gateway, then the service.
     pub(crate) async fn stop(mut self) {
         self.gateway.stop().await;
-        if let Some(personnel) = self.personnel.as_mut() {
-            personnel.stop().await;
+        for service in self.services.drain(..) {
+            service.stop().await;
         }
     }
 }

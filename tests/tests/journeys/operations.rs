@@ -22,8 +22,20 @@ async fn readiness_lists_each_backend_and_follows_it() {
     let ready = stack.get("/readyz", None).await;
     assert_eq!(ready.status, StatusCode::OK, "{}", ready.text);
     assert_eq!(ready.body["status"], "ready");
-    assert_eq!(ready.body["backends"][0]["service"], PERSONNEL);
-    assert_eq!(ready.body["backends"][0]["status"], "SERVING");
+    let backends = ready.body["backends"].as_array().unwrap();
+    let services: Vec<&str> = backends
+        .iter()
+        .map(|b| b["service"].as_str().unwrap())
+        .collect();
+    assert!(
+        services.contains(&PERSONNEL) && services.contains(&IDENTITY),
+        "{services:?}"
+    );
+    assert!(
+        backends.iter().all(|b| b["status"] == "SERVING"),
+        "{}",
+        ready.text
+    );
     let health = stack.get("/healthz", None).await;
     assert_eq!(health.status, StatusCode::OK);
     stack.stop().await;
