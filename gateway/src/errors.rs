@@ -234,6 +234,11 @@ impl Problem {
     }
 }
 
+/// A wait in whole seconds, rounded up so that a client that waits that long is let through.
+fn whole_seconds_up(wait: Duration) -> u64 {
+    (wait.as_secs_f64().ceil() as u64).max(1)
+}
+
 impl GatewayError {
     /// The problem describing this error. The one place an error's HTTP meaning is decided.
     pub fn problem(self) -> Problem {
@@ -322,7 +327,7 @@ impl GatewayError {
                     "AUTH_LOCKED_OUT",
                     "too many failed sign-ins from this address; wait before trying again",
                 );
-                problem.retry_after_seconds = Some(retry_after.as_secs().max(1));
+                problem.retry_after_seconds = Some(whole_seconds_up(retry_after));
                 problem
             }
             GatewayError::Auth(AuthError::RateLimited { retry_after }) => {
@@ -332,7 +337,7 @@ impl GatewayError {
                     "RATE_LIMITED",
                     "this credential sends more requests than its limit allows",
                 );
-                problem.retry_after_seconds = Some(retry_after.as_secs().max(1));
+                problem.retry_after_seconds = Some(whole_seconds_up(retry_after));
                 problem
             }
             GatewayError::Auth(AuthError::Unavailable { message }) => {

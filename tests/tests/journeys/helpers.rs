@@ -152,9 +152,11 @@ impl Stack {
             .expect("bind gateway");
         let url = format!("http://{}", listener.local_addr().expect("address"));
         config.http.shutdown_grace_ms = 2_000;
-        // Development mode with the test keys: the tests' tokens are accepted from clients and
-        // the gateway signs its caller tokens with the same key the services trust.
-        config.auth.mode = shequ_gateway::auth::Mode::Development;
+        // The gateway signs its caller tokens with the key the services trust. Unless a test chose
+        // production mode, the tests' own tokens are accepted from clients too (development).
+        if config.auth.oidc.is_none() {
+            config.auth.mode = shequ_gateway::auth::Mode::Development;
+        }
         config.auth.signing_key_pem = Some(shequ_kit::config::Secret::new(
             keys.pair.private_pem.clone(),
         ));

@@ -1,7 +1,8 @@
-//! Journeys through the REST gateway against the real personnel service: both started on port 0,
-//! the service over a fresh database (SQLite, or PostgreSQL when SHEQU_TEST_POSTGRES_URL is set),
+//! Journeys through the REST gateway against the real personnel and identity services: all
+//! started on port 0, each service over a fresh database (SQLite, or PostgreSQL when SHEQU_TEST_POSTGRES_URL is set),
 //! called with a plain HTTP client as any other government system would.
 
 mod helpers;
 mod operations;
 mod secretaries;
+mod security;
