@@ -488,7 +488,7 @@ fn dump(url: &str) -> String {
 async fn no_database_dump_holds_a_plaintext_id_or_phone_number() {
     let stack = Stack::spawn().await;
     let people: Vec<(String, String)> = (0..5)
-        .map(|n| (id_number(1980 + n, n), format!("1390013{:04}", n)))
+        .map(|n| (id_number(1980 + n, n), format!("1390013{n:04}")))
         .collect();
     for (id, phone) in &people {
         let mut profile = secretary(id);
