@@ -22,6 +22,7 @@ use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 pub(crate) const PERSONNEL: &str = "shequ.personnel.v1.PersonnelService";
 pub(crate) const IDENTITY: &str = "shequ.identity.v1.ApiKeyService";
+pub(crate) const GUANGDONG: &str = "440000000000";
 pub(crate) const NANSHAN: &str = "440305000000";
 pub(crate) const FUTIAN: &str = "440304000000";
 pub(crate) const NANTOU_COMMUNITY: &str = "440305001001";

@@ -2,6 +2,7 @@
 //! started on port 0, each service over a fresh database (SQLite, or PostgreSQL when SHEQU_TEST_POSTGRES_URL is set),
 //! called with a plain HTTP client as any other government system would.
 
+mod authorization;
 mod helpers;
 mod operations;
 mod secretaries;

@@ -390,6 +390,7 @@ pub(crate) async fn create_item(
     request: pb::CreateNegativeListItemRequest,
 ) -> Result<pb::NegativeListItem, Error> {
     let province = names::province(&ctx.regions, "parent", &request.parent, None)?;
+    access::check_policy_write(caller, province, "CreateNegativeListItem")?;
     let input = request.negative_list_item.ok_or_else(|| {
         Error::invalid(
             "negative_list_item",
@@ -411,7 +412,7 @@ pub(crate) async fn create_item(
     let (Some(title), Some(description)) = (title, description) else {
         unreachable!("checked above");
     };
-    access::check_policy_write(caller, province, "CreateNegativeListItem")?;
+
     note_target(
         &format!(
             "{}/negativeListItems/{}",
