@@ -315,8 +315,19 @@ impl From<sqlx::Error> for Error {
         match error {
             // The pool could not hand out a connection: the database is down or saturated, a state
             // the caller can retry, not a bug.
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed => {
                 tracing::warn!(error = %error, "database unavailable");
+                Error::Unavailable {
+                    message: "the database is unavailable; retry later".to_owned(),
+                }
+            }
+            sqlx::Error::Database(db) if db.code().is_some_and(|code| unavailable_code(&code)) => {
+                tracing::warn!(error = %db, "database unavailable");
                 Error::Unavailable {
                     message: "the database is unavailable; retry later".to_owned(),
                 }
@@ -324,6 +335,17 @@ impl From<sqlx::Error> for Error {
             other => Error::Internal(other.into()),
         }
     }
+}
+
+/// Database error codes that mean "not reachable right now" rather than "this query is wrong":
+/// PostgreSQL connection exceptions (08), operator intervention such as a terminated session
+/// (57P), insufficient resources (53), a database not accepting connections (55000), and SQLite's
+/// busy and locked (5, 6).
+fn unavailable_code(code: &str) -> bool {
+    code.starts_with("08")
+        || code.starts_with("57P")
+        || code.starts_with("53")
+        || matches!(code, "55000" | "5" | "6")
 }
 
 fn meta<K: Into<String>>(pairs: impl IntoIterator<Item = (K, String)>) -> HashMap<String, String> {

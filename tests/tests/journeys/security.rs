@@ -457,7 +457,7 @@ async fn a_thousand_request_ids_sent_ten_times_at_once_take_effect_exactly_once(
 fn dump(url: &str) -> String {
     let output = if url.starts_with("postgres") {
         std::process::Command::new("pg_dump")
-            .arg("--data-only")
+            .args(["--data-only", "--inserts"])
             .arg(url)
             .output()
             .expect("pg_dump runs")

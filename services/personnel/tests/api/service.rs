@@ -191,3 +191,77 @@ async fn the_database_holds_no_plaintext_personal_data() {
     assert!(!phone_column.contains("13800138000"));
     db.close().await;
 }
+
+/// Polls the service's health until it reports `wanted`.
+async fn wait_for_health(app: &TestApp, wanted: ServingStatus) {
+    for _ in 0..200 {
+        let status = app
+            .health()
+            .check(HealthCheckRequest {
+                service: shequ_personnel::SERVICE_GRPC_NAME.into(),
+            })
+            .await
+            .map(|r| r.into_inner().status);
+        if status.is_ok_and(|s| s == wanted as i32) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("health never became {wanted:?}");
+}
+
+#[tokio::test]
+async fn readiness_follows_the_database() {
+    // Taking a database away from a running service needs a server: on SQLite the file is always
+    // there, so this runs on PostgreSQL (CI) and says so elsewhere.
+    let database = TestDatabase::create().await;
+    if !database.is_postgres() {
+        eprintln!("readiness_follows_the_database: runs with SHEQU_TEST_POSTGRES_URL only");
+        return;
+    }
+    let name = database
+        .url()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let app = TestApp::spawn_on(
+        database,
+        shequ_kit::testing::TestKeys::new(),
+        shequ_kit::clock::ManualClock::at(start_time()),
+    )
+    .await;
+    let admin_url = std::env::var(shequ_kit::testing::POSTGRES_ENV).unwrap();
+    let admin = sqlx::AnyPool::connect(&admin_url).await.unwrap();
+    let set_connections = |allowed: bool| {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "ALTER DATABASE {name} ALLOW_CONNECTIONS {allowed}"
+        )))
+    };
+
+    set_connections(false).execute(&admin).await.unwrap();
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(&name)
+        .execute(&admin)
+        .await
+        .unwrap();
+    wait_for_health(&app, ServingStatus::NotServing).await;
+    // a call meanwhile is UNAVAILABLE, not a hang and not an internal error
+    let refused = app
+        .admin()
+        .get_secretary(pb::GetSecretaryRequest {
+            name: "secretaries/anything".into(),
+            view: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
+
+    set_connections(true).execute(&admin).await.unwrap();
+    wait_for_health(&app, ServingStatus::Serving).await;
+    create(&app, secretary(&id_number(1985, 83))).await;
+    admin.close().await;
+}
