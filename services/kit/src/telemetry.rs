@@ -22,10 +22,12 @@ use crate::config::{LogFormat, TelemetryConfig};
 #[derive(Debug)]
 pub struct Telemetry {
     provider: SdkTracerProvider,
+    /// Flushes the log writer's queue when dropped.
+    _log_writer: tracing_appender::non_blocking::WorkerGuard,
 }
 
 impl Telemetry {
-    /// Flushes and stops span export. Call from a multi-threaded runtime.
+    /// Flushes and stops span export, then the log writer. Call from a multi-threaded runtime.
     pub fn shutdown(self) {
         if let Err(error) = self.provider.shutdown() {
             eprintln!("telemetry shutdown: {error}");
@@ -51,7 +53,17 @@ pub fn init(service: &'static str, config: &TelemetryConfig) -> anyhow::Result<T
 
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log_filter));
-    let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer(service));
+    // Spans become OpenTelemetry spans only when they are exported: building them costs time on
+    // every call. Without export, trace context still passes through the gateway untouched.
+    let otel = config
+        .otlp_endpoint
+        .is_some()
+        .then(|| tracing_opentelemetry::layer().with_tracer(provider.tracer(service)));
+    // Lines are written by a background thread so that a request never waits on stderr; the
+    // queue blocks rather than drops when it is full, so no log line is lost.
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stderr());
     let registry = tracing_subscriber::registry().with(filter).with(otel);
     match config.log_format {
         LogFormat::Json => registry
@@ -59,14 +71,17 @@ pub fn init(service: &'static str, config: &TelemetryConfig) -> anyhow::Result<T
                 tracing_subscriber::fmt::layer()
                     .json()
                     .with_current_span(true)
-                    .with_writer(std::io::stderr),
+                    .with_writer(writer),
             )
             .try_init()?,
         LogFormat::Text => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(tracing_subscriber::fmt::layer().with_writer(writer))
             .try_init()?,
     }
-    Ok(Telemetry { provider })
+    Ok(Telemetry {
+        provider,
+        _log_writer: guard,
+    })
 }
 
 /// The span of one incoming gRPC call, joined to the caller's trace when the request carries

@@ -211,7 +211,7 @@ async fn main() -> anyhow::Result<()> {
         )))
     };
 
-    let info = serde_json::json!({
+    let mut info = serde_json::json!({
         "personnel": personnel,
         "identity": identity,
         "gateway": gateway_url,
@@ -219,6 +219,9 @@ async fn main() -> anyhow::Result<()> {
         "secretaries": secretaries,
     });
     println!("{info}");
+    // The throw-away signing key, for a gateway started as its own process (the benchmark); only
+    // in the info file, which the caller keeps in a private temporary folder.
+    info["signing_key_pem"] = serde_json::json!(keys.pair.private_pem);
     if let Some(file) = &options.info_file {
         std::fs::write(file, format!("{info}\n"))?;
     }
