@@ -21,6 +21,12 @@ concurrency=${CONCURRENCY:-16}
 duration=${DURATION:-10}
 rounds=${ROUNDS:-3}
 seed=${SEED:-200}
+# The load tool and nginx are not on a fresh machine: install them from Debian when we can.
+if ! command -v h2load >/dev/null || ! command -v nghttp >/dev/null || ! command -v nginx >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get install -y -q nghttp2-client nginx >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q nghttp2-client nginx >/dev/null; }
+    fi
+fi
 for tool in h2load nghttp nginx python3 curl; do
     command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install nghttp2-client nginx)"; exit 1; }
 done

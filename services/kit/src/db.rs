@@ -4,14 +4,21 @@
 //! Queries are portable SQL: `$N` placeholders, TEXT ids and dates, BIGINT, DOUBLE PRECISION and
 //! INTEGER 0/1 flags (see ARCHITECTURE.md decision 4).
 
-use std::{collections::HashMap, path::Path, sync::Once, time::Duration};
+use std::{
+    collections::HashMap,
+    path::Path,
+    sync::{Arc, Mutex, Once},
+    time::Duration,
+};
 
 use anyhow::{Context, bail};
+use futures::future::BoxFuture;
 use sqlx::{
-    AnyPool, Transaction,
+    AnyConnection, AnyPool, Connection, Transaction,
     any::{Any, AnyPoolOptions},
     migrate::Migrator,
 };
+use tokio::sync::Semaphore;
 
 use crate::config::{DatabaseConfig, MigrateMode};
 
@@ -52,6 +59,90 @@ pub const KIT_MIGRATIONS: Migrations = Migrations {
 pub struct Database {
     pool: AnyPool,
     backend: Backend,
+    /// PostgreSQL only: connections for [`Database::read`].
+    lanes: Option<Arc<ReadLanes>>,
+}
+
+/// A query run by [`Database::read`] on a connection it lends.
+pub type ReadQuery<T> =
+    Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, sqlx::Error>> + Send>;
+
+/// Connections kept apart from the pool for hot single-statement reads.
+///
+/// sqlx's pool sends a `Sync` round trip to PostgreSQL every time a connection is returned (a
+/// safeguard for futures dropped mid-query), which doubles the round trips of a point read. A
+/// lane returns its connection without it, and is safe to do so because the query always runs to
+/// completion in its own task: a caller that gives up (deadline, disconnect) stops waiting for the
+/// result, never stops the query half-way. A connection that fails for any reason other than the
+/// statement itself is dropped and replaced on next use.
+struct ReadLanes {
+    url: crate::config::Secret,
+    idle: Mutex<Vec<AnyConnection>>,
+    permits: Semaphore,
+    acquire_timeout: Duration,
+}
+
+impl std::fmt::Debug for ReadLanes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadLanes")
+            .field("available", &self.permits.available_permits())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReadLanes {
+    async fn run<T: Send + 'static>(
+        self: &Arc<Self>,
+        query: ReadQuery<T>,
+    ) -> Result<T, sqlx::Error> {
+        let lanes = Arc::clone(self);
+        let task = tokio::spawn(async move {
+            let _permit = tokio::time::timeout(lanes.acquire_timeout, lanes.permits.acquire())
+                .await
+                .map_err(|_| sqlx::Error::PoolTimedOut)?
+                .map_err(|_| sqlx::Error::PoolClosed)?;
+            let idle = lanes.idle.lock().expect("read lanes lock").pop();
+            let mut connection = match idle {
+                Some(connection) => connection,
+                None => tokio::time::timeout(
+                    lanes.acquire_timeout,
+                    AnyConnection::connect(lanes.url.expose()),
+                )
+                .await
+                .map_err(|_| sqlx::Error::PoolTimedOut)??,
+            };
+            let outcome = query(&mut connection).await;
+            // Errors of the statement (constraint, decoding) leave the connection usable; any
+            // other error (I/O, protocol) may have left it broken.
+            let reusable = match &outcome {
+                Ok(_) => true,
+                Err(sqlx::Error::Database(error)) => !error
+                    .code()
+                    .is_some_and(|code| crate::error::unavailable_code(&code)),
+                Err(error) => matches!(
+                    error,
+                    sqlx::Error::RowNotFound
+                        | sqlx::Error::ColumnDecode { .. }
+                        | sqlx::Error::ColumnNotFound(_)
+                        | sqlx::Error::Decode(_)
+                ),
+            };
+            if reusable {
+                lanes.idle.lock().expect("read lanes lock").push(connection);
+            }
+            outcome
+        });
+        task.await
+            .map_err(|error| sqlx::Error::Io(std::io::Error::other(error)))?
+    }
+
+    async fn close(&self) {
+        self.permits.close();
+        let idle = std::mem::take(&mut *self.idle.lock().expect("read lanes lock"));
+        for connection in idle {
+            let _ = connection.close().await;
+        }
+    }
 }
 
 static INSTALL_DRIVERS: Once = Once::new();
@@ -98,7 +189,32 @@ impl Database {
             .connect(url)
             .await
             .with_context(|| format!("cannot connect to the {backend:?} database"))?;
-        Ok(Database { pool, backend })
+        let lanes = (backend == Backend::Postgres).then(|| {
+            Arc::new(ReadLanes {
+                url: config.url.clone(),
+                idle: Mutex::new(Vec::new()),
+                permits: Semaphore::new(config.max_connections.max(1) as usize),
+                acquire_timeout: Duration::from_millis(config.acquire_timeout_ms),
+            })
+        });
+        Ok(Database {
+            pool,
+            backend,
+            lanes,
+        })
+    }
+
+    /// Runs one read-only statement. On PostgreSQL it runs on a read lane (see [`ReadLanes`]:
+    /// one round trip instead of two); on SQLite, where the pool's release check costs no round
+    /// trip, on the pool. Use it for hot point reads; transactions and writes use the pool.
+    pub async fn read<T: Send + 'static>(&self, query: ReadQuery<T>) -> Result<T, sqlx::Error> {
+        match &self.lanes {
+            Some(lanes) => lanes.run(query).await,
+            None => {
+                let mut connection = self.pool.acquire().await?;
+                query(&mut connection).await
+            }
+        }
     }
 
     /// The pool, for queries.
@@ -187,6 +303,9 @@ impl Database {
 
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
+        if let Some(lanes) = &self.lanes {
+            lanes.close().await;
+        }
         self.pool.close().await;
     }
 }
@@ -209,4 +328,99 @@ fn ensure_sqlite_folder(url: &str) -> anyhow::Result<()> {
             .with_context(|| format!("cannot create the database folder {}", parent.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{config::Secret, testing::TestDatabase};
+
+    async fn database(test: &TestDatabase, connections: u32) -> Database {
+        Database::connect(&DatabaseConfig {
+            url: Secret::new(test.url()),
+            max_connections: connections,
+            ..DatabaseConfig::default()
+        })
+        .await
+        .expect("connect")
+    }
+
+    fn number(sql: impl Into<String>) -> ReadQuery<i64> {
+        let sql = sqlx::AssertSqlSafe(sql.into());
+        Box::new(move |connection| {
+            Box::pin(async move { sqlx::query_scalar(sql).fetch_one(connection).await })
+        })
+    }
+
+    #[tokio::test]
+    async fn a_read_abandoned_by_its_caller_does_not_leak_its_answer_into_the_next() {
+        let test = TestDatabase::create().await;
+        let db = database(&test, 1).await;
+        let slow = if test.is_postgres() {
+            "SELECT CAST(7 AS BIGINT) FROM pg_sleep(0.3)"
+        } else {
+            // A recursive count that takes a moment on SQLite.
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) \
+             SELECT CAST(7 AS BIGINT) FROM n WHERE i = 3000000"
+        };
+        let abandoned =
+            tokio::time::timeout(Duration::from_millis(20), db.read(number(slow))).await;
+        assert!(abandoned.is_err(), "the slow read should still be running");
+        // The one connection is reused: it must answer the new statement, not the old one.
+        for expected in [2_i64, 3, 4] {
+            let sql = format!("SELECT CAST({expected} AS BIGINT)");
+            assert_eq!(db.read(number(sql)).await.expect("read"), expected);
+        }
+        db.close().await;
+    }
+
+    #[tokio::test]
+    async fn reads_recover_when_the_server_drops_their_connections() {
+        let test = TestDatabase::create().await;
+        if !test.is_postgres() {
+            return; // only a server can drop a connection
+        }
+        let db = database(&test, 2).await;
+        assert_eq!(
+            db.read(number("SELECT CAST(1 AS BIGINT)")).await.unwrap(),
+            1
+        );
+        // A statement error leaves the connection in service.
+        assert!(
+            db.read(number("SELECT CAST(1 / 0 AS BIGINT)"))
+                .await
+                .is_err()
+        );
+        assert_eq!(
+            db.read(number("SELECT CAST(1 AS BIGINT)")).await.unwrap(),
+            1
+        );
+        // An administrator (or a failover) ends every session but this one.
+        sqlx::query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .execute(db.pool())
+        .await
+        .unwrap();
+        // One failure for the lane that was in use, reported as an error rather than a wrong
+        // answer; then it reconnects.
+        let mut failures = 0;
+        let mut successes = 0;
+        for _ in 0..10 {
+            match db.read(number("SELECT CAST(5 AS BIGINT)")).await {
+                Ok(value) => {
+                    assert_eq!(value, 5);
+                    successes += 1;
+                }
+                Err(_) => failures += 1,
+            }
+        }
+        assert!(
+            failures <= 1,
+            "{failures} reads failed after the disconnect"
+        );
+        assert!(successes >= 9);
+        db.close().await;
+    }
 }

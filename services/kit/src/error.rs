@@ -341,7 +341,7 @@ impl From<sqlx::Error> for Error {
 /// PostgreSQL connection exceptions (08), operator intervention such as a terminated session
 /// (57P), insufficient resources (53), a database not accepting connections (55000), and SQLite's
 /// busy and locked (5, 6).
-fn unavailable_code(code: &str) -> bool {
+pub(crate) fn unavailable_code(code: &str) -> bool {
     code.starts_with("08")
         || code.starts_with("57P")
         || code.starts_with("53")

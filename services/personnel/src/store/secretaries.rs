@@ -189,9 +189,17 @@ impl Store {
     /// The secretary with `id`, if any.
     pub async fn secretary(&self, id: &str) -> Result<Option<Secretary>, Error> {
         let sql = format!("SELECT {SECRETARY_COLUMNS} FROM secretaries WHERE id = $1");
-        let row: Option<SecretaryRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(self.db.pool())
+        let id = id.to_owned();
+        let row: Option<SecretaryRow> = self
+            .db
+            .read(Box::new(move |connection| {
+                Box::pin(async move {
+                    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                        .bind(id)
+                        .fetch_optional(connection)
+                        .await
+                })
+            }))
             .await?;
         row.map(|r| self.decode_secretary(r)).transpose()
     }
