@@ -31,8 +31,12 @@ pub struct OidcConfig {
     pub audience: String,
     /// A JWKS document on disk (re-read on every refresh).
     pub jwks_file: Option<PathBuf>,
-    /// A JWKS URL (`http://`; inside the province network or through a mesh sidecar).
+    /// A JWKS URL: `https://` (the server's certificate checked against the system's roots and
+    /// `jwks_ca_file`), or `http://` inside the province network or through a mesh sidecar.
     pub jwks_url: Option<String>,
+    /// PEM file of CA certificates trusted for an `https://` `jwks_url` besides the system's
+    /// roots, typically the province's own CA.
+    pub jwks_ca_file: Option<PathBuf>,
     /// How often the key set is refreshed.
     pub refresh_secs: u64,
     /// Accepted `alg` values.
@@ -54,6 +58,7 @@ impl Default for OidcConfig {
             audience: "shequ".to_owned(),
             jwks_file: None,
             jwks_url: None,
+            jwks_ca_file: None,
             refresh_secs: 300,
             algorithms: vec!["EdDSA".to_owned(), "ES256".to_owned(), "RS256".to_owned()],
             roles_claim: "roles".to_owned(),
@@ -78,6 +83,8 @@ pub struct OidcVerifier {
     config: Arc<OidcConfig>,
     allowed: Arc<Vec<Algorithm>>,
     keys: Arc<std::sync::RwLock<Vec<Key>>>,
+    /// Where the key set is fetched from, when it is a URL.
+    source: Option<Arc<JwksUrl>>,
 }
 
 impl std::fmt::Debug for OidcVerifier {
@@ -138,10 +145,15 @@ impl OidcVerifier {
             .iter()
             .map(|a| parse_algorithm(a))
             .collect::<anyhow::Result<Vec<_>>>()?;
+        let source = match (&config.jwks_file, &config.jwks_url) {
+            (None, Some(url)) => Some(Arc::new(JwksUrl::new(url, config.jwks_ca_file.as_deref())?)),
+            _ => None,
+        };
         Ok(OidcVerifier {
             config: Arc::new(config),
             allowed: Arc::new(allowed),
             keys: Arc::default(),
+            source,
         })
     }
 
@@ -175,9 +187,9 @@ impl OidcVerifier {
 
     /// Fetches the key set from the configured file or URL.
     pub async fn refresh(&self) -> anyhow::Result<usize> {
-        let json = match (&self.config.jwks_file, &self.config.jwks_url) {
+        let json = match (&self.config.jwks_file, &self.source) {
             (Some(file), _) => tokio::fs::read_to_string(file).await?,
-            (None, Some(url)) => fetch(url).await?,
+            (None, Some(url)) => url.fetch().await?,
             (None, None) => anyhow::bail!("no JWKS source configured"),
         };
         self.load_jwks(&json)
@@ -311,39 +323,136 @@ impl OidcVerifier {
     }
 }
 
-/// GETs `url` (plain HTTP) and returns the body.
-async fn fetch(url: &str) -> anyhow::Result<String> {
-    use http_body_util::BodyExt;
-    let uri: http::Uri = url.parse()?;
+/// The largest JWKS document accepted: a provider publishes a handful of keys, and a refresh must
+/// not let a misbehaving endpoint fill the gateway's memory.
+const JWKS_LIMIT: usize = 256 * 1024;
+
+/// How long one fetch may take, from connecting to the last byte.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A JWKS endpoint, with the TLS trust it is checked against when it is `https://`.
+struct JwksUrl {
+    uri: http::Uri,
+    host: String,
+    port: u16,
+    tls: Option<tokio_rustls::TlsConnector>,
+}
+
+impl JwksUrl {
+    fn new(url: &str, ca_file: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|e| anyhow::anyhow!("oidc.jwks_url is not a URL: {e}"))?;
+        let https = match uri.scheme_str() {
+            Some("https") => true,
+            Some("http") => false,
+            _ => anyhow::bail!("oidc.jwks_url must be an https:// or http:// URL"),
+        };
+        let host = uri
+            .host()
+            .ok_or_else(|| anyhow::anyhow!("oidc.jwks_url has no host"))?
+            .to_owned();
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let tls = if https {
+            Some(tls_connector(ca_file)?)
+        } else {
+            anyhow::ensure!(
+                ca_file.is_none(),
+                "oidc.jwks_ca_file is set but oidc.jwks_url is not https://"
+            );
+            None
+        };
+        Ok(JwksUrl {
+            uri,
+            host,
+            port,
+            tls,
+        })
+    }
+
+    /// GETs the document; any status but 2xx, a body over [`JWKS_LIMIT`] or a slow answer fails.
+    async fn fetch(&self) -> anyhow::Result<String> {
+        tokio::time::timeout(FETCH_TIMEOUT, async {
+            let stream = tokio::net::TcpStream::connect((self.host.as_str(), self.port)).await?;
+            match &self.tls {
+                Some(connector) => {
+                    let name = rustls::pki_types::ServerName::try_from(self.host.clone())?;
+                    let stream = connector.connect(name, stream).await?;
+                    self.get(stream).await
+                }
+                None => self.get(stream).await,
+            }
+        })
+        .await
+        .map_err(|_| anyhow::anyhow!("JWKS fetch took longer than {FETCH_TIMEOUT:?}"))?
+    }
+
+    async fn get<S>(&self, stream: S) -> anyhow::Result<String>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        use http_body_util::BodyExt;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+        tokio::spawn(connection);
+        let authority = self
+            .uri
+            .authority()
+            .map_or(self.host.as_str(), |a| a.as_str());
+        let request = http::Request::get(self.uri.path_and_query().map_or("/", |p| p.as_str()))
+            .header(http::header::HOST, authority)
+            .header(http::header::ACCEPT, "application/json")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())?;
+        let response = sender.send_request(request).await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "JWKS fetch answered {}",
+            response.status()
+        );
+        let body = http_body_util::Limited::new(response.into_body(), JWKS_LIMIT)
+            .collect()
+            .await
+            .map_err(|e| anyhow::anyhow!("JWKS body refused: {e}"))?
+            .to_bytes();
+        Ok(String::from_utf8(body.to_vec())?)
+    }
+}
+
+/// TLS client trust for the JWKS endpoint: the system's roots and the configured CA file.
+fn tls_connector(ca_file: Option<&std::path::Path>) -> anyhow::Result<tokio_rustls::TlsConnector> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let mut roots = rustls::RootCertStore::empty();
+    // Unreadable system certificates are skipped; the CA file, when given, must be sound.
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(file) = ca_file {
+        let pem = std::fs::read(file)
+            .map_err(|e| anyhow::anyhow!("oidc.jwks_ca_file {}: {e}", file.display()))?;
+        let mut added = 0;
+        for cert in CertificateDer::pem_slice_iter(&pem) {
+            let cert =
+                cert.map_err(|e| anyhow::anyhow!("oidc.jwks_ca_file {}: {e}", file.display()))?;
+            roots.add(cert)?;
+            added += 1;
+        }
+        anyhow::ensure!(
+            added > 0,
+            "oidc.jwks_ca_file {} holds no certificate",
+            file.display()
+        );
+    }
     anyhow::ensure!(
-        uri.scheme_str() == Some("http"),
-        "oidc.jwks_url must be an http:// URL; use jwks_file otherwise"
+        !roots.is_empty(),
+        "no trusted root certificates for oidc.jwks_url: set oidc.jwks_ca_file"
     );
-    let host = uri
-        .host()
-        .ok_or_else(|| anyhow::anyhow!("oidc.jwks_url has no host"))?
-        .to_owned();
-    let port = uri.port_u16().unwrap_or(80);
-    let stream = tokio::time::timeout(
-        Duration::from_secs(5),
-        tokio::net::TcpStream::connect((host.as_str(), port)),
-    )
-    .await??;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
-    let request = http::Request::get(uri.path_and_query().map_or("/", |p| p.as_str()))
-        .header(http::header::HOST, host)
-        .body(http_body_util::Empty::<bytes::Bytes>::new())?;
-    let response =
-        tokio::time::timeout(Duration::from_secs(5), sender.send_request(request)).await??;
-    anyhow::ensure!(
-        response.status().is_success(),
-        "JWKS fetch answered {}",
-        response.status()
-    );
-    let body = response.into_body().collect().await?.to_bytes();
-    Ok(String::from_utf8(body.to_vec())?)
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
 }
 
 #[cfg(test)]
@@ -351,9 +460,9 @@ mod tests {
     use super::*;
     use jsonwebtoken::{EncodingKey, Header, jwk::Jwk};
 
-    struct Provider {
+    pub(super) struct Provider {
         key: EncodingKey,
-        jwk: Jwk,
+        pub(super) jwk: Jwk,
     }
 
     fn b64(bytes: &[u8]) -> String {
@@ -361,7 +470,7 @@ mod tests {
         URL_SAFE_NO_PAD.encode(bytes)
     }
 
-    fn ed25519(kid: &str) -> Provider {
+    pub(super) fn ed25519(kid: &str) -> Provider {
         use ed25519_dalek::pkcs8::{EncodePrivateKey, spki::der::pem::LineEnding};
         let signing = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
         let pem = signing.to_pkcs8_pem(LineEnding::LF).unwrap();
@@ -408,7 +517,7 @@ mod tests {
         verifier
     }
 
-    fn claims() -> serde_json::Value {
+    pub(super) fn claims() -> serde_json::Value {
         serde_json::json!({
             "iss": "https://idp.gd.gov.cn", "aud": "shequ", "sub": "zhangwei",
             "exp": chrono::Utc::now().timestamp() + 600,
@@ -416,13 +525,18 @@ mod tests {
         })
     }
 
-    fn sign(provider: &Provider, alg: Algorithm, kid: &str, claims: &serde_json::Value) -> String {
+    pub(super) fn sign(
+        provider: &Provider,
+        alg: Algorithm,
+        kid: &str,
+        claims: &serde_json::Value,
+    ) -> String {
         let mut header = Header::new(alg);
         header.kid = Some(kid.to_owned());
         jsonwebtoken::encode(&header, claims, &provider.key).unwrap()
     }
 
-    fn reason(result: Result<Caller, Error>) -> &'static str {
+    pub(super) fn reason(result: Result<Caller, Error>) -> &'static str {
         match result {
             Err(Error::Unauthenticated { reason, .. }) => reason,
             other => panic!("expected a refusal, got {other:?}"),
@@ -554,5 +668,165 @@ mod tests {
         .unwrap();
         let set = serde_json::json!({"keys": [{"kty": "oct", "k": "c2VjcmV0", "kid": "h"}]});
         assert!(verifier.load_jwks(&set.to_string()).is_err());
+    }
+}
+
+/// Fetching the key set from a URL: over TLS with the configured trust, or plain HTTP.
+#[cfg(test)]
+mod fetching {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A test CA and a certificate it issued for `localhost`.
+    struct Pki {
+        ca_pem: String,
+        server_chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+        server_key: rustls::pki_types::PrivateKeyDer<'static>,
+    }
+
+    fn pki() -> Pki {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Test Province CA");
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let server_key = rcgen::KeyPair::generate().unwrap();
+        let server = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .signed_by(&server_key, &rcgen::Issuer::new(ca_params, ca_key))
+            .unwrap();
+        Pki {
+            ca_pem: ca.pem(),
+            server_chain: vec![server.der().clone()],
+            server_key: rustls::pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into()),
+        }
+    }
+
+    /// Serves `body` with `status` to every request, over TLS when `tls` is given.
+    async fn serve(status: &'static str, body: String, tls: Option<&Pki>) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let acceptor = tls.map(|pki| {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let config = rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(pki.server_chain.clone(), pki.server_key.clone_key())
+                .unwrap();
+            tokio_rustls::TlsAcceptor::from(Arc::new(config))
+        });
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (acceptor, body) = (acceptor.clone(), body.clone());
+                tokio::spawn(async move {
+                    let response = format!(
+                        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\n\
+                         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    match acceptor {
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                answer(stream, &response).await;
+                            }
+                        }
+                        None => answer(stream, &response).await,
+                    }
+                });
+            }
+        });
+        address
+    }
+
+    async fn answer<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+        mut stream: S,
+        response: &str,
+    ) {
+        let mut request = Vec::new();
+        let mut buffer = [0_u8; 1024];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => request.extend_from_slice(&buffer[..n]),
+            }
+        }
+        let _ = stream.write_all(response.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    }
+
+    fn jwks(provider: &tests::Provider) -> String {
+        serde_json::json!({ "keys": [&provider.jwk] }).to_string()
+    }
+
+    fn from_url(url: String, ca_file: Option<PathBuf>) -> anyhow::Result<OidcVerifier> {
+        OidcVerifier::new(OidcConfig {
+            issuer: "https://idp.gd.gov.cn".into(),
+            jwks_url: Some(url),
+            jwks_ca_file: ca_file,
+            ..OidcConfig::default()
+        })
+    }
+
+    #[tokio::test]
+    async fn keys_are_fetched_over_tls_from_a_server_the_province_ca_vouches_for() {
+        let pki = pki();
+        let provider = tests::ed25519("k1");
+        let address = serve("200 OK", jwks(&provider), Some(&pki)).await;
+        let dir = tempfile::tempdir().unwrap();
+        let ca_file = dir.path().join("province-ca.pem");
+        std::fs::write(&ca_file, &pki.ca_pem).unwrap();
+        let url = format!("https://localhost:{}/oauth2/jwks", address.port());
+
+        let verifier = from_url(url.clone(), Some(ca_file)).unwrap();
+        assert_eq!(verifier.refresh().await.unwrap(), 1);
+        let token = tests::sign(&provider, Algorithm::EdDSA, "k1", &tests::claims());
+        assert_eq!(verifier.verify(&token).unwrap().subject, "oidc:zhangwei");
+
+        // Without the province's CA the same server is not trusted, and no key is loaded.
+        let untrusted = from_url(url, None).unwrap();
+        let error = untrusted.refresh().await.unwrap_err().to_string();
+        assert!(error.contains("certificate"), "{error}");
+        assert_eq!(tests::reason(untrusted.verify(&token)), "TOKEN_KEY_UNKNOWN");
+    }
+
+    /// Why a refresh from a plain HTTP server answering `status` and `body` fails.
+    async fn refresh_error(status: &'static str, body: String) -> String {
+        let address = serve(status, body, None).await;
+        from_url(format!("http://127.0.0.1:{}/jwks", address.port()), None)
+            .unwrap()
+            .refresh()
+            .await
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn plain_http_works_and_bad_answers_are_refused() {
+        let provider = tests::ed25519("k1");
+        let ok = serve("200 OK", jwks(&provider), None).await;
+        let verifier = from_url(format!("http://127.0.0.1:{}/jwks", ok.port()), None).unwrap();
+        assert_eq!(verifier.refresh().await.unwrap(), 1);
+
+        let error = refresh_error("503 Service Unavailable", String::new()).await;
+        assert!(error.contains("503"), "{error}");
+        let error = refresh_error("200 OK", "x".repeat(JWKS_LIMIT + 1)).await;
+        assert!(error.contains("JWKS body refused"), "{error}");
+    }
+
+    #[test]
+    fn only_http_and_https_urls_are_accepted_and_a_ca_file_needs_https() {
+        let error = from_url("ftp://idp/jwks".into(), None).unwrap_err();
+        assert!(error.to_string().contains("https:// or http://"), "{error}");
+        let error = from_url("http://idp/jwks".into(), Some("ca.pem".into())).unwrap_err();
+        assert!(error.to_string().contains("not https://"), "{error}");
+        let error = from_url(
+            "https://idp/jwks".into(),
+            Some("/nonexistent/ca.pem".into()),
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("oidc.jwks_ca_file"), "{error}");
     }
 }

@@ -86,6 +86,8 @@ pub(crate) async fn update_standard(
         &input.name,
         Some(STANDARD),
     )?;
+    // Authorised before validated: a caller who may not write learns nothing about the input.
+    access::check_policy_write(caller, province, "UpdateQualificationStandard")?;
     let paths = mask_paths(
         request.update_mask.as_ref(),
         &[
@@ -95,7 +97,6 @@ pub(crate) async fn update_standard(
         ],
     )?;
     let expected = parse_etag("qualification_standard.etag", &input.etag)?;
-    access::check_policy_write(caller, province, "UpdateQualificationStandard")?;
     note_target(&input.name, province);
 
     let stored = ctx.store.standard(province).await?;
@@ -244,6 +245,8 @@ pub(crate) async fn update_career_policy(
         &input.name,
         Some(CAREER_POLICY),
     )?;
+    // Authorised before validated: a caller who may not write learns nothing about the input.
+    access::check_policy_write(caller, province, "UpdateCareerPolicy")?;
     let paths = mask_paths(
         request.update_mask.as_ref(),
         &[
@@ -253,7 +256,6 @@ pub(crate) async fn update_career_policy(
         ],
     )?;
     let expected = parse_etag("career_policy.etag", &input.etag)?;
-    access::check_policy_write(caller, province, "UpdateCareerPolicy")?;
     note_target(&input.name, province);
 
     let stored = ctx.store.career_policy(province).await?;
@@ -446,12 +448,13 @@ pub(crate) async fn update_item(
     })?;
     let (province, code) =
         names::negative_list_item(&ctx.regions, "negative_list_item.name", &input.name)?;
+    // Authorised before validated: a caller who may not write learns nothing about the input.
+    access::check_policy_write(caller, province, "UpdateNegativeListItem")?;
     let paths = mask_paths(
         request.update_mask.as_ref(),
         &["title", "description", "active"],
     )?;
     let expected = parse_etag("negative_list_item.etag", &input.etag)?;
-    access::check_policy_write(caller, province, "UpdateNegativeListItem")?;
     note_target(&input.name, province);
     let stored = ctx
         .store

@@ -211,6 +211,8 @@ pub(crate) async fn update(
             "the candidate is required",
         )
     })?;
+    // Authorised (role, then the record's scope) before validated.
+    let stored = load(ctx, caller, "reserve_candidate.name", &input.name).await?;
     let paths = mask_paths(
         request.update_mask.as_ref(),
         &[
@@ -224,7 +226,6 @@ pub(crate) async fn update(
         ],
     )?;
     let expected = parse_etag("reserve_candidate.etag", &input.etag)?;
-    let stored = load(ctx, caller, "reserve_candidate.name", &input.name).await?;
     let today = ctx.clock.today();
     let mut next = stored.clone();
     let mut checks = Checks::new();

@@ -367,8 +367,7 @@ pub(crate) async fn update(
     let input = request.secretary.ok_or_else(|| {
         Error::invalid("secretary", "FIELD_REQUIRED", "the secretary is required")
     })?;
-    let paths = mask_paths(request.update_mask.as_ref(), UPDATABLE)?;
-    let expected = parse_etag("secretary.etag", &input.etag)?;
+    // Authorised before validated: a caller who may not write learns nothing about the input.
     let stored = load_writable(
         ctx,
         caller,
@@ -377,6 +376,8 @@ pub(crate) async fn update(
         "UpdateSecretary",
     )
     .await?;
+    let paths = mask_paths(request.update_mask.as_ref(), UPDATABLE)?;
+    let expected = parse_etag("secretary.etag", &input.etag)?;
     let today = ctx.clock.today();
 
     let mut next = stored.clone();

@@ -424,6 +424,47 @@ async fn an_update_changes_only_masked_fields_and_a_stale_etag_changes_nothing()
 }
 
 #[tokio::test]
+async fn a_caller_who_may_not_write_is_refused_before_their_input_is_examined() {
+    let app = TestApp::spawn().await;
+    let created = create(&app, secretary(&id_number(1985, 22))).await;
+    let mut malformed = created.clone();
+    malformed.etag = "not-an-etag".into();
+    let request = || pb::UpdateSecretaryRequest {
+        secretary: Some(malformed.clone()),
+        update_mask: mask(&["no_such_field"]),
+    };
+
+    let officer = app.keys.token(Role::StreetOfficer, NANTOU_STREET);
+    assert_refused(
+        app.client_with_token(&officer)
+            .update_secretary(request())
+            .await,
+        Code::PermissionDenied,
+        "ROLE_NOT_PERMITTED",
+    );
+    // Another district's administrator learns nothing either, not even that the input is bad.
+    let futian = app.keys.token(Role::DistrictAdmin, "440304000000");
+    let refusal = app
+        .client_with_token(&futian)
+        .update_secretary(request())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refusal.code(), Code::PermissionDenied | Code::NotFound),
+        "{refusal:?}"
+    );
+    // The record's own administrator is told what is wrong with the input.
+    assert_eq!(
+        app.admin()
+            .update_secretary(request())
+            .await
+            .unwrap_err()
+            .code(),
+        Code::InvalidArgument
+    );
+}
+
+#[tokio::test]
 async fn a_secretary_may_read_only_their_own_record() {
     let app = TestApp::spawn().await;
     let own = create(&app, secretary(&id_number(1985, 30))).await;
