@@ -71,10 +71,9 @@ pub type ReadQuery<T> =
 ///
 /// sqlx's pool sends a `Sync` round trip to PostgreSQL every time a connection is returned (a
 /// safeguard for futures dropped mid-query), which doubles the round trips of a point read. A
-/// lane returns its connection without it, and is safe to do so because the query always runs to
-/// completion in its own task: a caller that gives up (deadline, disconnect) stops waiting for the
-/// result, never stops the query half-way. A connection that fails for any reason other than the
-/// statement itself is dropped and replaced on next use.
+/// lane returns its connection without it, and only after its query completed: a query abandoned
+/// by its caller (deadline, disconnect) takes its connection down with it. A connection that
+/// fails for any reason other than the statement itself is dropped too; lanes reconnect on use.
 struct ReadLanes {
     url: crate::config::Secret,
     idle: Mutex<Vec<AnyConnection>>,
@@ -91,49 +90,43 @@ impl std::fmt::Debug for ReadLanes {
 }
 
 impl ReadLanes {
-    async fn run<T: Send + 'static>(
-        self: &Arc<Self>,
-        query: ReadQuery<T>,
-    ) -> Result<T, sqlx::Error> {
-        let lanes = Arc::clone(self);
-        let task = tokio::spawn(async move {
-            let _permit = tokio::time::timeout(lanes.acquire_timeout, lanes.permits.acquire())
-                .await
-                .map_err(|_| sqlx::Error::PoolTimedOut)?
-                .map_err(|_| sqlx::Error::PoolClosed)?;
-            let idle = lanes.idle.lock().expect("read lanes lock").pop();
-            let mut connection = match idle {
-                Some(connection) => connection,
-                None => tokio::time::timeout(
-                    lanes.acquire_timeout,
-                    AnyConnection::connect(lanes.url.expose()),
-                )
-                .await
-                .map_err(|_| sqlx::Error::PoolTimedOut)??,
-            };
-            let outcome = query(&mut connection).await;
-            // Errors of the statement (constraint, decoding) leave the connection usable; any
-            // other error (I/O, protocol) may have left it broken.
-            let reusable = match &outcome {
-                Ok(_) => true,
-                Err(sqlx::Error::Database(error)) => !error
-                    .code()
-                    .is_some_and(|code| crate::error::unavailable_code(&code)),
-                Err(error) => matches!(
-                    error,
-                    sqlx::Error::RowNotFound
-                        | sqlx::Error::ColumnDecode { .. }
-                        | sqlx::Error::ColumnNotFound(_)
-                        | sqlx::Error::Decode(_)
-                ),
-            };
-            if reusable {
-                lanes.idle.lock().expect("read lanes lock").push(connection);
-            }
-            outcome
-        });
-        task.await
-            .map_err(|error| sqlx::Error::Io(std::io::Error::other(error)))?
+    async fn run<T>(&self, query: ReadQuery<T>) -> Result<T, sqlx::Error> {
+        let _permit = tokio::time::timeout(self.acquire_timeout, self.permits.acquire())
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)?
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        let idle = self.idle.lock().expect("read lanes lock").pop();
+        let mut connection = match idle {
+            Some(connection) => connection,
+            None => tokio::time::timeout(
+                self.acquire_timeout,
+                AnyConnection::connect(self.url.expose()),
+            )
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)??,
+        };
+        // If the caller gives up while the query runs, this future is dropped and the connection
+        // with it: it is never returned half-way through a conversation.
+        let outcome = query(&mut connection).await;
+        // Errors of the statement (constraint, decoding) leave the connection usable; any
+        // other error (I/O, protocol, a terminated session) may have left it broken.
+        let reusable = match &outcome {
+            Ok(_) => true,
+            Err(sqlx::Error::Database(error)) => !error
+                .code()
+                .is_some_and(|code| crate::error::unavailable_code(&code)),
+            Err(error) => matches!(
+                error,
+                sqlx::Error::RowNotFound
+                    | sqlx::Error::ColumnDecode { .. }
+                    | sqlx::Error::ColumnNotFound(_)
+                    | sqlx::Error::Decode(_)
+            ),
+        };
+        if reusable {
+            self.idle.lock().expect("read lanes lock").push(connection);
+        }
+        outcome
     }
 
     async fn close(&self) {
@@ -207,7 +200,7 @@ impl Database {
     /// Runs one read-only statement. On PostgreSQL it runs on a read lane (see [`ReadLanes`]:
     /// one round trip instead of two); on SQLite, where the pool's release check costs no round
     /// trip, on the pool. Use it for hot point reads; transactions and writes use the pool.
-    pub async fn read<T: Send + 'static>(&self, query: ReadQuery<T>) -> Result<T, sqlx::Error> {
+    pub async fn read<T: Send>(&self, query: ReadQuery<T>) -> Result<T, sqlx::Error> {
         match &self.lanes {
             Some(lanes) => lanes.run(query).await,
             None => {
