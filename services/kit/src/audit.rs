@@ -134,11 +134,15 @@ pub struct VerifyReport {
     pub problems: Vec<Problem>,
 }
 
+/// The actor of the entries the retention job writes about itself.
+const RETENTION_ACTOR: &str = "system:retention";
+
 /// Filters of an audit query.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
-    /// Only records inside this region. Records without a region (the log's own purge entries)
-    /// match no region filter.
+    /// Only records inside this region, plus the log's own purge entries, which concern every
+    /// region (other records without a region, such as refusals of unknown records, match no
+    /// region filter: their actors may belong to another district).
     pub region: Option<RegionCode>,
     /// Only this actor.
     pub actor: Option<String>,
@@ -339,7 +343,8 @@ impl AuditLog {
             None => (String::new(), "~".to_owned()),
         };
         let sql = format!(
-            "SELECT {COLUMNS} FROM audit_entries WHERE seq > $1 AND region BETWEEN $2 AND $3 \
+            "SELECT {COLUMNS} FROM audit_entries WHERE seq > $1 \
+             AND (region BETWEEN $2 AND $3 OR (region = '' AND actor = '{RETENTION_ACTOR}')) \
              AND ($4 = '' OR actor = $4) AND ($5 = '' OR at >= $5) AND ($6 = '' OR at < $6) \
              ORDER BY seq LIMIT $7"
         );
@@ -498,7 +503,7 @@ impl AuditLog {
         let purged = entries.len() as u64;
         self.append(
             AuditRecord {
-                actor: "system:retention".into(),
+                actor: RETENTION_ACTOR.into(),
                 roles: String::new(),
                 action: "AUDIT_PURGE".into(),
                 resource: archive.display().to_string(),
@@ -939,6 +944,14 @@ mod tests {
         assert_eq!(verified.head_seq, 7, "the purge recorded itself as entry 7");
         let purge_entry = log.query(&AuditFilter::default(), 6, 10).await.unwrap();
         assert_eq!(purge_entry[0].action, "AUDIT_PURGE");
+        // The purge concerns every region: a district's auditor sees that entries went, too.
+        let district = AuditFilter {
+            region: Some(RegionCode::parse("440305000000").unwrap()),
+            ..AuditFilter::default()
+        };
+        let seen = log.query(&district, 6, 10).await.unwrap();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].action, "AUDIT_PURGE");
         // nothing older than the cutoff is left to purge
         assert_eq!(
             log.purge(cutoff, archive.path(), Utc::now())
