@@ -344,7 +344,7 @@ impl AuditLog {
         };
         let sql = format!(
             "SELECT {COLUMNS} FROM audit_entries WHERE seq > $1 \
-             AND (region BETWEEN $2 AND $3 OR (region = '' AND actor = '{RETENTION_ACTOR}')) \
+             AND (region BETWEEN $2 AND $3 OR (region = '' AND actor = '{RETENTION_ACTOR}' AND action = 'AUDIT_PURGE')) \
              AND ($4 = '' OR actor = $4) AND ($5 = '' OR at >= $5) AND ($6 = '' OR at < $6) \
              ORDER BY seq LIMIT $7"
         );

@@ -56,9 +56,14 @@ pub enum MigrateMode {
 pub struct DatabaseConfig {
     /// `sqlite://path/to/file.db?mode=rwc` or `postgres://user@host/db`. Contains credentials.
     pub url: Secret,
-    /// Pool size. PostgreSQL on 2 cores peaks at about 4 concurrent queries, and the GetSecretary
-    /// benchmark reads 15% faster with 4 connections than with 8.
+    /// Pool size (transactions, writes, lists). PostgreSQL on 2 cores peaks at about 4
+    /// concurrent queries, and the GetSecretary benchmark read 15% faster with 4 connections than
+    /// with 8.
     pub max_connections: u32,
+    /// PostgreSQL only: connections reserved for hot point reads beside the pool (see
+    /// `Database::read`), so a service holds up to `max_connections + read_lanes`. 0 sends
+    /// those reads through the pool.
+    pub read_lanes: u32,
     /// How long a call waits for a pooled connection before failing with UNAVAILABLE.
     pub acquire_timeout_ms: u64,
     /// Migrations at start-up.
@@ -72,6 +77,7 @@ impl Default for DatabaseConfig {
         DatabaseConfig {
             url: Secret::default(),
             max_connections: 4,
+            read_lanes: 4,
             acquire_timeout_ms: 3_000,
             migrate: MigrateMode::Run,
             health_interval_ms: 2_000,

@@ -348,12 +348,21 @@ impl JwksUrl {
             Some("http") => false,
             _ => anyhow::bail!("oidc.jwks_url must be an https:// or http:// URL"),
         };
+        anyhow::ensure!(
+            !uri.authority().is_some_and(|a| a.as_str().contains('@')),
+            "oidc.jwks_url must not carry credentials"
+        );
+        // An IPv6 literal keeps its brackets in the URI, not in a socket address or TLS name.
         let host = uri
             .host()
             .ok_or_else(|| anyhow::anyhow!("oidc.jwks_url has no host"))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
             .to_owned();
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
         let tls = if https {
+            rustls::pki_types::ServerName::try_from(host.clone())
+                .map_err(|e| anyhow::anyhow!("oidc.jwks_url host {host:?}: {e}"))?;
             Some(tls_connector(ca_file)?)
         } else {
             anyhow::ensure!(
@@ -372,6 +381,13 @@ impl JwksUrl {
 
     /// GETs the document; any status but 2xx, a body over [`JWKS_LIMIT`] or a slow answer fails.
     async fn fetch(&self) -> anyhow::Result<String> {
+        use anyhow::Context as _;
+        self.fetch_once()
+            .await
+            .with_context(|| format!("JWKS fetch from {}", self.uri))
+    }
+
+    async fn fetch_once(&self) -> anyhow::Result<String> {
         tokio::time::timeout(FETCH_TIMEOUT, async {
             let stream = tokio::net::TcpStream::connect((self.host.as_str(), self.port)).await?;
             match &self.tls {
@@ -785,22 +801,36 @@ mod fetching {
         let token = tests::sign(&provider, Algorithm::EdDSA, "k1", &tests::claims());
         assert_eq!(verifier.verify(&token).unwrap().subject, "oidc:zhangwei");
 
-        // Without the province's CA the same server is not trusted, and no key is loaded.
-        let untrusted = from_url(url, None).unwrap();
-        let error = untrusted.refresh().await.unwrap_err().to_string();
-        assert!(error.contains("certificate"), "{error}");
-        assert_eq!(tests::reason(untrusted.verify(&token)), "TOKEN_KEY_UNKNOWN");
+        // The certificate names localhost, not the address: refused.
+        let by_address = from_url(
+            format!("https://127.0.0.1:{}/oauth2/jwks", address.port()),
+            Some(dir.path().join("province-ca.pem")),
+        )
+        .unwrap();
+        let error = format!("{:#}", by_address.refresh().await.unwrap_err());
+        assert!(error.contains("not valid for name"), "{error}");
+
+        // Without the province's CA the same server is not trusted, and no key is loaded (on a
+        // machine without system roots the URL is refused outright).
+        match from_url(url, None) {
+            Err(error) => assert!(error.to_string().contains("no trusted root"), "{error}"),
+            Ok(untrusted) => {
+                let error = format!("{:#}", untrusted.refresh().await.unwrap_err());
+                assert!(error.contains("UnknownIssuer"), "{error}");
+                assert_eq!(tests::reason(untrusted.verify(&token)), "TOKEN_KEY_UNKNOWN");
+            }
+        }
     }
 
     /// Why a refresh from a plain HTTP server answering `status` and `body` fails.
     async fn refresh_error(status: &'static str, body: String) -> String {
         let address = serve(status, body, None).await;
-        from_url(format!("http://127.0.0.1:{}/jwks", address.port()), None)
+        let error = from_url(format!("http://127.0.0.1:{}/jwks", address.port()), None)
             .unwrap()
             .refresh()
             .await
-            .unwrap_err()
-            .to_string()
+            .unwrap_err();
+        format!("{error:#}")
     }
 
     #[tokio::test]
@@ -813,7 +843,7 @@ mod fetching {
         let error = refresh_error("503 Service Unavailable", String::new()).await;
         assert!(error.contains("503"), "{error}");
         let error = refresh_error("200 OK", "x".repeat(JWKS_LIMIT + 1)).await;
-        assert!(error.contains("JWKS body refused"), "{error}");
+        assert!(error.contains("length limit exceeded"), "{error}");
     }
 
     #[test]
@@ -822,6 +852,8 @@ mod fetching {
         assert!(error.to_string().contains("https:// or http://"), "{error}");
         let error = from_url("http://idp/jwks".into(), Some("ca.pem".into())).unwrap_err();
         assert!(error.to_string().contains("not https://"), "{error}");
+        let error = from_url("https://user:secret@idp/jwks".into(), None).unwrap_err();
+        assert!(error.to_string().contains("credentials"), "{error}");
         let error = from_url(
             "https://idp/jwks".into(),
             Some("/nonexistent/ca.pem".into()),

@@ -73,6 +73,8 @@ pub(crate) async fn update_standard(
     caller: &Caller,
     request: pb::UpdateQualificationStandardRequest,
 ) -> Result<pb::QualificationStandard, Error> {
+    // The role first; the province the request names (parsed next) is for the scope check.
+    caller.require_any(access::POLICY_WRITERS, "UpdateQualificationStandard")?;
     let input = request.qualification_standard.ok_or_else(|| {
         Error::invalid(
             "qualification_standard",
@@ -236,6 +238,8 @@ pub(crate) async fn update_career_policy(
     caller: &Caller,
     request: pb::UpdateCareerPolicyRequest,
 ) -> Result<pb::CareerPolicy, Error> {
+    // The role first; the province the request names (parsed next) is for the scope check.
+    caller.require_any(access::POLICY_WRITERS, "UpdateCareerPolicy")?;
     let input = request.career_policy.ok_or_else(|| {
         Error::invalid("career_policy", "FIELD_REQUIRED", "the policy is required")
     })?;
@@ -439,6 +443,8 @@ pub(crate) async fn update_item(
     caller: &Caller,
     request: pb::UpdateNegativeListItemRequest,
 ) -> Result<pb::NegativeListItem, Error> {
+    // The role first; the province the request names (parsed next) is for the scope check.
+    caller.require_any(access::POLICY_WRITERS, "UpdateNegativeListItem")?;
     let input = request.negative_list_item.ok_or_else(|| {
         Error::invalid(
             "negative_list_item",

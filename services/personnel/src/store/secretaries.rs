@@ -193,6 +193,7 @@ impl Store {
         let row: Option<SecretaryRow> = self
             .db
             .read(Box::new(move |connection| {
+                let (sql, id) = (sql.clone(), id.clone());
                 Box::pin(async move {
                     sqlx::query_as(sqlx::AssertSqlSafe(sql))
                         .bind(id)
