@@ -27,7 +27,10 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        // Instants are stored with microseconds; an answer must not show more precision than a
+        // later read of the same record (a create's createTime equals the one read back).
+        chrono::DurationRound::duration_trunc(Utc::now(), chrono::TimeDelta::microseconds(1))
+            .unwrap_or_else(|_| Utc::now())
     }
 }
 
@@ -62,6 +65,16 @@ impl Clock for ManualClock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_system_clock_tells_microseconds_as_they_are_stored() {
+        let now = SystemClock.now();
+        assert_eq!(now.timestamp_subsec_nanos() % 1_000, 0);
+        assert_eq!(
+            crate::convert::from_db_time(&crate::convert::to_db_time(now)).unwrap(),
+            now
+        );
+    }
 
     #[test]
     fn today_follows_china_standard_time() {
