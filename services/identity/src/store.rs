@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use shequ_kit::{
-    Error,
+    Error, audit,
     auth::Role,
     convert::{from_db_time, to_db_time},
     crypto::BlindIndex,
@@ -135,6 +135,7 @@ impl Store {
         let sql = format!(
             "INSERT INTO api_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         );
+        let mut tx = self.db.begin().await?;
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&key.id)
             .bind(&key.display_name)
@@ -148,9 +149,9 @@ impl Store {
             .bind(key.rotate_time.map(to_db_time))
             .bind(key.revoke_time.map(to_db_time))
             .bind(key.version)
-            .execute(self.db.pool())
+            .execute(&mut *tx)
             .await?;
-        Ok(())
+        audit::commit(tx).await
     }
 
     /// The key with `id`.
@@ -205,6 +206,7 @@ impl Store {
         secret: &str,
         expected_version: i64,
     ) -> Result<bool, Error> {
+        let mut tx = self.db.begin().await?;
         let done = sqlx::query(
             "UPDATE api_keys SET secret_hash = $1, rotate_time = $2, version = $3 WHERE id = $4 AND version = $5",
         )
@@ -213,20 +215,21 @@ impl Store {
         .bind(key.version)
         .bind(&key.id)
         .bind(expected_version)
-        .execute(self.db.pool())
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        audit::commit_if(tx, done.rows_affected() == 1).await
     }
 
     /// Marks the key revoked if it is still at `expected_version`.
     pub async fn revoke(&self, key: &ApiKey, expected_version: i64) -> Result<bool, Error> {
+        let mut tx = self.db.begin().await?;
         let done = sqlx::query("UPDATE api_keys SET revoked = 1, revoke_time = $1, version = $2 WHERE id = $3 AND version = $4")
             .bind(key.revoke_time.map(to_db_time))
             .bind(key.version)
             .bind(&key.id)
             .bind(expected_version)
-            .execute(self.db.pool())
+            .execute(&mut *tx)
             .await?;
-        Ok(done.rows_affected() == 1)
+        audit::commit_if(tx, done.rows_affected() == 1).await
     }
 }

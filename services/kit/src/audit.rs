@@ -7,8 +7,14 @@
 //! chain head is MAC'd too, so a truncated tail is noticed. Entries older than the retention period
 //! are written to an archive file and then purged by [`AuditLog::purge`], which records itself in
 //! the chain: never silently.
+//!
+//! A write call's entry is written by [`commit`] inside the transaction that makes its change, so
+//! no change is durable without its entry; the RPC layer ([`crate::rpc`]) records refusals and
+//! failures, which change nothing, after the call.
 
 use std::{cell::RefCell, path::Path};
+
+use sqlx::{Any, Transaction};
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, KeyInit, Mac};
@@ -265,23 +271,36 @@ impl AuditLog {
         at: DateTime<Utc>,
     ) -> Result<AuditEntry, Error> {
         let mut tx = self.db.begin().await?;
+        let entry = self.append_in(&mut tx, record, at).await?;
+        tx.commit().await?;
+        Ok(entry)
+    }
+
+    /// Appends one entry inside `tx`: it exists exactly when the rest of `tx` commits. The head
+    /// row stays locked until then, so keep such transactions short.
+    pub async fn append_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        record: AuditRecord,
+        at: DateTime<Utc>,
+    ) -> Result<AuditEntry, Error> {
         // Take the head row's lock before reading it.
         let touched = sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         let (last_seq, last_hash, base_seq, base_hash) = if touched.rows_affected() == 0 {
             sqlx::query(
                 "INSERT INTO audit_head (id, seq, hash, head_mac, base_seq, base_hash) VALUES (1, 0, $1, '', 0, $1)",
             )
             .bind(GENESIS)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
             (0, GENESIS.to_owned(), 0, GENESIS.to_owned())
         } else {
             sqlx::query_as::<_, (i64, String, i64, String)>(
                 "SELECT seq, hash, base_seq, base_hash FROM audit_head WHERE id = 1",
             )
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **tx)
             .await?
         };
         let seq = last_seq + 1;
@@ -303,15 +322,14 @@ impl AuditLog {
             .bind(&record.detail)
             .bind(&last_hash)
             .bind(&hash)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         sqlx::query("UPDATE audit_head SET seq = $1, hash = $2, head_mac = $3 WHERE id = 1")
             .bind(seq)
             .bind(&hash)
             .bind(self.head_mac(seq, &hash, base_seq, &base_hash))
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
-        tx.commit().await?;
         Ok(AuditEntry {
             seq,
             at,
@@ -554,6 +572,82 @@ pub fn note_target(resource: &str, region: RegionCode) {
 /// Notes that the current call returned personal data unmasked.
 pub fn note_sensitive_read() {
     let _ = TARGET.try_with(|t| t.borrow_mut().sensitive_read = true);
+}
+
+/// The audit entry a write call owes, recorded by [`commit`] inside the transaction that makes
+/// the call's change, so that the change and its entry are durable together or not at all.
+#[derive(Debug, Clone)]
+pub struct OwedEntry {
+    /// Where it goes.
+    pub log: AuditLog,
+    /// Who called.
+    pub caller: Caller,
+    /// The RPC.
+    pub action: &'static str,
+    /// The call's request id.
+    pub request_id: String,
+    /// When the call arrived.
+    pub at: DateTime<Utc>,
+}
+
+enum Owed {
+    Pending(OwedEntry),
+    Recorded,
+}
+
+tokio::task_local! {
+    static OWED: RefCell<Owed>;
+}
+
+/// Runs a write call that owes `entry`; tells whether a [`commit`] recorded it (if not, the
+/// caller records the call's outcome itself: a refusal, or a failure before any commit).
+pub async fn owing<F: Future>(entry: OwedEntry, call: F) -> (F::Output, bool) {
+    OWED.scope(RefCell::new(Owed::Pending(entry)), async move {
+        let output = call.await;
+        let recorded = OWED.with(|owed| matches!(*owed.borrow(), Owed::Recorded));
+        (output, recorded)
+    })
+    .await
+}
+
+/// Commits the transaction that makes the current call's change, with the call's audit entry in
+/// it (outcome OK, target as noted so far). Outside a write call, or once the entry is recorded,
+/// it is a plain commit.
+pub async fn commit(mut tx: Transaction<'static, Any>) -> Result<(), Error> {
+    let owed = OWED
+        .try_with(|owed| match &*owed.borrow() {
+            Owed::Pending(entry) => Some(entry.clone()),
+            Owed::Recorded => None,
+        })
+        .ok()
+        .flatten();
+    let Some(entry) = owed else {
+        tx.commit().await?;
+        return Ok(());
+    };
+    let target = TARGET.try_with(|t| t.borrow().clone()).unwrap_or_default();
+    let record = record_for(
+        &entry.caller,
+        entry.action,
+        &target,
+        &entry.request_id,
+        tonic::Code::Ok,
+    );
+    entry.log.append_in(&mut tx, record, entry.at).await?;
+    tx.commit().await?;
+    let _ = OWED.try_with(|owed| *owed.borrow_mut() = Owed::Recorded);
+    Ok(())
+}
+
+/// Commits `tx` with the call's audit entry when `changed` (a conditional write matched), and
+/// rolls it back otherwise; returns `changed`.
+pub async fn commit_if(tx: Transaction<'static, Any>, changed: bool) -> Result<bool, Error> {
+    if changed {
+        commit(tx).await?;
+    } else {
+        tx.rollback().await?;
+    }
+    Ok(changed)
 }
 
 /// Runs `call` with a fresh target that handlers fill in, and returns both.

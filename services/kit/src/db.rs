@@ -267,7 +267,7 @@ impl Database {
         })
     }
 
-    /// Runs one read-only statement. On PostgreSQL it runs on a read lane (see [`ReadLanes`]:
+    /// Runs one read-only statement. On PostgreSQL it runs on a read lane (see `ReadLanes`:
     /// one round trip instead of two); on SQLite, where the pool's release check costs no round
     /// trip, or with `read_lanes = 0`, on the pool. Use it for hot point reads; transactions and
     /// writes use the pool.

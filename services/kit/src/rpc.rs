@@ -1,6 +1,7 @@
 //! The cross-cutting duties of every RPC, applied in one place: the verified caller, refusal
-//! logging, the audit entry of every write (and of every read of unmasked personal data), and
-//! exactly-once writes for client request ids.
+//! logging, the audit entry of every write (committed with the change itself through
+//! [`crate::audit::commit`], or recorded here for a refusal) and of every read of unmasked personal
+//! data, and exactly-once writes for client request ids.
 
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     Error,
-    audit::{AuditLog, AuditRecord, record_for, with_target},
+    audit::{AuditLog, AuditRecord, OwedEntry, owing, record_for, with_target},
     auth::Caller,
     clock::Clock,
     idempotency::{self, Claim, Idempotency, Outcome},
@@ -134,7 +135,18 @@ impl Recorder {
             }
             None => None,
         };
-        let (outcome, target) = with_target(handler(caller.clone(), request.into_inner())).await;
+        let owed = OwedEntry {
+            log: self.audit.clone(),
+            caller: caller.clone(),
+            action,
+            request_id: request_id.clone(),
+            at: self.clock.now(),
+        };
+        let ((outcome, target), recorded) = owing(
+            owed,
+            with_target(handler(caller.clone(), request.into_inner())),
+        )
+        .await;
         let outcome = to_status(outcome);
         if let Some(key) = idempotency_key {
             let stored = match &outcome {
@@ -145,11 +157,15 @@ impl Recorder {
                 tracing::error!(%error, "cannot record the outcome of an idempotent call");
             }
         }
-        let code = outcome
-            .as_ref()
-            .map_or_else(Status::code, |_| tonic::Code::Ok);
-        self.audit(record_for(&caller, action, &target, &request_id, code))
-            .await;
+        // A change the handler committed carries its entry already; refusals and failures (or a
+        // handler that commits without `audit::commit`) are recorded here.
+        if !recorded {
+            let code = outcome
+                .as_ref()
+                .map_or_else(Status::code, |_| tonic::Code::Ok);
+            self.audit(record_for(&caller, action, &target, &request_id, code))
+                .await;
+        }
         outcome.map(Response::new)
     }
 

@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use shequ_kit::{Error, convert::to_db_time, regions::RegionCode};
+use shequ_kit::{Error, audit, convert::to_db_time, regions::RegionCode};
 
 use super::{
     Store, date_text, is_unique_violation, stored_code, stored_date, stored_region, stored_time,
@@ -84,6 +84,7 @@ impl Store {
         expected_version: i64,
         now: DateTime<Utc>,
     ) -> Result<bool, Error> {
+        let mut tx = self.db.begin().await?;
         let result = if expected_version == 0 {
             sqlx::query(
                 "INSERT INTO qualification_standards (province, max_age_at_appointment, min_education, \
@@ -95,7 +96,7 @@ impl Store {
             .bind(standard.min_education.code())
             .bind(i64::from(standard.min_years_community_work))
             .bind(to_db_time(now))
-            .execute(self.db.pool())
+            .execute(&mut *tx)
             .await?
         } else {
             sqlx::query(
@@ -109,10 +110,10 @@ impl Store {
             .bind(to_db_time(now))
             .bind(province.to_string())
             .bind(expected_version)
-            .execute(self.db.pool())
+            .execute(&mut *tx)
             .await?
         };
-        Ok(result.rows_affected() == 1)
+        audit::commit_if(tx, result.rows_affected() == 1).await
     }
 
     /// A province's career policy (the default until changed).
@@ -166,6 +167,7 @@ impl Store {
                 .collect::<Vec<_>>(),
         )
         .map_err(Error::internal)?;
+        let mut tx = self.db.begin().await?;
         let result = if expected_version == 0 {
             sqlx::query(
                 "INSERT INTO career_policies (province, rung_requirements, violation_lookback_months, \
@@ -177,7 +179,7 @@ impl Store {
             .bind(i64::from(policy.violation_lookback_months))
             .bind(i64::from(policy.reserve_annual_target))
             .bind(to_db_time(now))
-            .execute(self.db.pool())
+            .execute(&mut *tx)
             .await?
         } else {
             sqlx::query(
@@ -191,10 +193,10 @@ impl Store {
             .bind(to_db_time(now))
             .bind(province.to_string())
             .bind(expected_version)
-            .execute(self.db.pool())
+            .execute(&mut *tx)
             .await?
         };
-        Ok(result.rows_affected() == 1)
+        audit::commit_if(tx, result.rows_affected() == 1).await
     }
 
     /// Copies the shipped catalogue to a province that has none yet (idempotent and safe to race).
@@ -265,6 +267,7 @@ impl Store {
     /// Adds an item; ALREADY_EXISTS when the code is taken.
     pub async fn insert_negative_list_item(&self, item: &NegativeListItem) -> Result<(), Error> {
         self.ensure_catalogue(item.province).await?;
+        let mut tx = self.db.begin().await?;
         let result = sqlx::query(
             "INSERT INTO negative_list_items (province, code, title, description, active, version) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -275,7 +278,7 @@ impl Store {
         .bind(&item.description)
         .bind(i64::from(item.active))
         .bind(item.version)
-        .execute(self.db.pool())
+        .execute(&mut *tx)
         .await;
         match result {
             Err(e) if is_unique_violation(&e) => Err(Error::AlreadyExists {
@@ -289,7 +292,8 @@ impl Store {
                     item.province, item.code
                 )),
             }),
-            other => other.map(|_| ()).map_err(Error::from),
+            Err(e) => Err(e.into()),
+            Ok(_) => audit::commit(tx).await,
         }
     }
 
@@ -299,6 +303,7 @@ impl Store {
         item: &NegativeListItem,
         expected_version: i64,
     ) -> Result<bool, Error> {
+        let mut tx = self.db.begin().await?;
         let result = sqlx::query(
             "UPDATE negative_list_items SET title = $1, description = $2, active = $3, version = $4 \
              WHERE province = $5 AND code = $6 AND version = $7",
@@ -310,13 +315,14 @@ impl Store {
         .bind(item.province.to_string())
         .bind(&item.code)
         .bind(expected_version)
-        .execute(self.db.pool())
+        .execute(&mut *tx)
         .await?;
-        Ok(result.rows_affected() == 1)
+        audit::commit_if(tx, result.rows_affected() == 1).await
     }
 
     /// Records a violation.
     pub async fn insert_violation(&self, violation: &Violation) -> Result<(), Error> {
+        let mut tx = self.db.begin().await?;
         sqlx::query(
             "INSERT INTO violations (id, secretary_id, province, item_code, occurred_on, evidence, recorded_by, create_time) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -329,9 +335,9 @@ impl Store {
         .bind(&violation.evidence)
         .bind(&violation.recorded_by)
         .bind(to_db_time(violation.create_time))
-        .execute(self.db.pool())
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        audit::commit(tx).await
     }
 
     /// Up to `limit` violations of a secretary, most recent first, after the (date, id) cursor.

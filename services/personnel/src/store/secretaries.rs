@@ -1,7 +1,7 @@
 //! Secretaries and their append-only career events.
 
 use chrono::NaiveDate;
-use shequ_kit::{Error, convert::to_db_time, regions::RegionCode};
+use shequ_kit::{Error, audit, convert::to_db_time, regions::RegionCode};
 
 use super::{
     ID_NUMBER, PHONE_NUMBER, Store, date_text, is_unique_violation, region_range, stored_code,
@@ -174,8 +174,7 @@ impl Store {
             other => other?,
         };
         insert_event(&mut tx, appointment).await?;
-        tx.commit().await?;
-        Ok(())
+        audit::commit(tx).await
     }
 
     fn encrypt_phone(&self, phone: Option<&PhoneNumber>) -> Option<String> {
@@ -242,6 +241,7 @@ impl Store {
         secretary: &Secretary,
         expected_version: i64,
     ) -> Result<bool, Error> {
+        let mut tx = self.db.begin().await?;
         let result = sqlx::query(
             "UPDATE secretaries SET display_name = $1, gender = $2, birth_date = $3, id_number_enc = $4, \
              id_number_index = $5, phone_number_enc = $6, education = $7, political_status = $8, \
@@ -262,12 +262,12 @@ impl Store {
         .bind(to_db_time(secretary.update_time))
         .bind(&secretary.id)
         .bind(expected_version)
-        .execute(self.db.pool())
+        .execute(&mut *tx)
         .await;
         match result {
             Err(e) if is_unique_violation(&e) => Err(id_number_taken()),
             Err(e) => Err(e.into()),
-            Ok(done) => Ok(done.rows_affected() == 1),
+            Ok(done) => audit::commit_if(tx, done.rows_affected() == 1).await,
         }
     }
 
@@ -302,7 +302,7 @@ impl Store {
             return Ok(false);
         }
         insert_event(&mut tx, event).await?;
-        tx.commit().await?;
+        audit::commit(tx).await?;
         Ok(true)
     }
 

@@ -271,3 +271,79 @@ async fn the_verify_command_reports_an_intact_and_then_a_tampered_chain() {
         vec![shequ_kit::audit::Problem::Tampered { seq: 2 }]
     );
 }
+
+/// Makes every audit append fail (as a full or read-only audit table would), or undoes that.
+async fn break_audit_storage(app: &TestApp, broken: bool) {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut db = sqlx::AnyConnection::connect(app.database().url())
+        .await
+        .unwrap();
+    let statements: &[&str] = match (app.database().is_postgres(), broken) {
+        (true, true) => &[
+            "CREATE FUNCTION audit_full() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'audit storage full'; END $$",
+            "CREATE TRIGGER audit_full BEFORE INSERT ON audit_entries \
+             FOR EACH ROW EXECUTE FUNCTION audit_full()",
+        ],
+        (true, false) => &[
+            "DROP TRIGGER audit_full ON audit_entries",
+            "DROP FUNCTION audit_full()",
+        ],
+        (false, true) => &["CREATE TRIGGER audit_full BEFORE INSERT ON audit_entries \
+             BEGIN SELECT RAISE(ABORT, 'audit storage full'); END"],
+        (false, false) => &["DROP TRIGGER audit_full"],
+    };
+    for statement in statements {
+        sqlx::query(*statement).execute(&mut db).await.unwrap();
+    }
+    db.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_change_whose_audit_entry_cannot_be_recorded_does_not_happen() {
+    let app = TestApp::spawn().await;
+    let existing = create(&app, secretary(&id_number(1985, 95))).await;
+    let mut admin = app.admin();
+    break_audit_storage(&app, true).await;
+
+    let refused = admin
+        .create_secretary(pb::CreateSecretaryRequest {
+            secretary: Some(secretary(&id_number(1985, 96))),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused.code(), Code::Internal | Code::Unavailable),
+        "{refused:?}"
+    );
+    let mut renamed = existing.clone();
+    renamed.display_name = "未审计".into();
+    admin
+        .update_secretary(pb::UpdateSecretaryRequest {
+            secretary: Some(renamed),
+            update_mask: mask(&["display_name"]),
+        })
+        .await
+        .unwrap_err();
+
+    break_audit_storage(&app, false).await;
+    let listed = admin
+        .list_secretaries(pb::ListSecretariesRequest {
+            parent: format!("regions/{NANSHAN}"),
+            page_size: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .secretaries;
+    assert_eq!(listed.len(), 1, "only the audited create took effect");
+    assert_eq!(listed[0].display_name, existing.display_name);
+    assert_eq!(listed[0].etag, existing.etag);
+    // The log holds the one change that happened.
+    let entries = audit_entries(&app, NANSHAN).await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0].action, "CreateSecretary");
+}

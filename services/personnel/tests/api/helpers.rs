@@ -87,6 +87,11 @@ impl TestApp {
         self.client(Role::DistrictAdmin, NANSHAN)
     }
 
+    /// Its database, for tests that reach behind the API.
+    pub(crate) fn database(&self) -> &TestDatabase {
+        &self.server.database
+    }
+
     /// Stops the service and waits for it, returning its database and keys.
     pub(crate) async fn stop(self) -> (TestDatabase, TestKeys, ManualClock) {
         self.server.stop().await
