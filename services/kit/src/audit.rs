@@ -284,25 +284,13 @@ impl AuditLog {
         record: AuditRecord,
         at: DateTime<Utc>,
     ) -> Result<AuditEntry, Error> {
-        // Take the head row's lock before reading it.
-        let touched = sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
-            .execute(&mut **tx)
-            .await?;
-        let (last_seq, last_hash, base_seq, base_hash) = if touched.rows_affected() == 0 {
-            sqlx::query(
-                "INSERT INTO audit_head (id, seq, hash, head_mac, base_seq, base_hash) VALUES (1, 0, $1, '', 0, $1)",
-            )
-            .bind(GENESIS)
-            .execute(&mut **tx)
-            .await?;
-            (0, GENESIS.to_owned(), 0, GENESIS.to_owned())
-        } else {
+        lock_head(tx).await?;
+        let (last_seq, last_hash, base_seq, base_hash) =
             sqlx::query_as::<_, (i64, String, i64, String)>(
                 "SELECT seq, hash, base_seq, base_hash FROM audit_head WHERE id = 1",
             )
             .fetch_one(&mut **tx)
-            .await?
-        };
+            .await?;
         let seq = last_seq + 1;
         let at_text = to_db_time(at);
         let hash = self.entry_hash(seq, &at_text, &record, &last_hash);
@@ -471,7 +459,12 @@ impl AuditLog {
         archive_dir: &Path,
         now: DateTime<Utc>,
     ) -> Result<PurgeReport, Error> {
-        let sql = format!("SELECT {COLUMNS} FROM audit_entries WHERE at < $1 ORDER BY seq");
+        // The chain is purged as a prefix: everything up to the newest entry older than the cutoff
+        // (a slow call's entry can be a little older than one before it), all of it archived.
+        let sql = format!(
+            "SELECT {COLUMNS} FROM audit_entries \
+             WHERE seq <= (SELECT MAX(seq) FROM audit_entries WHERE at < $1) ORDER BY seq"
+        );
         let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(to_db_time(cutoff))
             .fetch_all(self.db.pool())
@@ -500,7 +493,10 @@ impl AuditLog {
             hex::encode(Sm3::digest(text.as_bytes()))
         };
 
+        // One transaction under the head's lock: the purge, the new base and the entry recording
+        // them, so no append slips in between and the head's MAC always matches.
         let mut tx = self.db.begin().await?;
+        lock_head(&mut tx).await?;
         let (seq, hash): (i64, String) =
             sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
                 .fetch_one(&mut *tx)
@@ -517,9 +513,9 @@ impl AuditLog {
         .bind(self.head_mac(seq, &hash, last.seq, &last.hash))
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
         let purged = entries.len() as u64;
-        self.append(
+        self.append_in(
+            &mut tx,
             AuditRecord {
                 actor: RETENTION_ACTOR.into(),
                 roles: String::new(),
@@ -537,6 +533,7 @@ impl AuditLog {
             now,
         )
         .await?;
+        tx.commit().await?;
         tracing::info!(purged, archive = %archive.display(), "audit entries archived and purged");
         Ok(PurgeReport {
             purged,
@@ -574,6 +571,27 @@ pub fn note_sensitive_read() {
     let _ = TARGET.try_with(|t| t.borrow_mut().sensitive_read = true);
 }
 
+/// Takes the chain head's row lock for the rest of `tx`, creating the head on a fresh database
+/// (two first appends at once both see no head: one creates it, the other waits and reuses it).
+async fn lock_head(tx: &mut Transaction<'static, Any>) -> Result<(), Error> {
+    let touched = sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
+        .execute(&mut **tx)
+        .await?;
+    if touched.rows_affected() == 0 {
+        sqlx::query(
+            "INSERT INTO audit_head (id, seq, hash, head_mac, base_seq, base_hash) \
+             VALUES (1, 0, $1, '', 0, $1) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(GENESIS)
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 /// The audit entry a write call owes, recorded by [`commit`] inside the transaction that makes
 /// the call's change, so that the change and its entry are durable together or not at all.
 #[derive(Debug, Clone)]
@@ -586,13 +604,15 @@ pub struct OwedEntry {
     pub action: &'static str,
     /// The call's request id.
     pub request_id: String,
-    /// When the call arrived.
-    pub at: DateTime<Utc>,
+    /// Stamps the entry when it is written, so that times rise with sequence numbers (the
+    /// retention job relies on it).
+    pub clock: std::sync::Arc<dyn crate::clock::Clock>,
 }
 
-enum Owed {
-    Pending(OwedEntry),
-    Recorded,
+struct Owed {
+    entry: OwedEntry,
+    /// A commit has recorded the entry.
+    recorded: bool,
 }
 
 tokio::task_local! {
@@ -602,25 +622,25 @@ tokio::task_local! {
 /// Runs a write call that owes `entry`; tells whether a [`commit`] recorded it (if not, the
 /// caller records the call's outcome itself: a refusal, or a failure before any commit).
 pub async fn owing<F: Future>(entry: OwedEntry, call: F) -> (F::Output, bool) {
-    OWED.scope(RefCell::new(Owed::Pending(entry)), async move {
-        let output = call.await;
-        let recorded = OWED.with(|owed| matches!(*owed.borrow(), Owed::Recorded));
-        (output, recorded)
-    })
+    OWED.scope(
+        RefCell::new(Owed {
+            entry,
+            recorded: false,
+        }),
+        async move {
+            let output = call.await;
+            let recorded = OWED.with(|owed| owed.borrow().recorded);
+            (output, recorded)
+        },
+    )
     .await
 }
 
 /// Commits the transaction that makes the current call's change, with the call's audit entry in
-/// it (outcome OK, target as noted so far). Outside a write call, or once the entry is recorded,
-/// it is a plain commit.
+/// it (outcome OK, target as noted so far); a call that commits twice gets an entry for each.
+/// Outside a write call it is a plain commit.
 pub async fn commit(mut tx: Transaction<'static, Any>) -> Result<(), Error> {
-    let owed = OWED
-        .try_with(|owed| match &*owed.borrow() {
-            Owed::Pending(entry) => Some(entry.clone()),
-            Owed::Recorded => None,
-        })
-        .ok()
-        .flatten();
+    let owed = OWED.try_with(|owed| owed.borrow().entry.clone()).ok();
     let Some(entry) = owed else {
         tx.commit().await?;
         return Ok(());
@@ -633,9 +653,12 @@ pub async fn commit(mut tx: Transaction<'static, Any>) -> Result<(), Error> {
         &entry.request_id,
         tonic::Code::Ok,
     );
-    entry.log.append_in(&mut tx, record, entry.at).await?;
+    entry
+        .log
+        .append_in(&mut tx, record, entry.clock.now())
+        .await?;
     tx.commit().await?;
-    let _ = OWED.try_with(|owed| *owed.borrow_mut() = Owed::Recorded);
+    let _ = OWED.try_with(|owed| owed.borrow_mut().recorded = true);
     Ok(())
 }
 
@@ -1054,6 +1077,53 @@ mod tests {
                 .purged,
             0
         );
+    }
+
+    #[tokio::test]
+    async fn retention_purges_a_prefix_of_the_chain_even_when_times_interleave() {
+        let (log, _db, _test) = log().await;
+        // A slow call's entry (3) is stamped earlier than the fast one before it (2).
+        for (n, day) in [(1, 1), (2, 10), (3, 2), (4, 20)] {
+            let at = "2026-01-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap()
+                + chrono::Duration::days(day);
+            log.append(record(n), at).await.unwrap();
+        }
+        let archive = tempfile::tempdir().unwrap();
+        let report = log
+            .purge(
+                "2026-01-06T00:00:00Z".parse().unwrap(),
+                archive.path(),
+                "2026-07-01T00:00:00Z".parse().unwrap(),
+            )
+            .await
+            .unwrap();
+        // 1..=3 go, all of them archived (2 with them, though newer than the cutoff); 4 stays.
+        assert_eq!(report.purged, 3);
+        let archived = std::fs::read_to_string(report.archive.unwrap()).unwrap();
+        for seq in 1..=3 {
+            assert!(archived.contains(&format!("\"seq\":{seq},")), "{archived}");
+        }
+        let left = log.query(&AuditFilter::default(), 0, 10).await.unwrap();
+        let seqs: Vec<i64> = left.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, vec![4, 5], "entry 4 and the purge's own entry");
+        let verified = log.verify().await.unwrap();
+        assert!(verified.problems.is_empty(), "{:?}", verified.problems);
+    }
+
+    #[tokio::test]
+    async fn the_first_appends_to_a_fresh_log_may_race() {
+        let (log, _db, _test) = log().await;
+        let at: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+        let appends = (1..=8).map(|n| {
+            let log = log.clone();
+            tokio::spawn(async move { log.append(record(n), at).await })
+        });
+        for append in futures::future::join_all(appends).await {
+            append.unwrap().expect("every first append is recorded");
+        }
+        let verified = log.verify().await.unwrap();
+        assert_eq!(verified.head_seq, 8);
+        assert!(verified.problems.is_empty(), "{:?}", verified.problems);
     }
 
     #[tokio::test]

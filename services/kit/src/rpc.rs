@@ -140,7 +140,7 @@ impl Recorder {
             caller: caller.clone(),
             action,
             request_id: request_id.clone(),
-            at: self.clock.now(),
+            clock: Arc::clone(&self.clock),
         };
         let ((outcome, target), recorded) = owing(
             owed,

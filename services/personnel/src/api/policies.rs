@@ -139,15 +139,25 @@ pub(crate) async fn update_standard(
         }
     }
     checks.finish()?;
+    let now = ctx.clock.now();
     if stored.version != expected
         || !ctx
             .store
-            .put_standard(province, &next, expected, ctx.clock.now())
+            .put_standard(province, &next, expected, now)
             .await?
     {
         return Err(Error::stale_etag(&input.name));
     }
-    Ok(standard_pb(province, &ctx.store.standard(province).await?))
+    // Answered from what was written (a read after the commit could fail once the change is
+    // already made, and a retry would then meet its own etag as stale).
+    Ok(standard_pb(
+        province,
+        &Versioned {
+            value: next,
+            version: expected + 1,
+            update_time: Some(now),
+        },
+    ))
 }
 
 pub(crate) async fn check_candidate(
@@ -327,17 +337,23 @@ pub(crate) async fn update_career_policy(
     }
     checks.finish()?;
     next.min_years_for.sort();
+    let now = ctx.clock.now();
     if stored.version != expected
         || !ctx
             .store
-            .put_career_policy(province, &next, expected, ctx.clock.now())
+            .put_career_policy(province, &next, expected, now)
             .await?
     {
         return Err(Error::stale_etag(&input.name));
     }
+    // Answered from what was written, as UpdateQualificationStandard.
     Ok(policy_pb(
         province,
-        &ctx.store.career_policy(province).await?,
+        &Versioned {
+            value: next,
+            version: expected + 1,
+            update_time: Some(now),
+        },
     ))
 }
 
