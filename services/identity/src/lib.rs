@@ -59,9 +59,10 @@ pub async fn run_with_clock(
         foundation.audit.clone(),
         foundation.recorder.clone(),
     );
-    foundation
-        .serve(ApiKeyServiceServer::new(api), listener, shutdown)
-        .await
+    let service = ApiKeyServiceServer::new(api)
+        .max_decoding_message_size(shequ_kit::server::MAX_REQUEST_BYTES)
+        .max_encoding_message_size(shequ_kit::server::MAX_RESPONSE_BYTES);
+    foundation.serve(service, listener, shutdown).await
 }
 
 /// Verifies the audit chain of the database `config` points at.

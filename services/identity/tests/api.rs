@@ -317,3 +317,31 @@ async fn a_retried_issue_returns_the_same_key_and_secret_and_no_secret_rests_in_
     }
     db.close().await;
 }
+
+#[tokio::test]
+async fn an_oversized_request_is_refused_before_it_is_read_and_changes_nothing() {
+    let server = start().await;
+    let mut admin = client(&server, Role::DistrictAdmin, NANSHAN);
+    let mut huge = key(&["integration"], NANSHAN, 30);
+    huge.display_name = "名".repeat(shequ_kit::server::MAX_REQUEST_BYTES / 3 + 1);
+    let refused = admin
+        .create_api_key(pb::CreateApiKeyRequest {
+            api_key: Some(huge),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused.code(), Code::OutOfRange | Code::ResourceExhausted),
+        "{refused:?}"
+    );
+    let listed = admin
+        .list_api_keys(pb::ListApiKeysRequest {
+            parent: format!("regions/{NANSHAN}"),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.api_keys.is_empty(), "{listed:?}");
+}

@@ -24,6 +24,14 @@ fn incoming(
     })
 }
 
+/// Largest gRPC request message a service accepts (bytes); bigger ones are refused with
+/// RESOURCE_EXHAUSTED before decoding. Every service's generated server is configured with it
+/// (`max_decoding_message_size`), as the gateway's body limit is for REST.
+pub const MAX_REQUEST_BYTES: usize = 1 << 20;
+
+/// Largest response message (bytes): a page of records, well above any single request.
+pub const MAX_RESPONSE_BYTES: usize = 16 * MAX_REQUEST_BYTES;
+
 /// How a service is hosted.
 #[derive(Debug, Clone)]
 pub struct HostOptions {

@@ -28,8 +28,6 @@ pub const SERVICE_NAME: &str = "shequ-personnel";
 pub const SERVICE_GRPC_NAME: &str = "shequ.personnel.v1.PersonnelService";
 /// Default gRPC port.
 pub const DEFAULT_PORT: u16 = 50051;
-/// Largest request message accepted (bytes); bigger ones are refused before decoding.
-pub const MAX_REQUEST_BYTES: usize = 1 << 20;
 
 /// The default configuration: port 50051, SQLite file `data/personnel.db`.
 pub fn default_config() -> ServiceConfig {
@@ -63,8 +61,8 @@ pub async fn run_with_clock(
         foundation.recorder.clone(),
     );
     let service = PersonnelServiceServer::new(api)
-        .max_decoding_message_size(MAX_REQUEST_BYTES)
-        .max_encoding_message_size(16 * MAX_REQUEST_BYTES);
+        .max_decoding_message_size(shequ_kit::server::MAX_REQUEST_BYTES)
+        .max_encoding_message_size(shequ_kit::server::MAX_RESPONSE_BYTES);
     foundation.serve(service, listener, shutdown).await
 }
 

@@ -503,3 +503,33 @@ async fn a_secretary_may_read_only_their_own_record() {
         "ROLE_NOT_PERMITTED",
     );
 }
+
+#[tokio::test]
+async fn an_oversized_request_is_refused_before_it_is_read_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let mut huge = secretary(&id_number(1985, 40));
+    huge.display_name = "名".repeat(shequ_kit::server::MAX_REQUEST_BYTES / 3 + 1);
+    let refused = app
+        .admin()
+        .create_secretary(pb::CreateSecretaryRequest {
+            secretary: Some(huge),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused.code(), Code::OutOfRange | Code::ResourceExhausted),
+        "{refused:?}"
+    );
+    let listed = app
+        .admin()
+        .list_secretaries(pb::ListSecretariesRequest {
+            parent: format!("regions/{NANSHAN}"),
+            page_size: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.secretaries.is_empty());
+}
