@@ -25,9 +25,11 @@ use serde::{Deserialize, Serialize};
 use shequ_kit::{
     auth::{Caller, DEFAULT_AUDIENCE, DEFAULT_ISSUER, KeyPair, Role, TokenIssuer, TokenVerifier},
     config::Secret,
+    regions::RegionCode,
+};
+use crate::{
     limits::{FailureLockout, RateLimiter},
     oidc::{OidcConfig, OidcVerifier},
-    regions::RegionCode,
 };
 use shequ_proto::identity::v1::{VerifyApiKeyRequest, api_key_service_client::ApiKeyServiceClient};
 use sm3::Digest;

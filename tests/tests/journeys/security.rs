@@ -9,7 +9,7 @@ use http::{Method, StatusCode};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use shequ_gateway::auth::Mode;
-use shequ_kit::oidc::OidcConfig;
+use shequ_gateway::oidc::OidcConfig;
 
 use crate::helpers::*;
 

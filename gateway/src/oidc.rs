@@ -15,9 +15,9 @@ use jsonwebtoken::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{
+use shequ_kit::{
+    Error,
     auth::{Caller, Role},
-    error::Error,
     regions::RegionCode,
 };
 
@@ -197,7 +197,7 @@ impl OidcVerifier {
 
     /// Refreshes the key set every `refresh_secs` until `stop`; a failed refresh keeps the
     /// previous keys.
-    pub async fn keep_fresh(self, stop: crate::shutdown::Stop) {
+    pub async fn keep_fresh(self, stop: shequ_kit::shutdown::Stop) {
         let interval = Duration::from_secs(self.config.refresh_secs.max(10));
         loop {
             tokio::select! {
