@@ -6,6 +6,7 @@ use std::{env, path::PathBuf};
 /// Every service contract of the suite. A new service adds its file here.
 const CONTRACTS: &[&str] = &[
     "shequ/audit/v1/audit.proto",
+    "shequ/feed/v1/feed.proto",
     "shequ/identity/v1/identity.proto",
     "shequ/personnel/v1/personnel.proto",
 ];
@@ -26,10 +27,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         compiler.encode_file_descriptor_set(),
     )?;
 
+    // Type names (`prost::Name`) let feed events carry their payload as a `google.protobuf.Any`.
+    let mut config = tonic_prost_build::Config::new();
+    config.enable_type_names();
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
-        .compile_fds(compiler.file_descriptor_set())?;
+        .compile_fds_with_config(compiler.file_descriptor_set(), config)?;
 
     for file in compiler.files() {
         if let Some(path) = file.path() {

@@ -21,19 +21,20 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::{
+    limits::{FailureLockout, RateLimiter},
+    oidc::{OidcConfig, OidcVerifier},
+};
 use serde::{Deserialize, Serialize};
 use shequ_kit::{
     auth::{Caller, DEFAULT_AUDIENCE, DEFAULT_ISSUER, KeyPair, Role, TokenIssuer, TokenVerifier},
     config::Secret,
     regions::RegionCode,
 };
-use crate::{
-    limits::{FailureLockout, RateLimiter},
-    oidc::{OidcConfig, OidcVerifier},
-};
 use shequ_proto::identity::v1::{VerifyApiKeyRequest, api_key_service_client::ApiKeyServiceClient};
 use sm3::Digest;
-use tonic::transport::Channel;
+
+use crate::backend::Backend;
 
 /// Whether the suite's own development tokens are accepted from clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -136,7 +137,7 @@ pub struct Authenticator {
     issuer: TokenIssuer,
     own_tokens: TokenVerifier,
     oidc: Option<OidcVerifier>,
-    identity: Option<Channel>,
+    identity: Option<Backend>,
     gateway_caller: Caller,
     token_ttl: Duration,
     api_key_ttl: Duration,
@@ -160,7 +161,7 @@ const CACHE_CAPACITY: usize = 10_000;
 impl Authenticator {
     /// An authenticator as `config` says, verifying API keys through `identity` (the identity
     /// service's channel, when configured).
-    pub fn new(config: &AuthConfig, identity: Option<Channel>) -> anyhow::Result<Authenticator> {
+    pub fn new(config: &AuthConfig, identity: Option<Backend>) -> anyhow::Result<Authenticator> {
         let private_pem = match (&config.signing_key_pem, &config.signing_key_file) {
             (Some(pem), _) => pem.expose().to_owned(),
             (None, Some(file)) => std::fs::read_to_string(file).map_err(|e| {
@@ -299,25 +300,36 @@ impl Authenticator {
         {
             return Ok(caller);
         }
-        let channel = self.identity.clone().ok_or_else(|| {
+        let identity = self.identity.as_ref().ok_or_else(|| {
             unauthenticated(
                 "API_KEY_INVALID",
                 "API keys are not accepted by this deployment",
             )
         })?;
-        let mut client = ApiKeyServiceClient::new(channel);
-        let mut request = tonic::Request::new(VerifyApiKeyRequest {
-            secret: secret.to_owned(),
-        });
-        request.set_timeout(Duration::from_secs(3));
         let token = self.internal_token(&self.gateway_caller);
-        let value = format!("Bearer {token}")
-            .parse()
-            .map_err(|_| AuthError::Unavailable {
-                message: "cannot build the gateway's own credential".into(),
-            })?;
-        request.metadata_mut().insert("authorization", value);
-        let reply = match client.verify_api_key(request).await {
+        let value: tonic::metadata::MetadataValue<_> =
+            format!("Bearer {token}")
+                .parse()
+                .map_err(|_| AuthError::Unavailable {
+                    message: "cannot build the gateway's own credential".into(),
+                })?;
+        let verified = identity
+            .call(|channel| {
+                let mut request = tonic::Request::new(VerifyApiKeyRequest {
+                    secret: secret.to_owned(),
+                });
+                request.set_timeout(Duration::from_secs(3));
+                request
+                    .metadata_mut()
+                    .insert("authorization", value.clone());
+                async move {
+                    ApiKeyServiceClient::new(channel)
+                        .verify_api_key(request)
+                        .await
+                }
+            })
+            .await;
+        let reply = match verified {
             Ok(reply) => reply.into_inner(),
             Err(status) if status.code() == tonic::Code::Unauthenticated => {
                 return Err(unauthenticated(

@@ -58,7 +58,8 @@ pub async fn run_with_descriptors(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let gateway = Arc::new(Gateway::new(&config, descriptor_set)?);
+    let (stop_handle, stop) = shequ_kit::shutdown::channel();
+    let gateway = Arc::new(Gateway::new(&config, descriptor_set, stop.clone()).await?);
     let app = server::router(gateway.clone(), &config.cors)?;
     let backends: Vec<String> = gateway
         .backends()
@@ -68,7 +69,6 @@ pub async fn run_with_descriptors(
         .collect();
     tracing::info!(address = %listener.local_addr()?, routes = gateway.routes().routes().count(), backends = ?backends, "gateway listening");
 
-    let (stop_handle, stop) = shequ_kit::shutdown::channel();
     // People's sign-in keys: loaded now (a failure is logged; the refresh keeps trying) and kept
     // fresh until shutdown.
     if let Some(oidc) = gateway.authenticator().oidc().cloned() {

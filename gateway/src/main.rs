@@ -7,8 +7,9 @@
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let file = std::env::var_os("SHEQU_CONFIG").map(std::path::PathBuf::from);
-    let config =
-        shequ_kit::config::load(&shequ_gateway::GatewayConfig::default(), file.as_deref())?;
+    // The gateway's own loader: it ignores DATABASE_URL, which an env file shared with the
+    // services may carry.
+    let config = shequ_gateway::GatewayConfig::load(file.as_deref())?;
     let telemetry = shequ_kit::telemetry::init(shequ_gateway::SERVICE_NAME, &config.telemetry)?;
     let listener = tokio::net::TcpListener::bind(config.http.listen).await?;
     let result = shequ_gateway::run(config, listener, shequ_kit::shutdown::signal()).await;

@@ -79,13 +79,15 @@ impl std::fmt::Debug for Gateway {
 impl Gateway {
     /// Builds the route table, the OpenAPI document and the backend channels from an encoded
     /// descriptor set (which must keep the `google.api.http` options).
-    pub fn new(config: &GatewayConfig, descriptor_set: &[u8]) -> anyhow::Result<Gateway> {
+    pub async fn new(
+        config: &GatewayConfig,
+        descriptor_set: &[u8],
+        stop: shequ_kit::shutdown::Stop,
+    ) -> anyhow::Result<Gateway> {
         let pool = prost_reflect::DescriptorPool::decode(descriptor_set)?;
         let routes = RouteTable::from_pool(&pool)?;
-        let backends = Backends::connect(&config.backends, &pool)?;
-        let identity = backends
-            .get(IDENTITY_SERVICE)
-            .map(crate::backend::Backend::channel);
+        let backends = Backends::connect(&config.backends, &pool, stop).await?;
+        let identity = backends.get(IDENTITY_SERVICE).cloned();
         let auth = crate::auth::Authenticator::new(&config.auth, identity)?;
         for route in routes.routes() {
             if backends.get(route.service()).is_none() {
@@ -403,11 +405,15 @@ async fn transcode(
     if remaining.is_zero() {
         return Err(GatewayError::DeadlineExceeded { deadline });
     }
+    // A read, or a write the service makes idempotent with the client's key, may be sent to
+    // another replica when the first goes away mid-call.
+    let safe = parts.method == Method::GET || parts.headers.contains_key(IDEMPOTENCY_KEY_HEADER);
     let call = backend.unary(
         route.grpc_path.clone(),
         Bytes::from(message),
         metadata,
         remaining,
+        safe,
     );
     let reply = match tokio::time::timeout(remaining, call).await {
         Ok(Ok(reply)) => reply,

@@ -6,14 +6,15 @@ use serde_json::{Value, json};
 use shequ_gateway::{Gateway, GatewayConfig};
 
 fn document(set: &[u8]) -> Value {
-    let gateway = Gateway::new(
-        &GatewayConfig::development::<&str, &str>(
-            [],
-            &shequ_kit::auth::KeyPair::generate().private_pem,
-        ),
-        set,
-    )
-    .expect("gateway builds");
+    let config = GatewayConfig::development::<&str, &str>(
+        [],
+        &shequ_kit::auth::KeyPair::generate().private_pem,
+    );
+    let gateway = Gateway::new(&config, set, shequ_kit::shutdown::channel().1);
+    let gateway = tokio::runtime::Runtime::new()
+        .expect("a runtime")
+        .block_on(gateway)
+        .expect("gateway builds");
     serde_json::from_slice(gateway.openapi_json()).unwrap()
 }
 

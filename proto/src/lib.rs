@@ -18,6 +18,15 @@ pub mod audit {
     }
 }
 
+/// `shequ.feed.v1`: the event feed every service serves to the services that follow it.
+pub mod feed {
+    /// Version 1 of the feed contract.
+    pub mod v1 {
+        #![allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
+        tonic::include_proto!("shequ.feed.v1");
+    }
+}
+
 /// `shequ.identity.v1`: API keys of integrating systems.
 pub mod identity {
     /// Version 1 of the identity contract.

@@ -25,7 +25,10 @@ use std::{
 use anyhow::{Context, bail};
 use chrono::{NaiveDate, Utc};
 use shequ_kit::{
+    audit::AuditLog,
     auth::{Caller, KeyPair, Role, TokenIssuer},
+    call::{Call, CallStart},
+    clock::SystemClock,
     config::{DatabaseConfig, MigrateMode, Secret},
     crypto::Keys,
     db::Database,
@@ -73,13 +76,33 @@ fn id_number(n: u32) -> String {
     format!("{body}{}", b"10X98765432"[(sum % 11) as usize] as char)
 }
 
-async fn seed(store: &Store) -> anyhow::Result<()> {
+/// Seeds through the service's own store, each secretary in an audited transaction of a call
+/// made as the benchmark itself (so the data is exactly what the service writes).
+async fn seed(store: &Store, audit: AuditLog) -> anyhow::Result<()> {
     let region = RegionCode::parse("440305001001")?;
     let now = Utc::now();
     let store = Arc::new(store.clone());
+    let call = Call::new(
+        CallStart {
+            caller: Caller {
+                subject: "bench:seed".into(),
+                roles: vec![Role::ProvinceAdmin],
+                scope: RegionCode::parse("440000000000")?,
+                secretary: None,
+            },
+            token: None,
+            action: "CreateSecretary",
+            request_id: "bench-seed".into(),
+            client_request_id: None,
+            deadline: None,
+        },
+        audit,
+        Arc::new(SystemClock),
+    );
     let mut tasks = Vec::new();
     for worker in 0..8 {
         let store = store.clone();
+        let call = call.clone();
         tasks.push(tokio::spawn(async move {
             let mut n = worker;
             while n < SECRETARIES {
@@ -126,10 +149,9 @@ async fn seed(store: &Store) -> anyhow::Result<()> {
                     recorded_by: "bench".into(),
                     create_time: now,
                 };
-                store
-                    .insert_secretary(&secretary, &event)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let mut tx = call.begin(store.database()).await?;
+                store.insert_secretary(&mut tx, &secretary, &event).await?;
+                tx.commit().await?;
                 n += 8;
             }
             Ok::<_, anyhow::Error>(())
@@ -374,9 +396,11 @@ async fn run_get_secretary(
     };
     let db = Database::connect(&database_config).await?;
     db.prepare(&MIGRATIONS, MigrateMode::Run).await?;
-    let store = Store::new(db.clone(), Keys::from_master(&master)?);
+    let data_keys = Keys::from_master(&master)?;
+    let audit = AuditLog::new(db.clone(), data_keys.audit_chain);
+    let store = Store::new(db.clone(), data_keys);
     let seeding = Instant::now();
-    seed(&store).await?;
+    seed(&store, audit).await?;
     sqlx::query("ANALYZE secretaries")
         .execute(db.pool())
         .await?;
@@ -409,7 +433,7 @@ async fn run_get_secretary(
         .stdout(Stdio::null())
         .spawn()?;
     let outcome = async {
-        shequ_kit::health::wait_until_serving(address, shequ_personnel::SERVICE_GRPC_NAME, Duration::from_secs(30)).await?;
+        shequ_kit::health::wait_until_serving(address, shequ_kit::service::grpc_name::<shequ_personnel::Personnel>(), Duration::from_secs(30)).await?;
         let issuer = TokenIssuer::new(&keys, shequ_kit::auth::DEFAULT_ISSUER, shequ_kit::auth::DEFAULT_AUDIENCE)?;
         let token = issuer.issue(
             &Caller { subject: "bench".into(), roles: vec![Role::DistrictAdmin], scope: RegionCode::parse("440305000000")?, secretary: None },

@@ -1,23 +1,22 @@
 //! The gRPC face of the identity service.
 
-use std::{borrow::Cow, sync::Arc};
-
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shequ_kit::{
     Error,
-    audit::{AuditLog, note_target},
     auth::{Caller, Role},
-    clock::Clock,
+    call::Call,
     convert::{new_id, to_timestamp},
     names::{region_error, region_parent, top_level_id},
-    paging::{PageTokens, page_size},
-    regions::Regions,
-    rpc::Recorder,
+    service::Kit,
     validate::Checks,
 };
 use shequ_proto::{
     audit::v1 as audit_pb,
-    identity::v1::{self as pb, api_key_service_server::ApiKeyService},
+    identity::v1::{
+        self as pb,
+        api_key_service_server::{ApiKeyService, ApiKeyServiceServer},
+    },
 };
 
 use crate::{
@@ -27,46 +26,9 @@ use crate::{
 
 /// Everything a handler needs.
 #[derive(Debug)]
-pub struct Context {
-    store: Store,
-    regions: Cow<'static, Regions>,
-    tokens: PageTokens,
-    clock: Arc<dyn Clock>,
-    audit: AuditLog,
-    recorder: Recorder,
-}
-
-/// The implementation of `shequ.identity.v1.ApiKeyService`.
-#[derive(Debug, Clone)]
-pub struct IdentityApi {
-    ctx: Arc<Context>,
-}
-
-impl IdentityApi {
-    /// An API over `store`.
-    pub fn new(
-        store: Store,
-        regions: Cow<'static, Regions>,
-        tokens: PageTokens,
-        clock: Arc<dyn Clock>,
-        audit: AuditLog,
-        recorder: Recorder,
-    ) -> Self {
-        IdentityApi {
-            ctx: Arc::new(Context {
-                store,
-                regions,
-                tokens,
-                clock,
-                audit,
-                recorder,
-            }),
-        }
-    }
-}
-
-fn api_key_name(id: &str) -> String {
-    format!("apiKeys/{id}")
+pub(crate) struct Context {
+    pub(crate) kit: Kit,
+    pub(crate) store: Store,
 }
 
 fn key_pb(key: &ApiKey, now: chrono::DateTime<chrono::Utc>) -> pb::ApiKey {
@@ -76,7 +38,7 @@ fn key_pb(key: &ApiKey, now: chrono::DateTime<chrono::Utc>) -> pb::ApiKey {
         Err(_) => pb::ApiKeyState::Expired,
     };
     pb::ApiKey {
-        name: api_key_name(&key.id),
+        name: key.name(),
         display_name: key.display_name.clone(),
         roles: key.roles.iter().map(|r| r.as_str().to_owned()).collect(),
         scope: key.scope.to_string(),
@@ -93,11 +55,12 @@ fn key_pb(key: &ApiKey, now: chrono::DateTime<chrono::Utc>) -> pb::ApiKey {
 /// Loads a key the caller administers, or NOT_FOUND.
 async fn load(
     ctx: &Context,
-    caller: &Caller,
+    call: &Call,
     field: &str,
     name: &str,
     operation: &str,
 ) -> Result<ApiKey, Error> {
+    let caller = call.caller();
     caller.require_any(KEY_ADMINS, operation)?;
     let id = top_level_id(field, name, "apiKeys")?;
     let key = ctx
@@ -108,35 +71,21 @@ async fn load(
     if !caller.covers(key.scope) {
         return Err(Error::not_found(name));
     }
-    note_target(name, key.scope);
+    call.target(name, key.scope);
     Ok(key)
 }
 
-async fn create(
-    ctx: &Context,
-    caller: &Caller,
-    request: pb::CreateApiKeyRequest,
-) -> Result<pb::CreateApiKeyResponse, Error> {
-    caller.require_any(KEY_ADMINS, "CreateApiKey")?;
-    let input = request.api_key.ok_or_else(|| {
-        Error::invalid("api_key", "FIELD_REQUIRED", "the key to issue is required")
-    })?;
-    let now = ctx.clock.now();
+/// The roles a key is to hold: known, grantable by `caller`, each once, at least one.
+fn roles(caller: &Caller, texts: &[String]) -> Result<Vec<Role>, Error> {
     let mut checks = Checks::new();
-    let display_name = checks.text("api_key.display_name", &input.display_name, 100);
-    let scope = checks.take(
-        ctx.regions
-            .known(&input.scope)
-            .map_err(|e| region_error("api_key.scope", e)),
-    );
     checks.rule(
-        input.roles.is_empty(),
+        texts.is_empty(),
         "api_key.roles",
         "FIELD_REQUIRED",
         "grant at least one role",
     );
     let mut roles = Vec::new();
-    for (i, text) in input.roles.iter().enumerate() {
+    for (i, text) in texts.iter().enumerate() {
         let field = format!("api_key.roles[{i}]");
         match Role::parse(text) {
             None => checks.rule(
@@ -154,44 +103,72 @@ async fn create(
             },
         }
     }
-    let expire_time = match input.expire_time.as_ref() {
-        None => {
-            checks.rule(
-                true,
-                "api_key.expire_time",
-                "FIELD_REQUIRED",
-                "every key expires; set expire_time",
-            );
-            None
-        }
-        Some(t) => chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32),
-    };
-    if let Some(expiry) = expire_time {
-        checks.rule(
-            expiry <= now,
-            "api_key.expire_time",
+    checks.finish()?;
+    Ok(roles)
+}
+
+/// When a key is to expire: required, in the future, within the longest lifetime.
+fn expiry(
+    time: Option<&prost_types::Timestamp>,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, Error> {
+    let field = "api_key.expire_time";
+    let time = time.ok_or_else(|| {
+        Error::invalid(
+            field,
+            "FIELD_REQUIRED",
+            "every key expires; set expire_time",
+        )
+    })?;
+    let expiry = DateTime::from_timestamp(time.seconds, time.nanos.max(0) as u32)
+        .ok_or_else(|| Error::invalid(field, "TIMESTAMP_INVALID", "not a valid timestamp"))?;
+    if expiry <= now {
+        return Err(Error::invalid(
+            field,
             "EXPIRY_IN_PAST",
             "the expiry must lie in the future",
-        );
-        checks.rule(
-            expiry > now + chrono::Duration::days(MAX_LIFETIME_DAYS),
-            "api_key.expire_time",
+        ));
+    }
+    if expiry > now + chrono::Duration::days(MAX_LIFETIME_DAYS) {
+        return Err(Error::invalid(
+            field,
             "EXPIRY_TOO_FAR",
             format!("a key lives at most {MAX_LIFETIME_DAYS} days"),
-        );
+        ));
     }
-    checks.finish()?;
-    let (Some(display_name), Some(scope), Some(expire_time)) = (display_name, scope, expire_time)
-    else {
-        unreachable!("checked above");
-    };
+    Ok(expiry)
+}
+
+async fn create(
+    ctx: &Context,
+    call: &Call,
+    request: pb::CreateApiKeyRequest,
+) -> Result<pb::CreateApiKeyResponse, Error> {
+    let caller = call.caller();
+    caller.require_any(KEY_ADMINS, "CreateApiKey")?;
+    let input = request.api_key.ok_or_else(|| {
+        Error::invalid("api_key", "FIELD_REQUIRED", "the key to issue is required")
+    })?;
+    let now = ctx.kit.clock.now();
+    let mut checks = Checks::new();
+    let display_name = checks.text("api_key.display_name", &input.display_name, 100);
+    let scope = checks.take(
+        ctx.kit
+            .regions
+            .known(&input.scope)
+            .map_err(|e| region_error("api_key.scope", e)),
+    );
+    let roles = checks.take(roles(caller, &input.roles));
+    let expire_time = checks.take(expiry(input.expire_time.as_ref(), now));
+    let valid = checks.finish()?;
+    let scope = valid.value(scope);
     caller.require_scope(scope, "api_key.scope")?;
     let key = ApiKey {
         id: new_id(),
-        display_name,
-        roles,
+        display_name: valid.value(display_name),
+        roles: valid.value(roles),
         scope,
-        expire_time,
+        expire_time: valid.value(expire_time),
         revoked: false,
         creator: caller.subject.clone(),
         create_time: now,
@@ -199,9 +176,9 @@ async fn create(
         revoke_time: None,
         version: 1,
     };
-    note_target(&api_key_name(&key.id), scope);
+    call.target(&key.name(), scope);
     let secret = keys::new_secret(&key.id);
-    ctx.store.insert(&key, &secret).await?;
+    ctx.store.insert(call, &key, &secret).await?;
     Ok(pb::CreateApiKeyResponse {
         api_key: Some(key_pb(&key, now)),
         secret,
@@ -210,11 +187,11 @@ async fn create(
 
 async fn get(
     ctx: &Context,
-    caller: &Caller,
+    call: &Call,
     request: pb::GetApiKeyRequest,
 ) -> Result<pb::ApiKey, Error> {
-    let key = load(ctx, caller, "name", &request.name, "GetApiKey").await?;
-    Ok(key_pb(&key, ctx.clock.now()))
+    let key = load(ctx, call, "name", &request.name, "GetApiKey").await?;
+    Ok(key_pb(&key, ctx.kit.clock.now()))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -224,31 +201,22 @@ struct IdCursor {
 
 async fn list(
     ctx: &Context,
-    caller: &Caller,
+    call: &Call,
     request: pb::ListApiKeysRequest,
 ) -> Result<pb::ListApiKeysResponse, Error> {
+    let caller = call.caller();
     caller.require_any(KEY_ADMINS, "ListApiKeys")?;
-    let scope = region_parent(&ctx.regions, "parent", &request.parent)?;
-    let limit = page_size(request.page_size)?;
+    let scope = region_parent(&ctx.kit.regions, "parent", &request.parent)?;
+    let page = ctx.kit.tokens.page::<_, IdCursor>(&request)?;
     caller.require_scope(scope, "parent")?;
-    let query = format!("apiKeys|{scope}");
-    let cursor: Option<IdCursor> = ctx.tokens.open(&request.page_token, &query)?;
-    let mut page = ctx
-        .store
-        .list(
-            scope,
-            cursor.as_ref().map_or("", |c| c.after.as_str()),
-            limit + 1,
-        )
-        .await?;
-    let next_page_token = ctx
-        .tokens
-        .next_page(&query, &mut page, limit, |last| IdCursor {
-            after: last.id.clone(),
-        });
-    let now = ctx.clock.now();
+    let after = page.cursor.as_ref().map_or("", |c| c.after.as_str());
+    let mut keys = ctx.store.list(scope, after, page.fetch()).await?;
+    let next_page_token = page.next(&mut keys, |last| IdCursor {
+        after: last.id.clone(),
+    });
+    let now = ctx.kit.clock.now();
     Ok(pb::ListApiKeysResponse {
-        api_keys: page.iter().map(|k| key_pb(k, now)).collect(),
+        api_keys: keys.iter().map(|k| key_pb(k, now)).collect(),
         next_page_token,
     })
 }
@@ -262,11 +230,11 @@ fn changed_concurrently(name: &str) -> Error {
 
 async fn rotate(
     ctx: &Context,
-    caller: &Caller,
+    call: &Call,
     request: pb::RotateApiKeyRequest,
 ) -> Result<pb::CreateApiKeyResponse, Error> {
-    let stored = load(ctx, caller, "name", &request.name, "RotateApiKey").await?;
-    let now = ctx.clock.now();
+    let stored = load(ctx, call, "name", &request.name, "RotateApiKey").await?;
+    let now = ctx.kit.clock.now();
     if let Err(reason) = keys::usable(stored.revoked, stored.expire_time, now) {
         return Err(Error::precondition(
             "ILLEGAL_STATE_TRANSITION",
@@ -277,7 +245,11 @@ async fn rotate(
     next.rotate_time = Some(now);
     next.version += 1;
     let secret = keys::new_secret(&next.id);
-    if !ctx.store.rotate(&next, &secret, stored.version).await? {
+    if !ctx
+        .store
+        .rotate(call, &next, &secret, stored.version)
+        .await?
+    {
         return Err(changed_concurrently(&request.name));
     }
     Ok(pb::CreateApiKeyResponse {
@@ -288,22 +260,22 @@ async fn rotate(
 
 async fn revoke(
     ctx: &Context,
-    caller: &Caller,
+    call: &Call,
     request: pb::RevokeApiKeyRequest,
 ) -> Result<pb::ApiKey, Error> {
-    let stored = load(ctx, caller, "name", &request.name, "RevokeApiKey").await?;
+    let stored = load(ctx, call, "name", &request.name, "RevokeApiKey").await?;
     if stored.revoked {
         return Err(Error::precondition(
             "ILLEGAL_STATE_TRANSITION",
             "the key is already revoked",
         ));
     }
-    let now = ctx.clock.now();
+    let now = ctx.kit.clock.now();
     let mut next = stored.clone();
     next.revoked = true;
     next.revoke_time = Some(now);
     next.version += 1;
-    if !ctx.store.revoke(&next, stored.version).await? {
+    if !ctx.store.revoke(call, &next, stored.version).await? {
         return Err(changed_concurrently(&request.name));
     }
     Ok(key_pb(&next, now))
@@ -311,9 +283,10 @@ async fn revoke(
 
 async fn verify(
     ctx: &Context,
-    caller: &Caller,
+    call: &Call,
     request: pb::VerifyApiKeyRequest,
 ) -> Result<pb::VerifyApiKeyResponse, Error> {
+    let caller = call.caller();
     caller.require_any(&[Role::Gateway], "VerifyApiKey")?;
     let refused = |reason: &'static str| Error::Unauthenticated {
         reason,
@@ -325,7 +298,7 @@ async fn verify(
         .by_secret(id, &request.secret)
         .await?
         .ok_or_else(|| refused("API_KEY_INVALID"))?;
-    let now = ctx.clock.now();
+    let now = ctx.kit.clock.now();
     keys::usable(key.revoked, key.expire_time, now).map_err(refused)?;
     Ok(pb::VerifyApiKeyResponse {
         subject: format!("apikey:{}", key.id),
@@ -335,14 +308,23 @@ async fn verify(
 
 async fn audit_entries(
     ctx: &Context,
-    caller: &Caller,
+    call: &Call,
     request: audit_pb::ListAuditEntriesRequest,
 ) -> Result<audit_pb::ListAuditEntriesResponse, Error> {
-    shequ_kit::audit::list_for_auditor(&ctx.audit, &ctx.tokens, &ctx.regions, caller, request).await
+    let caller = call.caller();
+    shequ_kit::audit::list_for_auditor(
+        &ctx.kit.audit,
+        &ctx.kit.tokens,
+        &ctx.kit.regions,
+        caller,
+        request,
+    )
+    .await
 }
 
 shequ_kit::grpc_service! {
-    impl ApiKeyService for IdentityApi {
+    /// The implementation of `shequ.identity.v1.ApiKeyService`.
+    pub struct IdentityApi(Context): ApiKeyService via ApiKeyServiceServer {
     create "CreateApiKey" create_api_key(pb::CreateApiKeyRequest) -> pb::CreateApiKeyResponse => create;
     read "GetApiKey" get_api_key(pb::GetApiKeyRequest) -> pb::ApiKey => get;
     read "ListApiKeys" list_api_keys(pb::ListApiKeysRequest) -> pb::ListApiKeysResponse => list;

@@ -53,6 +53,9 @@ pub fn grant_refusal(caller: &Caller, role: Role) -> Option<String> {
             Some("a key cannot act as a secretary; secretaries sign in themselves".to_owned())
         }
         Role::Gateway => Some("the gateway role belongs to the gateway alone".to_owned()),
+        Role::Service => Some(
+            "the service role belongs to the suite's services, each with its own key".to_owned(),
+        ),
         Role::StreetOfficer | Role::Integration | Role::Assessor | Role::Auditor => None,
         admin => {
             let wanted = admin_rank(admin).unwrap_or(u8::MAX);

@@ -3,13 +3,15 @@
 
 use chrono::{DateTime, Utc};
 use shequ_kit::{
-    Error, audit,
+    Error,
     auth::Role,
+    call::Call,
     convert::{from_db_time, to_db_time},
     crypto::BlindIndex,
     db::{Database, Migrations},
     regions::RegionCode,
 };
+use shequ_proto::identity::v1 as pb;
 use sqlx::migrate::Migrator;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -49,6 +51,13 @@ pub struct ApiKey {
     pub revoke_time: Option<DateTime<Utc>>,
     /// Version.
     pub version: i64,
+}
+
+impl ApiKey {
+    /// Its resource name, `apiKeys/{id}`.
+    pub fn name(&self) -> String {
+        format!("apiKeys/{}", self.id)
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -131,11 +140,11 @@ impl Store {
     }
 
     /// Stores a new key with the hash of `secret`.
-    pub async fn insert(&self, key: &ApiKey, secret: &str) -> Result<(), Error> {
+    pub async fn insert(&self, call: &Call, key: &ApiKey, secret: &str) -> Result<(), Error> {
         let sql = format!(
             "INSERT INTO api_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         );
-        let mut tx = self.db.begin().await?;
+        let mut tx = call.begin(&self.db).await?;
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&key.id)
             .bind(&key.display_name)
@@ -151,7 +160,7 @@ impl Store {
             .bind(key.version)
             .execute(&mut *tx)
             .await?;
-        audit::commit(tx).await
+        tx.commit().await
     }
 
     /// The key with `id`.
@@ -202,11 +211,12 @@ impl Store {
     /// Replaces the secret if the key is still at `expected_version`.
     pub async fn rotate(
         &self,
+        call: &Call,
         key: &ApiKey,
         secret: &str,
         expected_version: i64,
     ) -> Result<bool, Error> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = call.begin(&self.db).await?;
         let done = sqlx::query(
             "UPDATE api_keys SET secret_hash = $1, rotate_time = $2, version = $3 WHERE id = $4 AND version = $5",
         )
@@ -217,12 +227,24 @@ impl Store {
         .bind(expected_version)
         .execute(&mut *tx)
         .await?;
-        audit::commit_if(tx, done.rows_affected() == 1).await
+        tx.publish(
+            &key.name(),
+            key.scope,
+            &pb::ApiKeyRotated {
+                api_key: key.name(),
+            },
+        );
+        tx.commit_if(done.rows_affected() == 1).await
     }
 
     /// Marks the key revoked if it is still at `expected_version`.
-    pub async fn revoke(&self, key: &ApiKey, expected_version: i64) -> Result<bool, Error> {
-        let mut tx = self.db.begin().await?;
+    pub async fn revoke(
+        &self,
+        call: &Call,
+        key: &ApiKey,
+        expected_version: i64,
+    ) -> Result<bool, Error> {
+        let mut tx = call.begin(&self.db).await?;
         let done = sqlx::query("UPDATE api_keys SET revoked = 1, revoke_time = $1, version = $2 WHERE id = $3 AND version = $4")
             .bind(key.revoke_time.map(to_db_time))
             .bind(key.version)
@@ -230,6 +252,13 @@ impl Store {
             .bind(expected_version)
             .execute(&mut *tx)
             .await?;
-        audit::commit_if(tx, done.rows_affected() == 1).await
+        tx.publish(
+            &key.name(),
+            key.scope,
+            &pb::ApiKeyRevoked {
+                api_key: key.name(),
+            },
+        );
+        tx.commit_if(done.rows_affected() == 1).await
     }
 }

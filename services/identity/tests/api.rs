@@ -16,13 +16,10 @@ const GUANGDONG: &str = "440000000000";
 type Client = ApiKeyServiceClient<InterceptedService<Channel, Bearer>>;
 
 async fn start() -> TestServer {
-    TestServer::start(
-        shequ_identity::default_config(),
-        shequ_identity::SERVICE_GRPC_NAME,
+    TestServer::start::<shequ_identity::Identity>(
         TestDatabase::create().await,
         TestKeys::new(),
         ManualClock::at("2026-06-15T02:00:00Z".parse().unwrap()),
-        shequ_identity::run_with_clock,
     )
     .await
 }

@@ -8,11 +8,11 @@
 //! are written to an archive file and then purged by [`AuditLog::purge`], which records itself in
 //! the chain: never silently.
 //!
-//! A write call's entry is written by [`commit`] inside the transaction that makes its change, so
-//! no change is durable without its entry; the RPC layer ([`crate::rpc`]) records refusals and
-//! failures, which change nothing, after the call.
+//! A write call's entry is written by [`crate::call::AuditedTx::commit`] inside the transaction
+//! that makes its change, so no change is durable without its entry; the RPC layer
+//! ([`crate::rpc`]) records refusals and failures, which change nothing, after the call.
 
-use std::{cell::RefCell, path::Path};
+use std::path::Path;
 
 use sqlx::{Any, Transaction};
 
@@ -22,7 +22,6 @@ use serde::{Deserialize, Serialize};
 use sm3::Sm3;
 
 use crate::{
-    auth::Caller,
     convert::{from_db_time, to_db_time},
     db::Database,
     error::Error,
@@ -542,35 +541,6 @@ impl AuditLog {
     }
 }
 
-tokio::task_local! {
-    static TARGET: RefCell<Target>;
-}
-
-/// What a handler tells the audit layer about the call it is serving.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Target {
-    /// Resource acted on.
-    pub resource: String,
-    /// Its region.
-    pub region: String,
-    /// Personal data was read unmasked (makes a read auditable).
-    pub sensitive_read: bool,
-}
-
-/// Notes the record the current call acts on (no-op outside [`with_target`]).
-pub fn note_target(resource: &str, region: RegionCode) {
-    let _ = TARGET.try_with(|t| {
-        let mut t = t.borrow_mut();
-        t.resource = resource.to_owned();
-        t.region = region.to_string();
-    });
-}
-
-/// Notes that the current call returned personal data unmasked.
-pub fn note_sensitive_read() {
-    let _ = TARGET.try_with(|t| t.borrow_mut().sensitive_read = true);
-}
-
 /// Takes the chain head's row lock for the rest of `tx`, creating the head on a fresh database
 /// (two first appends at once both see no head: one creates it, the other waits and reuses it).
 async fn lock_head(tx: &mut Transaction<'static, Any>) -> Result<(), Error> {
@@ -590,127 +560,6 @@ async fn lock_head(tx: &mut Transaction<'static, Any>) -> Result<(), Error> {
             .await?;
     }
     Ok(())
-}
-
-/// The audit entry a write call owes, recorded by [`commit`] inside the transaction that makes
-/// the call's change, so that the change and its entry are durable together or not at all.
-#[derive(Debug, Clone)]
-pub struct OwedEntry {
-    /// Where it goes.
-    pub log: AuditLog,
-    /// Who called.
-    pub caller: Caller,
-    /// The RPC.
-    pub action: &'static str,
-    /// The call's request id.
-    pub request_id: String,
-    /// Stamps the entry when it is written, so that times rise with sequence numbers (the
-    /// retention job relies on it).
-    pub clock: std::sync::Arc<dyn crate::clock::Clock>,
-}
-
-struct Owed {
-    entry: OwedEntry,
-    /// A commit has recorded the entry.
-    recorded: bool,
-}
-
-tokio::task_local! {
-    static OWED: RefCell<Owed>;
-}
-
-/// Runs a write call that owes `entry`; tells whether a [`commit`] recorded it (if not, the
-/// caller records the call's outcome itself: a refusal, or a failure before any commit).
-pub async fn owing<F: Future>(entry: OwedEntry, call: F) -> (F::Output, bool) {
-    OWED.scope(
-        RefCell::new(Owed {
-            entry,
-            recorded: false,
-        }),
-        async move {
-            let output = call.await;
-            let recorded = OWED.with(|owed| owed.borrow().recorded);
-            (output, recorded)
-        },
-    )
-    .await
-}
-
-/// Commits the transaction that makes the current call's change, with the call's audit entry in
-/// it (outcome OK, target as noted so far); a call that commits twice gets an entry for each.
-/// Outside a write call it is a plain commit.
-pub async fn commit(mut tx: Transaction<'static, Any>) -> Result<(), Error> {
-    let owed = OWED.try_with(|owed| owed.borrow().entry.clone()).ok();
-    let Some(entry) = owed else {
-        tx.commit().await?;
-        return Ok(());
-    };
-    let target = TARGET.try_with(|t| t.borrow().clone()).unwrap_or_default();
-    let record = record_for(
-        &entry.caller,
-        entry.action,
-        &target,
-        &entry.request_id,
-        tonic::Code::Ok,
-    );
-    entry
-        .log
-        .append_in(&mut tx, record, entry.clock.now())
-        .await?;
-    tx.commit().await?;
-    let _ = OWED.try_with(|owed| owed.borrow_mut().recorded = true);
-    Ok(())
-}
-
-/// Commits `tx` with the call's audit entry when `changed` (a conditional write matched), and
-/// rolls it back otherwise; returns `changed`.
-pub async fn commit_if(tx: Transaction<'static, Any>, changed: bool) -> Result<bool, Error> {
-    if changed {
-        commit(tx).await?;
-    } else {
-        tx.rollback().await?;
-    }
-    Ok(changed)
-}
-
-/// Runs `call` with a fresh target that handlers fill in, and returns both.
-pub async fn with_target<F: Future>(call: F) -> (F::Output, Target) {
-    TARGET
-        .scope(RefCell::new(Target::default()), async move {
-            let output = call.await;
-            let target = TARGET.with(|t| t.borrow().clone());
-            (output, target)
-        })
-        .await
-}
-
-/// The audit record of a call by `caller`.
-pub fn record_for(
-    caller: &Caller,
-    action: &str,
-    target: &Target,
-    request_id: &str,
-    outcome: tonic::Code,
-) -> AuditRecord {
-    AuditRecord {
-        actor: caller.subject.clone(),
-        roles: caller
-            .roles
-            .iter()
-            .map(|r| r.as_str())
-            .collect::<Vec<_>>()
-            .join(","),
-        action: action.to_owned(),
-        resource: target.resource.clone(),
-        region: target.region.clone(),
-        request_id: request_id.to_owned(),
-        outcome: code_name(outcome).to_owned(),
-        detail: if target.sensitive_read {
-            "personal data returned unmasked".into()
-        } else {
-            String::new()
-        },
-    }
 }
 
 /// The canonical upper-case name of a gRPC code.
@@ -738,10 +587,12 @@ pub fn code_name(code: tonic::Code) -> &'static str {
 }
 
 /// Runs the retention job until `stop`: purges audit entries older than the retention period into
-/// the archive folder (when one is configured) and forgets idempotency records older than a day.
+/// the archive folder (when one is configured), feed events older than the retention period, and
+/// forgets idempotency records older than a day.
 pub async fn maintain(
     log: AuditLog,
     idempotency: crate::idempotency::Idempotency,
+    feed: crate::feed::Feed,
     config: crate::config::AuditConfig,
     clock: std::sync::Arc<dyn crate::clock::Clock>,
     stop: crate::shutdown::Stop,
@@ -758,6 +609,11 @@ pub async fn maintain(
                 tracing::error!(%error, "audit retention job failed");
             }
         }
+        // Consumers must be able to catch up after any outage the audit log would still cover.
+        let cutoff = now - chrono::Duration::days(i64::from(config.retention_days));
+        if let Err(error) = feed.purge(cutoff).await {
+            tracing::warn!(%error, "purging old feed events failed");
+        }
         if let Err(error) = idempotency.expire(now - chrono::Duration::days(1)).await {
             tracing::warn!(%error, "expiring idempotency records failed");
         }
@@ -769,8 +625,8 @@ pub async fn maintain(
 }
 
 /// Verifies the audit chain of the database a service configuration points at.
-pub async fn verify_database(
-    config: &crate::config::ServiceConfig,
+pub async fn verify_database<S>(
+    config: &crate::config::ServiceConfig<S>,
 ) -> anyhow::Result<VerifyReport> {
     let keys = crate::crypto::Keys::from_master(&config.crypto.master_key)?;
     let database = Database::connect(&config.database).await?;
@@ -812,7 +668,7 @@ mod listing {
         Error,
         auth::{Caller, Role},
         convert::to_timestamp,
-        paging::{PageTokens, page_size},
+        paging::PageTokens,
         regions::Regions,
     };
 
@@ -842,7 +698,7 @@ mod listing {
     ) -> Result<pb::ListAuditEntriesResponse, Error> {
         caller.require_any(&[Role::Auditor], "ListAuditEntries")?;
         let region = crate::names::region_parent(regions, "parent", &request.parent)?;
-        let limit = page_size(request.page_size)?;
+        let page = tokens.page::<_, SeqCursor>(&request)?;
         let filter = AuditFilter {
             region: Some(region),
             actor: (!request.actor.is_empty()).then(|| request.actor.clone()),
@@ -850,21 +706,11 @@ mod listing {
             to: instant("end_time", request.end_time.as_ref())?,
         };
         caller.require_scope(region, "parent")?;
-        let query = format!(
-            "audit|{region}|{}|{:?}|{:?}",
-            request.actor,
-            request.start_time.as_ref().map(|t| (t.seconds, t.nanos)),
-            request.end_time.as_ref().map(|t| (t.seconds, t.nanos))
-        );
-        let cursor: Option<SeqCursor> = tokens.open(&request.page_token, &query)?;
-        let mut page = log
-            .query(&filter, cursor.map_or(0, |c| c.after), limit + 1)
-            .await?;
-        let next_page_token = tokens.next_page(&query, &mut page, limit, |last| SeqCursor {
-            after: last.seq,
-        });
+        let after = page.cursor.as_ref().map_or(0, |c| c.after);
+        let mut entries = log.query(&filter, after, page.fetch()).await?;
+        let next_page_token = page.next(&mut entries, |last| SeqCursor { after: last.seq });
         Ok(pb::ListAuditEntriesResponse {
-            audit_entries: page
+            audit_entries: entries
                 .into_iter()
                 .map(|e| pb::AuditEntry {
                     sequence: e.seq,

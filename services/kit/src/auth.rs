@@ -16,6 +16,8 @@ use crate::{config::AuthConfig, error::Error};
 pub const DEFAULT_ISSUER: &str = "shequ";
 /// `aud` of tokens meant for the suite's services.
 pub const DEFAULT_AUDIENCE: &str = "shequ-services";
+/// Subject prefix (and `kid` prefix) of a service acting as itself: `service:evaluation`.
+pub const SERVICE_SUBJECT_PREFIX: &str = "service:";
 
 /// What a caller is allowed to be. The permissions of each role are decided per operation by the
 /// services (see the README's role table); the kit only carries them.
@@ -40,11 +42,15 @@ pub enum Role {
     Auditor,
     /// The gateway acting on its own behalf (verifying API keys); never granted to people or keys.
     Gateway,
+    /// Another service of the suite acting as itself (a background job, an event handler), with
+    /// its own credential; what it may do is the callee's grant table, never granted to people
+    /// or keys.
+    Service,
 }
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 9] = [
+    pub const ALL: [Role; 10] = [
         Role::ProvinceAdmin,
         Role::CityAdmin,
         Role::DistrictAdmin,
@@ -54,7 +60,14 @@ impl Role {
         Role::Integration,
         Role::Auditor,
         Role::Gateway,
+        Role::Service,
     ];
+
+    /// True for the roles only the suite itself holds (the gateway, a service acting as itself):
+    /// no person or API key may be granted them.
+    pub fn is_internal(self) -> bool {
+        matches!(self, Role::Gateway | Role::Service)
+    }
 
     /// The role named `text` (the claim value).
     pub fn parse(text: &str) -> Option<Role> {
@@ -73,6 +86,7 @@ impl Role {
             Role::Integration => "integration",
             Role::Auditor => "auditor",
             Role::Gateway => "gateway",
+            Role::Service => "service",
         }
     }
 }
@@ -119,6 +133,16 @@ impl Caller {
             ),
             metadata: vec![("operation", operation.to_owned())],
         })
+    }
+
+    /// The name of the suite component calling as itself: `gateway` for the gateway, the service's
+    /// name (e.g. `evaluation`) for a service with its own credential; `None` for people and
+    /// API keys.
+    pub fn component(&self) -> Option<&str> {
+        if self.roles.contains(&Role::Service) {
+            return self.subject.strip_prefix(SERVICE_SUBJECT_PREFIX);
+        }
+        self.roles.contains(&Role::Gateway).then_some("gateway")
     }
 
     /// True when `region` lies inside the caller's scope.
@@ -303,13 +327,16 @@ impl TokenIssuer {
     }
 }
 
-/// Verifies caller tokens.
+/// Verifies caller tokens: those the suite's token issuer signed (the gateway for people and
+/// systems, the launcher in development), and those a trusted service signed with its own key
+/// when it calls as itself (header `kid` = `service:<name>`, subject the same, role `service`).
 ///
 /// A client sends the same token with every call, and an Ed25519 verification costs tens of
 /// microseconds, so verified tokens are remembered (bounded) until they expire.
 #[derive(Clone)]
 pub struct TokenVerifier {
     key: Arc<DecodingKey>,
+    services: Arc<std::sync::RwLock<ServiceKeys>>,
     validation: Arc<Validation>,
     verified: Arc<std::sync::RwLock<std::collections::HashMap<String, (Caller, i64)>>>,
 }
@@ -323,21 +350,87 @@ impl fmt::Debug for TokenVerifier {
     }
 }
 
+/// The trusted services' public keys, and where they come from. A token naming a service whose
+/// key is not known yet makes the source be read again (at most once a second), so a key added to
+/// the folder (a ConfigMap update, a new service) is trusted without a restart.
+#[derive(Default)]
+struct ServiceKeys {
+    keys: std::collections::HashMap<String, DecodingKey>,
+    source: Option<AuthConfig>,
+    loaded_at: Option<std::time::Instant>,
+}
+
+impl ServiceKeys {
+    fn load(&mut self, pairs: Vec<(String, String)>) -> anyhow::Result<()> {
+        let mut keys = std::collections::HashMap::new();
+        for (name, pem) in pairs {
+            let key = DecodingKey::from_ed_pem(pem.as_bytes()).map_err(|e| {
+                anyhow::anyhow!("the public key of service {name} is not an Ed25519 PEM key: {e}")
+            })?;
+            keys.insert(format!("{SERVICE_SUBJECT_PREFIX}{name}"), key);
+        }
+        self.keys = keys;
+        self.loaded_at = Some(std::time::Instant::now());
+        Ok(())
+    }
+
+    /// Reads the source again if it has not been read in the last second.
+    fn reload(&mut self) {
+        let recent = self
+            .loaded_at
+            .is_some_and(|at| at.elapsed() < Duration::from_secs(1));
+        if recent {
+            return;
+        }
+        self.loaded_at = Some(std::time::Instant::now());
+        let Some(source) = &self.source else { return };
+        match source.service_public_keys() {
+            Ok(pairs) => {
+                if let Err(error) = self.load(pairs) {
+                    tracing::warn!(%error, "service public keys could not be reloaded");
+                }
+            }
+            Err(error) => tracing::warn!(%error, "service public keys could not be reloaded"),
+        }
+    }
+}
+
+fn validation(issuer: &str, audience: &str) -> Validation {
+    // Only EdDSA: a token claiming another algorithm (none, HS256 with the public key as the
+    // secret) is refused before its signature is looked at.
+    let mut validation = Validation::new(Algorithm::EdDSA);
+    validation.set_issuer(&[issuer]);
+    validation.set_audience(&[audience]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    validation.leeway = 30;
+    validation
+}
+
 impl TokenVerifier {
     /// A verifier for tokens signed by `public_pem`, with the issuer and audience of `config`.
     pub fn new(public_pem: &str, issuer: &str, audience: &str) -> anyhow::Result<Self> {
-        // Only EdDSA: a token claiming another algorithm (none, HS256 with the public key as the
-        // secret) is refused before its signature is looked at.
-        let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.set_issuer(&[issuer]);
-        validation.set_audience(&[audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 30;
         Ok(TokenVerifier {
             key: Arc::new(DecodingKey::from_ed_pem(public_pem.as_bytes())?),
-            validation: Arc::new(validation),
+            services: Arc::default(),
+            validation: Arc::new(validation(issuer, audience)),
             verified: Arc::default(),
         })
+    }
+
+    /// Also accepts tokens of the services in `keys` (name → Ed25519 public key PEM) calling as
+    /// themselves.
+    pub fn with_services(
+        self,
+        keys: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Self> {
+        self.write_services().load(keys.into_iter().collect())?;
+        Ok(self)
+    }
+
+    fn write_services(&self) -> std::sync::RwLockWriteGuard<'_, ServiceKeys> {
+        self.services
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// A verifier configured from the service's auth section.
@@ -351,7 +444,15 @@ impl TokenVerifier {
                 "auth.public_key_file (SHEQU_AUTH__PUBLIC_KEY_FILE) or auth.public_key_pem must be set"
             ),
         };
-        TokenVerifier::new(&pem, &config.issuer, &config.audience)
+        let verifier = TokenVerifier::new(&pem, &config.issuer, &config.audience).map_err(|e| {
+            anyhow::anyhow!(
+                "auth.public_key: not an Ed25519 public key in SPKI PEM ({e}); give the public half \
+                 (signing-key.pub.pem), never the private key"
+            )
+        })?;
+        let verifier = verifier.with_services(config.service_public_keys()?)?;
+        verifier.write_services().source = Some(config.clone());
+        Ok(verifier)
     }
 
     /// The caller a token speaks for, or UNAUTHENTICATED naming why it was refused.
@@ -378,21 +479,52 @@ impl TokenVerifier {
             reason,
             message: message.to_owned(),
         };
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(
-            |e| match e.kind() {
-                ErrorKind::ExpiredSignature => {
-                    refused("TOKEN_EXPIRED", "the bearer token has expired")
+        let kid = jsonwebtoken::decode_header(token)
+            .map_err(|_| refused("TOKEN_INVALID", "the bearer token is malformed"))?
+            .kid;
+        // A service's own token names its key; anything else must be the suite issuer's.
+        let service = kid
+            .as_deref()
+            .filter(|kid| kid.starts_with(SERVICE_SUBJECT_PREFIX));
+        let service_key = match service {
+            Some(kid) => {
+                let known = |keys: &ServiceKeys| keys.keys.get(kid).cloned();
+                let found = self
+                    .services
+                    .read()
+                    .ok()
+                    .and_then(|keys| known(&keys))
+                    .or_else(|| {
+                        let mut keys = self.write_services();
+                        keys.reload();
+                        known(&keys)
+                    });
+                Some(found.ok_or_else(|| {
+                    refused(
+                        "TOKEN_UNTRUSTED_SERVICE",
+                        "the calling service's key is not among the keys this service trusts",
+                    )
+                })?)
+            }
+            None => None,
+        };
+        let key = service_key.as_ref().unwrap_or(&self.key);
+        let data =
+            jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|e| {
+                match e.kind() {
+                    ErrorKind::ExpiredSignature => {
+                        refused("TOKEN_EXPIRED", "the bearer token has expired")
+                    }
+                    ErrorKind::InvalidAudience | ErrorKind::InvalidIssuer => refused(
+                        "TOKEN_WRONG_AUDIENCE",
+                        "the bearer token was not issued for this suite",
+                    ),
+                    _ => refused(
+                        "TOKEN_INVALID",
+                        "the bearer token is malformed or its signature is invalid",
+                    ),
                 }
-                ErrorKind::InvalidAudience | ErrorKind::InvalidIssuer => refused(
-                    "TOKEN_WRONG_AUDIENCE",
-                    "the bearer token was not issued for this suite",
-                ),
-                _ => refused(
-                    "TOKEN_INVALID",
-                    "the bearer token is malformed or its signature is invalid",
-                ),
-            },
-        )?;
+            })?;
         let claims = data.claims;
         let scope = RegionCode::parse(&claims.scope).map_err(|_| {
             refused(
@@ -402,6 +534,23 @@ impl TokenVerifier {
         })?;
         if claims.roles.is_empty() {
             return Err(refused("TOKEN_INVALID", "the bearer token grants no role"));
+        }
+        // A service speaks only as itself, and only a service's own key makes a service caller.
+        let speaks_as_service = claims.roles.contains(&Role::Service);
+        match service {
+            Some(kid) if claims.sub != kid || claims.roles != [Role::Service] => {
+                return Err(refused(
+                    "TOKEN_INVALID",
+                    "a service token must name the service whose key signed it, with the service role only",
+                ));
+            }
+            None if speaks_as_service => {
+                return Err(refused(
+                    "TOKEN_INVALID",
+                    "the service role is only accepted with that service's own key",
+                ));
+            }
+            _ => {}
         }
         Ok((
             Caller {
@@ -414,6 +563,100 @@ impl TokenVerifier {
         ))
     }
 }
+
+/// The credential of a service calling other services as itself: its own Ed25519 key, with
+/// which it signs short-lived tokens (`kid` and subject `service:<name>`, role `service`, scope
+/// the province it serves). The callee verifies them against the public keys it trusts.
+#[derive(Clone)]
+pub struct ServiceIdentity {
+    name: String,
+    key: Arc<EncodingKey>,
+    caller: Caller,
+    issuer: String,
+    audience: String,
+    minted: Arc<std::sync::Mutex<Option<(String, i64)>>>,
+}
+
+impl fmt::Debug for ServiceIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceIdentity")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Lifetime of a service's own token.
+const SERVICE_TOKEN_TTL_SECS: i64 = 300;
+
+impl ServiceIdentity {
+    /// The identity of service `name` with its private key (PKCS#8 PEM), acting over `province`.
+    pub fn new(name: &str, private_pem: &str, province: RegionCode) -> anyhow::Result<Self> {
+        Ok(ServiceIdentity {
+            name: name.to_owned(),
+            key: Arc::new(
+                EncodingKey::from_ed_pem(private_pem.as_bytes()).map_err(|e| {
+                    anyhow::anyhow!(
+                        "auth.service_key of {name}: not an Ed25519 PKCS#8 private key ({e})"
+                    )
+                })?,
+            ),
+            caller: Caller {
+                subject: format!("{SERVICE_SUBJECT_PREFIX}{name}"),
+                roles: vec![Role::Service],
+                scope: province,
+                secretary: None,
+            },
+            issuer: DEFAULT_ISSUER.to_owned(),
+            audience: DEFAULT_AUDIENCE.to_owned(),
+            minted: Arc::default(),
+        })
+    }
+
+    /// The service's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The caller this identity speaks as.
+    pub fn caller(&self) -> &Caller {
+        &self.caller
+    }
+
+    /// A token, reused until half its lifetime has passed.
+    pub fn token(&self) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let mut minted = self
+            .minted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((token, issued)) = minted.as_ref()
+            && now - issued < SERVICE_TOKEN_TTL_SECS / 2
+        {
+            return token.clone();
+        }
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: self.caller.subject.clone(),
+            exp: now + SERVICE_TOKEN_TTL_SECS,
+            iat: now,
+            roles: self.caller.roles.clone(),
+            scope: self.caller.scope.to_string(),
+            secretary: None,
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.caller.subject.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &self.key)
+            .expect("signing with a loaded Ed25519 key cannot fail");
+        *minted = Some((token.clone(), now));
+        token
+    }
+}
+
+/// The bearer token a call arrived with, kept beside the [`Caller`] so that a call made on the
+/// caller's behalf can forward it.
+#[derive(Debug, Clone)]
+pub struct BearerToken(pub String);
 
 /// Verifies the bearer token of every call to the wrapped service and attaches the [`Caller`].
 #[derive(Clone, Debug)]
@@ -454,7 +697,9 @@ impl tonic::service::Interceptor for AuthInterceptor {
             })?;
         let caller = self.verifier.verify(token.trim())?;
         tracing::Span::current().record("caller", caller.subject.as_str());
+        let token = BearerToken(token.trim().to_owned());
         request.extensions_mut().insert(caller);
+        request.extensions_mut().insert(token);
         Ok(request)
     }
 }

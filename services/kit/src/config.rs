@@ -130,6 +130,20 @@ pub struct AuthConfig {
     pub issuer: String,
     /// Expected `aud` of caller tokens.
     pub audience: String,
+    /// This service's own Ed25519 private key (PKCS#8 PEM file), with which it calls other
+    /// services as itself (event followers, background jobs). Needed only by a service that has
+    /// dependencies.
+    pub service_key_file: Option<std::path::PathBuf>,
+    /// The same key inline (takes precedence over the file).
+    pub service_key_pem: Option<Secret>,
+    /// A folder of the public keys of the services this one trusts, one `<service>.pub.pem` per
+    /// service; what each may do is this service's grant table.
+    pub service_keys_dir: Option<std::path::PathBuf>,
+    /// The same keys inline: service name → public key PEM (added to those of the folder).
+    pub service_keys: std::collections::BTreeMap<String, String>,
+    /// The province this deployment serves: the region scope of the service when it acts as
+    /// itself.
+    pub province: String,
 }
 
 impl Default for AuthConfig {
@@ -139,9 +153,77 @@ impl Default for AuthConfig {
             public_key_pem: None,
             issuer: crate::auth::DEFAULT_ISSUER.to_owned(),
             audience: crate::auth::DEFAULT_AUDIENCE.to_owned(),
+            service_key_file: None,
+            service_key_pem: None,
+            service_keys_dir: None,
+            service_keys: std::collections::BTreeMap::new(),
+            province: "440000000000".to_owned(),
         }
     }
 }
+
+impl AuthConfig {
+    /// The public keys of the trusted services (folder first, inline keys win).
+    pub fn service_public_keys(&self) -> anyhow::Result<Vec<(String, String)>> {
+        let mut keys = std::collections::BTreeMap::new();
+        if let Some(dir) = &self.service_keys_dir {
+            let entries = std::fs::read_dir(dir).map_err(|e| {
+                anyhow::anyhow!("cannot read auth.service_keys_dir {}: {e}", dir.display())
+            })?;
+            for entry in entries {
+                let path = entry?.path();
+                let file = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                if let Some(name) = file.strip_suffix(".pub.pem") {
+                    let pem = std::fs::read_to_string(&path)
+                        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+                    keys.insert(name.to_owned(), pem);
+                }
+            }
+        }
+        keys.extend(self.service_keys.clone());
+        Ok(keys.into_iter().collect())
+    }
+
+    /// This service's own private key, if configured.
+    pub fn service_private_key(&self) -> anyhow::Result<Option<String>> {
+        Ok(match (&self.service_key_pem, &self.service_key_file) {
+            (Some(pem), _) => Some(pem.expose().to_owned()),
+            (None, Some(file)) => Some(std::fs::read_to_string(file).map_err(|e| {
+                anyhow::anyhow!("cannot read auth.service_key_file {}: {e}", file.display())
+            })?),
+            (None, None) => None,
+        })
+    }
+}
+
+/// Where a service this one calls (a dependency) listens, and how long a call to it may take.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DependencyConfig {
+    /// `http://host:port`, or several separated by commas. A host name is resolved to every
+    /// address behind it (a Kubernetes headless Service lists one per pod) and re-resolved as
+    /// replicas come and go; calls are spread over them.
+    pub address: String,
+    /// Longest call, unless the call being served has less time left.
+    pub deadline_ms: u64,
+    /// How often host names are resolved again.
+    pub resolve_interval_ms: u64,
+}
+
+impl Default for DependencyConfig {
+    fn default() -> Self {
+        DependencyConfig {
+            address: String::new(),
+            deadline_ms: 5_000,
+            resolve_interval_ms: 5_000,
+        }
+    }
+}
+
+/// The settings of a service that has none of its own.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoSettings {}
 
 /// Keys for data protection.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -199,11 +281,15 @@ pub struct RegionsConfig {
     pub extra_file: Option<std::path::PathBuf>,
 }
 
-/// Settings of one service. Every key lives in a section, so the environment variable of a key is
-/// `SHEQU_<SECTION>__<KEY>`, e.g. `SHEQU_DATABASE__URL`.
+/// Settings of one service: the kit's sections, and the service's own typed section `[service]`
+/// (`S`). Every key lives in a section, so the environment variable of a key is
+/// `SHEQU_<SECTION>__<KEY>`, e.g. `SHEQU_DATABASE__URL` or `SHEQU_SERVICE__ADJUSTMENT_SHARE`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServiceConfig {
+#[serde(
+    deny_unknown_fields,
+    bound(deserialize = "S: Deserialize<'de> + Default")
+)]
+pub struct ServiceConfig<S = NoSettings> {
     /// gRPC server.
     pub server: ServerConfig,
     /// Database.
@@ -224,9 +310,15 @@ pub struct ServiceConfig {
     /// Audit-log retention.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// The services this one calls, by name (`[dependencies.personnel]`).
+    #[serde(default)]
+    pub dependencies: std::collections::BTreeMap<String, DependencyConfig>,
+    /// The service's own settings.
+    #[serde(default)]
+    pub service: S,
 }
 
-impl ServiceConfig {
+impl<S: Default> ServiceConfig<S> {
     /// Defaults for a service listening on `port` with an SQLite file `data/<name>.db`.
     pub fn with_defaults(name: &str, port: u16) -> Self {
         ServiceConfig {
@@ -243,6 +335,24 @@ impl ServiceConfig {
             crypto: CryptoConfig::default(),
             regions: RegionsConfig::default(),
             audit: AuditConfig::default(),
+            dependencies: std::collections::BTreeMap::new(),
+            service: S::default(),
+        }
+    }
+
+    /// The same configuration with other service settings (the kit's own code needs only its
+    /// sections).
+    pub fn map_service<T>(self, service: T) -> ServiceConfig<T> {
+        ServiceConfig {
+            server: self.server,
+            database: self.database,
+            telemetry: self.telemetry,
+            auth: self.auth,
+            crypto: self.crypto,
+            regions: self.regions,
+            audit: self.audit,
+            dependencies: self.dependencies,
+            service,
         }
     }
 }
@@ -358,7 +468,7 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted_in_debug_output() {
-        let mut config = ServiceConfig::with_defaults("personnel", 50051);
+        let mut config: ServiceConfig = ServiceConfig::with_defaults("personnel", 50051);
         config.database.url = Secret::new("postgres://user:hunter2@db/shequ");
         config.crypto.master_key = Secret::new("00112233");
         let printed = format!("{config:?}");

@@ -61,6 +61,9 @@ pub struct Database {
     backend: Backend,
     /// PostgreSQL only: connections for [`Database::read`].
     lanes: Option<Arc<ReadLanes>>,
+    /// Counts commits that published feed events in this process, so a feed's watchers wake
+    /// at once instead of at their next poll.
+    published: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// A read-only statement run by [`Database::read`] on a connection it lends. It may run twice:
@@ -264,6 +267,7 @@ impl Database {
             pool,
             backend,
             lanes,
+            published: Arc::new(tokio::sync::watch::channel(0).0),
         })
     }
 
@@ -291,9 +295,22 @@ impl Database {
         self.backend
     }
 
+    /// Wakes the feed's watchers: events were committed.
+    pub(crate) fn signal_published(&self) {
+        self.published.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Changes whenever this process commits feed events.
+    pub(crate) fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.published.subscribe()
+    }
+
     /// Starts a write transaction. On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`)
     /// so that two read-then-write transactions wait for each other instead of failing.
-    pub async fn begin(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
+    ///
+    /// Kit-internal: a service changes its data only through [`crate::call::AuditedTx`], whose
+    /// commit writes the audit entry.
+    pub(crate) async fn begin(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
         match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.pool.begin().await,

@@ -123,6 +123,27 @@ pub enum Error {
         /// Summary naming the dependency.
         message: String,
     },
+    /// Another service this one depends on cannot be reached; safe to retry later.
+    #[error("{dependency} is unavailable")]
+    DependencyUnavailable {
+        /// The dependency, e.g. `personnel`.
+        dependency: &'static str,
+    },
+    /// Another service this one depends on did not answer in time.
+    #[error("{dependency} did not answer in time")]
+    DependencyDeadline {
+        /// The dependency.
+        dependency: &'static str,
+    },
+    /// Another service refused or failed a call for its own reasons; its status is passed on as
+    /// it came (code, message and details), so the caller learns what the callee said.
+    #[error("{dependency}: {}", status.message())]
+    Dependency {
+        /// The dependency.
+        dependency: &'static str,
+        /// What it answered.
+        status: Box<tonic::Status>,
+    },
     /// A bug or an unexpected failure. The cause is logged, never sent to the client.
     #[error("internal error: {0:#}")]
     Internal(#[source] anyhow::Error),
@@ -207,7 +228,9 @@ impl Error {
             Error::Aborted { .. } => Code::Aborted,
             Error::PermissionDenied { .. } => Code::PermissionDenied,
             Error::Unauthenticated { .. } => Code::Unauthenticated,
-            Error::Unavailable { .. } => Code::Unavailable,
+            Error::Unavailable { .. } | Error::DependencyUnavailable { .. } => Code::Unavailable,
+            Error::DependencyDeadline { .. } => Code::DeadlineExceeded,
+            Error::Dependency { status, .. } => status.code(),
             Error::Internal(_) => Code::Internal,
         }
     }
@@ -294,6 +317,24 @@ impl Error {
                 details.set_retry_info(Some(std::time::Duration::from_secs(1)));
                 message
             }
+            Error::DependencyUnavailable { dependency } => {
+                details.set_error_info(
+                    "DEPENDENCY_UNAVAILABLE",
+                    ERROR_DOMAIN,
+                    meta([("dependency", dependency.to_owned())]),
+                );
+                details.set_retry_info(Some(std::time::Duration::from_secs(1)));
+                format!("{dependency} is unavailable; retry later")
+            }
+            Error::DependencyDeadline { dependency } => {
+                details.set_error_info(
+                    "DEPENDENCY_DEADLINE_EXCEEDED",
+                    ERROR_DOMAIN,
+                    meta([("dependency", dependency.to_owned())]),
+                );
+                format!("{dependency} did not answer in time")
+            }
+            Error::Dependency { status, .. } => return *status,
             Error::Internal(cause) => {
                 tracing::error!(error.cause_chain = ?cause, error.message = %cause, "internal error");
                 details.set_error_info("INTERNAL", ERROR_DOMAIN, HashMap::new());

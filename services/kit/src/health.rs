@@ -8,11 +8,11 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{db::Database, shutdown::Stop};
 
-/// Updates the health of `service` (and of the server as a whole, the empty name) from periodic
+/// Updates the health of `services` (and of the server as a whole, the empty name) from periodic
 /// database pings until `stop` is cancelled.
 pub async fn follow_database(
     reporter: HealthReporter,
-    service: &'static str,
+    services: Vec<&'static str>,
     database: Database,
     interval: Duration,
     stop: Stop,
@@ -26,11 +26,11 @@ pub async fn follow_database(
         };
         if last != Some(status) {
             if status == ServingStatus::NotServing {
-                tracing::warn!(service, "database unreachable; reporting NOT_SERVING");
+                tracing::warn!("database unreachable; reporting NOT_SERVING");
             } else if last.is_some() {
-                tracing::info!(service, "database reachable again; reporting SERVING");
+                tracing::info!("database reachable again; reporting SERVING");
             }
-            set(&reporter, service, status).await;
+            set(&reporter, &services, status).await;
             last = Some(status);
         }
         tokio::select! {
@@ -38,12 +38,14 @@ pub async fn follow_database(
             () = stop.wait() => break,
         }
     }
-    set(&reporter, service, ServingStatus::NotServing).await;
+    set(&reporter, &services, ServingStatus::NotServing).await;
 }
 
-/// Sets `service` and the server-wide status together.
-pub async fn set(reporter: &HealthReporter, service: &str, status: ServingStatus) {
-    reporter.set_service_status(service, status).await;
+/// Sets `services` and the server-wide status together.
+pub async fn set(reporter: &HealthReporter, services: &[&str], status: ServingStatus) {
+    for service in services {
+        reporter.set_service_status(service, status).await;
+    }
     reporter.set_service_status("", status).await;
 }
 

@@ -13,21 +13,26 @@
 //! - [`clock`]: injected time;
 //! - [`convert`]: identifiers and wire conversions shared by every service.
 
+pub mod aip;
 pub mod audit;
 pub mod auth;
+pub mod call;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod convert;
 pub mod crypto;
 pub mod db;
 pub mod error;
-pub mod foundation;
+pub mod feed;
+pub mod grants;
 pub mod health;
 pub mod idempotency;
 pub mod names;
 pub mod paging;
 pub mod rpc;
 pub mod server;
+pub mod service;
 pub mod shutdown;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]

@@ -1,17 +1,22 @@
-//! The cross-cutting duties of every RPC, applied in one place: the verified caller, refusal
-//! logging, the audit entry of every write (committed with the change itself through
-//! [`crate::audit::commit`], or recorded here for a refusal) and of every read of unmasked personal
-//! data, and exactly-once writes for client request ids.
+//! The cross-cutting duties of every RPC, applied in one place: the verified caller, the grant
+//! check of a component calling as itself, refusal logging, the audit entry of every write
+//! (committed with the change by [`crate::call::AuditedTx`], or recorded here for a refusal) and
+//! of every read of unmasked personal data, and exactly-once writes for client request ids.
 
-use std::sync::Arc;
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use tonic::{Request, Response, Status};
 
 use crate::{
     Error,
-    audit::{AuditLog, AuditRecord, OwedEntry, owing, record_for, with_target},
-    auth::Caller,
+    audit::AuditLog,
+    auth::{BearerToken, Caller},
+    call::{Call, CallStart},
     clock::Clock,
+    grants::Grants,
     idempotency::{self, Claim, Idempotency, Outcome},
 };
 
@@ -23,14 +28,14 @@ fn to_status<T>(outcome: Result<T, Error>) -> Result<T, Status> {
     })
 }
 
-/// The request id of a call: the gateway's `x-request-id`, or a new one for direct callers.
-fn request_id<T>(request: &Request<T>) -> String {
+/// A sane id from metadata `key` (1-128 characters, no spaces or controls).
+fn metadata_id<T>(request: &Request<T>, key: &str) -> Option<String> {
     request
         .metadata()
-        .get("x-request-id")
+        .get(key)
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128)
-        .map_or_else(crate::convert::new_id, str::to_owned)
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
 }
 
 /// The client's idempotency key of a write: the `request_id` field, else the
@@ -48,6 +53,22 @@ fn client_request_id<T>(request: &Request<T>, field: impl Fn(&T) -> &str) -> Opt
         .map(str::to_owned)
 }
 
+/// The `grpc-timeout` the client sent (`<digits><H|M|S|m|u|n>`), as a duration.
+fn grpc_timeout<T>(request: &Request<T>) -> Option<Duration> {
+    let text = request.metadata().get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = text.split_at(text.len().checked_sub(1)?);
+    let value: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(value.saturating_mul(3600)),
+        "M" => Duration::from_secs(value.saturating_mul(60)),
+        "S" => Duration::from_secs(value),
+        "m" => Duration::from_millis(value),
+        "u" => Duration::from_micros(value),
+        "n" => Duration::from_nanos(value),
+        _ => return None,
+    })
+}
+
 /// Outcomes worth replaying to a retry: a transient failure is not, the retry should run.
 fn replayable(status: &Status) -> bool {
     !matches!(
@@ -60,22 +81,57 @@ fn replayable(status: &Status) -> bool {
     )
 }
 
-/// Runs calls with the suite's cross-cutting duties: audit and idempotency.
+/// Runs calls with the suite's cross-cutting duties: grants, audit and idempotency.
 #[derive(Debug, Clone)]
 pub struct Recorder {
     audit: AuditLog,
     idempotency: Idempotency,
     clock: Arc<dyn Clock>,
+    grants: Grants,
 }
 
 impl Recorder {
-    /// A recorder writing to `audit` and keeping idempotency records in `idempotency`.
-    pub fn new(audit: AuditLog, idempotency: Idempotency, clock: Arc<dyn Clock>) -> Self {
+    /// A recorder writing to `audit`, keeping idempotency records in `idempotency`, and letting
+    /// components call what `grants` allows.
+    pub fn new(
+        audit: AuditLog,
+        idempotency: Idempotency,
+        clock: Arc<dyn Clock>,
+        grants: Grants,
+    ) -> Self {
         Recorder {
             audit,
             idempotency,
             clock,
+            grants,
         }
+    }
+
+    /// The grant table.
+    pub fn grants(&self) -> Grants {
+        self.grants
+    }
+
+    /// The call a request starts.
+    fn start<T>(&self, action: &'static str, request: &Request<T>) -> Result<Call, Error> {
+        let caller = Caller::of(request)?;
+        let token = request
+            .extensions()
+            .get::<BearerToken>()
+            .map(|t| t.0.clone());
+        Ok(Call::new(
+            CallStart {
+                caller,
+                token,
+                action,
+                request_id: metadata_id(request, "x-request-id")
+                    .unwrap_or_else(crate::convert::new_id),
+                client_request_id: metadata_id(request, "x-client-request-id"),
+                deadline: grpc_timeout(request).map(|t| Instant::now() + t),
+            },
+            self.audit.clone(),
+            Arc::clone(&self.clock),
+        ))
     }
 
     /// Serves a read; audited only when the handler reports personal data returned unmasked.
@@ -83,21 +139,19 @@ impl Recorder {
         &self,
         action: &'static str,
         request: Request<Req>,
-        handler: impl FnOnce(Caller, Req) -> Fut,
+        handler: impl FnOnce(Call, Req) -> Fut,
     ) -> Result<Response<Resp>, Status>
     where
         Fut: Future<Output = Result<Resp, Error>>,
     {
-        let caller = Caller::of(&request)?;
-        let request_id = request_id(&request);
-        let (outcome, target) = with_target(handler(caller.clone(), request.into_inner())).await;
-        let outcome = to_status(outcome);
-        if target.sensitive_read {
+        let call = to_status(self.start(action, &request))?;
+        to_status(self.grants.check(call.caller(), action))?;
+        let outcome = to_status(handler(call.clone(), request.into_inner()).await);
+        if call.noted_target().sensitive_read {
             let code = outcome
                 .as_ref()
                 .map_or_else(Status::code, |_| tonic::Code::Ok);
-            self.audit(record_for(&caller, action, &target, &request_id, code))
-                .await;
+            call.record_outcome(code).await;
         }
         outcome.map(Response::new)
     }
@@ -109,19 +163,22 @@ impl Recorder {
         action: &'static str,
         request: Request<Req>,
         request_id_field: impl Fn(&Req) -> &str,
-        handler: impl FnOnce(Caller, Req) -> Fut,
+        handler: impl FnOnce(Call, Req) -> Fut,
     ) -> Result<Response<Resp>, Status>
     where
         Req: prost::Message,
         Resp: prost::Message + Default,
         Fut: Future<Output = Result<Resp, Error>>,
     {
-        let caller = Caller::of(&request)?;
-        let request_id = request_id(&request);
+        let call = to_status(self.start(action, &request))?;
+        if let Err(refused) = self.grants.check(call.caller(), action) {
+            call.record_outcome(refused.code()).await;
+            return Err(to_status::<()>(Err(refused)).unwrap_err());
+        }
         let idempotency_key = match client_request_id(&request, request_id_field) {
             Some(id) => {
                 to_status(idempotency::validate_request_id(&id))?;
-                let key = idempotency::key(&caller.subject, &id);
+                let key = idempotency::key(&call.caller().subject, &id);
                 let fingerprint = idempotency::fingerprint(action, request.get_ref());
                 match to_status(
                     self.idempotency
@@ -135,19 +192,7 @@ impl Recorder {
             }
             None => None,
         };
-        let owed = OwedEntry {
-            log: self.audit.clone(),
-            caller: caller.clone(),
-            action,
-            request_id: request_id.clone(),
-            clock: Arc::clone(&self.clock),
-        };
-        let ((outcome, target), recorded) = owing(
-            owed,
-            with_target(handler(caller.clone(), request.into_inner())),
-        )
-        .await;
-        let outcome = to_status(outcome);
+        let outcome = to_status(handler(call.clone(), request.into_inner()).await);
         if let Some(key) = idempotency_key {
             let stored = match &outcome {
                 Err(status) if !replayable(status) => self.idempotency.release(&key).await,
@@ -157,40 +202,76 @@ impl Recorder {
                 tracing::error!(%error, "cannot record the outcome of an idempotent call");
             }
         }
-        // A change the handler committed carries its entry already; refusals and failures (or a
-        // handler that commits without `audit::commit`) are recorded here.
-        if !recorded {
+        // A change the handler committed carries its entry already; refusals and failures are
+        // recorded here.
+        if !call.recorded() {
             let code = outcome
                 .as_ref()
                 .map_or_else(Status::code, |_| tonic::Code::Ok);
-            self.audit(record_for(&caller, action, &target, &request_id, code))
-                .await;
+            call.record_outcome(code).await;
         }
         outcome.map(Response::new)
     }
-
-    async fn audit(&self, record: AuditRecord) {
-        if let Err(error) = self.audit.append(record, self.clock.now()).await {
-            // The call itself has completed; losing its audit entry is an operational alarm.
-            tracing::error!(%error, "AUDIT ENTRY NOT RECORDED");
-        }
-    }
 }
 
-/// Implements a generated tonic service trait by delegating every RPC to a handler
-/// `async fn(&Context, &Caller, Request) -> Result<Response, Error>`, through the [`Recorder`] at
-/// `self.ctx.recorder` (`self.ctx` is an `Arc<Context>`):
+/// Declares a service's gRPC API type and implements the generated tonic service trait on it by
+/// delegating every RPC to a handler `async fn(&Context, &Call, Request) -> Result<Response,
+/// Error>`, through the [`Recorder`] at `context.kit.recorder` (the context must hold the
+/// service's [`crate::service::Kit`] as `kit`):
 ///
 /// - `read`: audited only when the handler notes personal data returned unmasked;
 /// - `write`: always audited; exactly once per `idempotency-key` metadata;
 /// - `create`: as `write`, and the message's `request_id` field also serves as the key.
 ///
-/// The `async_trait` attribute is part of the expansion so that it sees the generated methods.
+/// It also implements [`crate::service::GrpcApi`], which builds the generated server with the
+/// kit's message-size limits, so no service can forget them.
+///
+/// ```ignore
+/// shequ_kit::grpc_service! {
+///     /// The implementation of `shequ.identity.v1.ApiKeyService`.
+///     pub struct IdentityApi(Context): ApiKeyService via ApiKeyServiceServer {
+///         create "CreateApiKey" create_api_key(pb::CreateApiKeyRequest) -> pb::CreateApiKeyResponse => create;
+///         read "GetApiKey" get_api_key(pb::GetApiKeyRequest) -> pb::ApiKey => get;
+///     }
+/// }
+/// ```
 #[macro_export]
 macro_rules! grpc_service {
-    (impl $service:ident for $api:ty {
-        $($kind:ident $name:literal $method:ident($req:ty) -> $resp:ty => $handler:path;)+
-    }) => {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $api:ident($ctx:ty): $service:ident via $server:ident {
+            $($kind:ident $name:literal $method:ident($req:ty) -> $resp:ty => $handler:path;)+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone)]
+        $vis struct $api {
+            ctx: ::std::sync::Arc<$ctx>,
+        }
+
+        impl $api {
+            /// The API over `ctx`.
+            pub(crate) fn new(ctx: $ctx) -> Self {
+                $api { ctx: ::std::sync::Arc::new(ctx) }
+            }
+        }
+
+        impl ::std::fmt::Debug for $api {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(stringify!($api))
+            }
+        }
+
+        impl $crate::service::GrpcApi for $api {
+            type Server = $server<$api>;
+
+            fn into_server(self) -> Self::Server {
+                $server::new(self)
+                    .max_decoding_message_size($crate::server::MAX_REQUEST_BYTES)
+                    .max_encoding_message_size($crate::server::MAX_RESPONSE_BYTES)
+            }
+        }
+
         #[::tonic::async_trait]
         impl $service for $api {
             $(
@@ -198,11 +279,11 @@ macro_rules! grpc_service {
                     &self,
                     request: ::tonic::Request<$req>,
                 ) -> ::std::result::Result<::tonic::Response<$resp>, ::tonic::Status> {
-                    let ctx = self.ctx.clone();
-                    let handler = |caller: $crate::auth::Caller, message: $req| async move {
-                        $handler(&ctx, &caller, message).await
+                    let ctx = ::std::sync::Arc::clone(&self.ctx);
+                    let handler = |call: $crate::call::Call, message: $req| async move {
+                        $handler(&*ctx, &call, message).await
                     };
-                    $crate::grpc_service!(@call $kind self.ctx.recorder, $name, request, $req, handler)
+                    $crate::grpc_service!(@call $kind self.ctx.kit.recorder, $name, request, $req, handler)
                 }
             )+
         }
@@ -216,4 +297,26 @@ macro_rules! grpc_service {
     (@call create $recorder:expr, $name:literal, $request:ident, $req:ty, $handler:ident) => {
         $recorder.write($name, $request, |message: &$req| message.request_id.as_str(), $handler).await
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts_are_read_in_every_unit() {
+        let with = |value: &str| {
+            let mut request = Request::new(());
+            request
+                .metadata_mut()
+                .insert("grpc-timeout", value.parse().unwrap());
+            grpc_timeout(&request)
+        };
+        assert_eq!(with("3S"), Some(Duration::from_secs(3)));
+        assert_eq!(with("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(with("2M"), Some(Duration::from_secs(120)));
+        assert_eq!(with("7u"), Some(Duration::from_micros(7)));
+        assert_eq!(with("x"), None);
+        assert_eq!(with("5Q"), None);
+    }
 }

@@ -2,11 +2,11 @@
 //! follows the database, and a graceful shutdown that reports NOT_SERVING before the listener
 //! closes and gives in-flight calls a bounded time to finish.
 
-use std::{convert::Infallible, future::Future, time::Duration};
+use std::{future::Future, time::Duration};
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::{body::Body, server::NamedService, transport::Server};
+use tonic::transport::Server;
 use tonic_health::ServingStatus;
 
 use crate::{db::Database, health, shutdown};
@@ -35,8 +35,6 @@ pub const MAX_RESPONSE_BYTES: usize = 16 * MAX_REQUEST_BYTES;
 /// How a service is hosted.
 #[derive(Debug, Clone)]
 pub struct HostOptions {
-    /// Encoded descriptor sets served by reflection.
-    pub descriptor_sets: Vec<&'static [u8]>,
     /// How often readiness pings the database.
     pub health_interval: Duration,
     /// Time in-flight calls get after shutdown begins.
@@ -45,42 +43,38 @@ pub struct HostOptions {
     pub max_call_duration: Duration,
 }
 
-/// Serves `service` on `listener` until `shutdown` completes, then drains.
+/// Serves `routes` (the gRPC services named `names`) on `listener` until `shutdown` completes,
+/// then drains. Health reports each name (and the server as a whole); reflection lists exactly
+/// these services, health and reflection, nothing else in the suite's contracts.
 ///
 /// Order on shutdown: health turns NOT_SERVING, the listener stops accepting, in-flight calls get
 /// `shutdown_grace` to finish, the database pool closes.
-pub async fn host<S>(
-    service: S,
+pub async fn host(
+    routes: tonic::service::Routes,
+    names: &[&'static str],
     listener: TcpListener,
     database: Database,
     options: HostOptions,
     shutdown: impl Future<Output = ()> + Send,
-) -> anyhow::Result<()>
-where
-    S: tower::Service<http::Request<Body>, Error = Infallible>
-        + NamedService
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Response: axum::response::IntoResponse,
-    S::Future: Send + 'static,
-{
+) -> anyhow::Result<()> {
     let (reporter, health_service) = tonic_health::server::health_reporter();
     // Not serving until the first database ping succeeds.
-    health::set(&reporter, S::NAME, ServingStatus::NotServing).await;
+    health::set(&reporter, names, ServingStatus::NotServing).await;
 
     let mut reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
-    for set in &options.descriptor_sets {
-        reflection = reflection.register_encoded_file_descriptor_set(set);
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(shequ_proto::FILE_DESCRIPTOR_SET)
+        .with_service_name("grpc.health.v1.Health")
+        .with_service_name("grpc.reflection.v1.ServerReflection");
+    for name in names {
+        reflection = reflection.with_service_name(*name);
     }
     let reflection = reflection.build_v1()?;
 
     let (stop_handle, stop) = shutdown::channel();
     let watcher = tokio::spawn(health::follow_database(
         reporter.clone(),
-        S::NAME,
+        names.to_vec(),
         database.clone(),
         options.health_interval,
         stop.clone(),
@@ -88,19 +82,22 @@ where
 
     let drain_started = stop.clone();
     let shutdown_reporter = reporter.clone();
+    let shutdown_names = names.to_vec();
     let server = Server::builder()
         .timeout(options.max_call_duration)
         .trace_fn(crate::telemetry::server_span)
+        .add_routes(routes)
         .add_service(health_service)
         .add_service(reflection)
-        .add_service(service)
         .serve_with_incoming_shutdown(incoming(listener), async move {
             shutdown.await;
-            tracing::info!(
-                service = S::NAME,
-                "shutdown: reporting NOT_SERVING and draining"
-            );
-            health::set(&shutdown_reporter, S::NAME, ServingStatus::NotServing).await;
+            tracing::info!("shutdown: reporting NOT_SERVING and draining");
+            health::set(
+                &shutdown_reporter,
+                &shutdown_names,
+                ServingStatus::NotServing,
+            )
+            .await;
             stop_handle.stop();
         });
 
@@ -111,12 +108,12 @@ where
             drain_started.wait().await;
             tokio::time::sleep(grace).await;
         } => {
-            tracing::warn!(service = S::NAME, "shutdown: grace period over, abandoning in-flight calls");
+            tracing::warn!("shutdown: grace period over, abandoning in-flight calls");
             Ok(())
         }
     };
     let _ = watcher.await;
     database.close().await;
-    tracing::info!(service = S::NAME, "stopped");
+    tracing::info!("stopped");
     result
 }

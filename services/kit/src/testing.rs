@@ -8,10 +8,11 @@ use sqlx::{AnyConnection, Connection};
 
 use crate::{
     auth::{Caller, DEFAULT_AUDIENCE, DEFAULT_ISSUER, KeyPair, Role, TokenIssuer},
-    clock::{Clock, ManualClock},
+    clock::ManualClock,
     config::{AuthConfig, Secret, ServiceConfig},
     crypto::Keys,
     regions::RegionCode,
+    service::{Service, ServiceEntry},
 };
 
 /// The variable that points the tests at a PostgreSQL server (any database on it; each test
@@ -126,7 +127,9 @@ fn replace_database(url: &str, name: &str) -> String {
     }
 }
 
-/// Keys and tokens for a test suite.
+/// Keys and tokens for a test suite: the suite's token issuer (what the gateway signs with), a
+/// master key, and each service's own key pair, made on first use, whose public halves every
+/// service under test trusts (a shared folder, as in production).
 #[derive(Debug, Clone)]
 pub struct TestKeys {
     /// Signs caller tokens.
@@ -135,6 +138,13 @@ pub struct TestKeys {
     pub issuer: TokenIssuer,
     /// Master key of the service under test.
     pub master_key: Secret,
+    services: std::sync::Arc<ServiceKeyFolder>,
+}
+
+#[derive(Debug)]
+struct ServiceKeyFolder {
+    dir: tempfile::TempDir,
+    pairs: std::sync::Mutex<std::collections::BTreeMap<String, KeyPair>>,
 }
 
 impl Default for TestKeys {
@@ -153,13 +163,59 @@ impl TestKeys {
             pair,
             issuer,
             master_key: Keys::generate_master(),
+            services: std::sync::Arc::new(ServiceKeyFolder {
+                dir: tempfile::tempdir().expect("temporary folder"),
+                pairs: std::sync::Mutex::default(),
+            }),
         }
     }
 
-    /// The auth section a service under test needs to accept these tokens.
+    /// The key pair of service `name`, made (and its public half published) on first use.
+    pub fn service_pair(&self, name: &str) -> KeyPair {
+        let mut pairs = self
+            .services
+            .pairs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        pairs
+            .entry(name.to_owned())
+            .or_insert_with(|| {
+                let pair = KeyPair::generate();
+                let file = self.services.dir.path().join(format!("{name}.pub.pem"));
+                std::fs::write(file, &pair.public_pem).expect("write a service's public key");
+                pair
+            })
+            .clone()
+    }
+
+    /// The identity of service `name` calling as itself (over Guangdong).
+    pub fn service_identity(&self, name: &str) -> crate::auth::ServiceIdentity {
+        let province = RegionCode::parse("440000000000").expect("a province");
+        crate::auth::ServiceIdentity::new(name, &self.service_pair(name).private_pem, province)
+            .expect("a fresh key loads")
+    }
+
+    /// A token of service `name` calling as itself.
+    pub fn service_token(&self, name: &str) -> String {
+        self.service_identity(name).token()
+    }
+
+    /// The auth section a service under test needs to accept these tokens (and the tokens of
+    /// every service's own key); as service `name`, it also gets its own key.
+    pub fn auth_config_for(&self, name: &str) -> AuthConfig {
+        AuthConfig {
+            public_key_pem: Some(self.pair.public_pem.clone()),
+            service_key_pem: Some(Secret::new(self.service_pair(name).private_pem)),
+            service_keys_dir: Some(self.services.dir.path().to_owned()),
+            ..AuthConfig::default()
+        }
+    }
+
+    /// The auth section of a service that calls nobody.
     pub fn auth_config(&self) -> AuthConfig {
         AuthConfig {
             public_key_pem: Some(self.pair.public_pem.clone()),
+            service_keys_dir: Some(self.services.dir.path().to_owned()),
             ..AuthConfig::default()
         }
     }
@@ -195,47 +251,111 @@ pub struct TestServer {
 /// The shutdown future handed to a service under test.
 pub type StopFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
+/// The test's settings over a service's configuration: its database, keys (its own service key
+/// among them) and test-sized pools and timings.
+fn prepare<S>(config: &mut ServiceConfig<S>, name: &str, database: &TestDatabase, keys: &TestKeys) {
+    config.database.url = Secret::new(database.url());
+    config.database.max_connections = 4;
+    config.database.read_lanes = 2;
+    config.database.health_interval_ms = 200;
+    config.auth = keys.auth_config_for(name);
+    config.crypto.master_key = keys.master_key.clone();
+    config.server.shutdown_grace_ms = 2_000;
+}
+
+fn stop_pair() -> (tokio::sync::oneshot::Sender<()>, StopFuture) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let shutdown: StopFuture = Box::pin(async move {
+        let _ = stopped.await;
+    });
+    (stop, shutdown)
+}
+
 impl TestServer {
-    /// Starts a service with `run` (e.g. `shequ_personnel::run_with_clock`), configured from
-    /// `defaults` with the test database, keys and clock, and waits until `grpc_name` is SERVING.
-    pub async fn start<F, Fut>(
-        defaults: ServiceConfig,
-        grpc_name: &str,
+    /// Starts service `S` with its default configuration over the test database, keys and clock,
+    /// and waits until it is SERVING.
+    pub async fn start<S: Service>(
         database: TestDatabase,
         keys: TestKeys,
         clock: ManualClock,
-        run: F,
-    ) -> TestServer
-    where
-        F: FnOnce(
-            ServiceConfig,
-            tokio::net::TcpListener,
-            StopFuture,
-            std::sync::Arc<dyn Clock>,
-        ) -> Fut,
-        Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
-    {
+    ) -> TestServer {
+        Self::start_with::<S>(crate::service::default_config::<S>(), database, keys, clock).await
+    }
+
+    /// As [`TestServer::start`], from `config` (dependencies, settings) with the test's
+    /// database, keys and clock filled in.
+    pub async fn start_with<S: Service>(
+        config: ServiceConfig<S::Settings>,
+        database: TestDatabase,
+        keys: TestKeys,
+        clock: ManualClock,
+    ) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind port 0");
+        Self::start_on::<S>(listener, config, database, keys, clock).await
+    }
+
+    /// As [`TestServer::start_with`], on a listener the test bound (to restart on the same port).
+    pub async fn start_on<S: Service>(
+        listener: tokio::net::TcpListener,
+        mut config: ServiceConfig<S::Settings>,
+        database: TestDatabase,
+        keys: TestKeys,
+        clock: ManualClock,
+    ) -> TestServer {
+        prepare(&mut config, S::NAME, &database, &keys);
+        let (stop, shutdown) = stop_pair();
         let address = listener.local_addr().expect("bound address");
-        let mut config = defaults;
-        config.database.url = Secret::new(database.url());
-        config.database.max_connections = 4;
-        config.database.health_interval_ms = 200;
-        config.auth = keys.auth_config();
-        config.crypto.master_key = keys.master_key.clone();
-        config.server.shutdown_grace_ms = 2_000;
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let shutdown: StopFuture = Box::pin(async move {
-            let _ = stopped.await;
-        });
-        let task = tokio::spawn(run(
+        let task = tokio::spawn(crate::service::run_with_clock::<S>(
             config,
             listener,
             shutdown,
             std::sync::Arc::new(clock.clone()),
         ));
+        Self::ready(
+            address,
+            crate::service::grpc_name::<S>(),
+            database,
+            keys,
+            clock,
+            stop,
+            task,
+        )
+        .await
+    }
+
+    /// Starts the service of `entry` (with its default settings) from `config`, as
+    /// [`TestServer::start_on`] does: for lists of services.
+    pub async fn launch(
+        entry: &ServiceEntry,
+        listener: tokio::net::TcpListener,
+        mut config: ServiceConfig,
+        database: TestDatabase,
+        keys: TestKeys,
+        clock: ManualClock,
+    ) -> TestServer {
+        prepare(&mut config, entry.name, &database, &keys);
+        let (stop, shutdown) = stop_pair();
+        let address = listener.local_addr().expect("bound address");
+        let task = tokio::spawn(entry.run(
+            config,
+            listener,
+            shutdown,
+            std::sync::Arc::new(clock.clone()),
+        ));
+        Self::ready(address, entry.grpc_name, database, keys, clock, stop, task).await
+    }
+
+    async fn ready(
+        address: std::net::SocketAddr,
+        grpc_name: &str,
+        database: TestDatabase,
+        keys: TestKeys,
+        clock: ManualClock,
+        stop: tokio::sync::oneshot::Sender<()>,
+        task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    ) -> TestServer {
         crate::health::wait_until_serving(address, grpc_name, Duration::from_secs(20))
             .await
             .expect("service under test became SERVING");
@@ -271,6 +391,21 @@ impl TestServer {
                 .expect("service task")
                 .expect("service ran cleanly");
         }
+        let TestServer {
+            database,
+            keys,
+            clock,
+            ..
+        } = self;
+        (database, keys, clock)
+    }
+
+    /// Stops the service abruptly, as a crash would: in-flight work is dropped, nothing drains.
+    pub fn kill(mut self) -> (TestDatabase, TestKeys, ManualClock) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+        self.stop.take();
         let TestServer {
             database,
             keys,

@@ -1,13 +1,16 @@
 //! The all-in-one launcher: every Shequ service in one process, each on its own port with its
 //! own SQLite database under the data folder, for the zero-setup embedded default.
 //!
-//! On first start it creates the data folder, a development key pair (which signs caller tokens)
-//! and a master key (which protects personal data), and prints where each service listens and a
-//! development administrator token. Production deploys each service's own binary instead.
+//! On first start it creates the data folder, a development key pair (which signs caller tokens),
+//! each service's own key pair (with which it calls other services as itself) and a master key
+//! (which protects personal data), and prints where each service listens and a development
+//! administrator token. Production deploys each service's own binary instead.
 
 use std::{
+    collections::BTreeMap,
     net::SocketAddr,
     path::{Path, PathBuf},
+    sync::Arc,
     time::Duration,
 };
 
@@ -15,12 +18,23 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use shequ_kit::{
     auth::{Caller, KeyPair, Role, TokenIssuer, write_private},
-    config::{AuthConfig, Secret, ServiceConfig, TelemetryConfig},
+    clock::SystemClock,
+    config::{AuthConfig, DependencyConfig, Secret, ServiceConfig, TelemetryConfig},
     crypto::Keys,
     regions::RegionCode,
+    service::ServiceEntry,
     shutdown,
 };
 use tokio::net::TcpListener;
+
+/// Every service of the suite, in start order. The launcher, the dev stack and the journeys
+/// start exactly these, and the gateway routes to them: adding a service is a line here.
+pub fn services() -> Vec<ServiceEntry> {
+    vec![
+        ServiceEntry::of::<shequ_personnel::Personnel>(),
+        ServiceEntry::of::<shequ_identity::Identity>(),
+    ]
+}
 
 /// Launcher settings (`[suite]`, `[telemetry]`; environment `SHEQU_SUITE__DATA_DIR` etc.).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -41,10 +55,13 @@ pub struct SuiteSection {
     pub data_dir: PathBuf,
     /// Address every service binds to.
     pub host: std::net::IpAddr,
-    /// gRPC port of the personnel service (0: any free port).
-    pub personnel_port: u16,
-    /// gRPC port of the identity service (0: any free port).
-    pub identity_port: u16,
+    /// gRPC ports of services that should not listen on their default port, by service name
+    /// (`SHEQU_SUITE__PORTS__PERSONNEL=6051`; 0 for any free port).
+    #[serde(default)]
+    pub ports: BTreeMap<String, u16>,
+    /// Every service and the gateway on any free port (tests, CI smoke starts).
+    #[serde(default)]
+    pub any_port: bool,
     /// HTTP port of the REST gateway (0: any free port).
     pub gateway_port: u16,
     /// Province whose administrator the printed development token speaks for.
@@ -63,8 +80,8 @@ impl Default for SuiteConfig {
             suite: SuiteSection {
                 data_dir: PathBuf::from("data"),
                 host: [127, 0, 0, 1].into(),
-                personnel_port: shequ_personnel::DEFAULT_PORT,
-                identity_port: shequ_identity::DEFAULT_PORT,
+                ports: BTreeMap::new(),
+                any_port: false,
                 gateway_port: shequ_gateway::config::DEFAULT_PORT,
                 dev_province: "440000000000".to_owned(),
                 dev_token_hours: 24 * 30,
@@ -74,17 +91,31 @@ impl Default for SuiteConfig {
     }
 }
 
+impl SuiteSection {
+    fn port_of(&self, entry: &ServiceEntry) -> u16 {
+        if self.any_port {
+            return 0;
+        }
+        self.ports.get(entry.name).copied().unwrap_or(entry.port)
+    }
+}
+
 /// Where the running suite can be reached.
 #[derive(Debug, Clone)]
 pub struct Endpoints {
-    /// gRPC address of the personnel service.
-    pub personnel: SocketAddr,
-    /// gRPC address of the identity service.
-    pub identity: SocketAddr,
+    /// gRPC address of each service, by name.
+    pub services: BTreeMap<&'static str, SocketAddr>,
     /// HTTP address of the REST gateway.
     pub gateway: SocketAddr,
     /// A development token for a province administrator.
     pub admin_token: String,
+}
+
+impl Endpoints {
+    /// The gRPC address of service `name`.
+    pub fn service(&self, name: &str) -> SocketAddr {
+        self.services[name]
+    }
 }
 
 /// Development secrets kept in the data folder between runs.
@@ -94,6 +125,8 @@ pub struct DevSecrets {
     pub key_pair: KeyPair,
     /// Protects personal data at rest.
     pub master_key: Secret,
+    /// The folder of each service's own key pair (`<name>.pem`, `<name>.pub.pem`).
+    pub service_keys: PathBuf,
 }
 
 impl DevSecrets {
@@ -109,69 +142,91 @@ impl DevSecrets {
             write_private(&master_file, key.expose().as_bytes())?;
             key
         };
+        let service_keys = dir.join("service-keys");
+        std::fs::create_dir_all(&service_keys)?;
+        for entry in services() {
+            let private = service_keys.join(format!("{}.pem", entry.name));
+            if !private.exists() {
+                let pair = KeyPair::generate();
+                write_private(&private, pair.private_pem.as_bytes())?;
+                std::fs::write(
+                    service_keys.join(format!("{}.pub.pem", entry.name)),
+                    &pair.public_pem,
+                )?;
+            }
+        }
         Ok(DevSecrets {
             key_pair,
             master_key,
+            service_keys,
         })
     }
 }
 
-/// The configuration of one service of the suite: its SQLite file under the data folder and the
-/// suite's development secrets.
+/// The configuration of one service of the suite: its SQLite file under the data folder, the
+/// suite's development secrets, its own key, and where its dependencies listen.
 fn service_config(
-    base: ServiceConfig,
+    entry: &ServiceEntry,
     suite: &SuiteSection,
     secrets: &DevSecrets,
-    database: &str,
-    port: u16,
+    listen: SocketAddr,
+    addresses: &BTreeMap<&'static str, SocketAddr>,
 ) -> ServiceConfig {
-    let mut config = base;
-    config.server.listen = SocketAddr::new(suite.host, port);
+    let mut config = entry.default_config();
+    config.server.listen = listen;
     config.database.url = Secret::new(format!(
         "sqlite://{}?mode=rwc",
-        suite.data_dir.join(database).display()
+        suite.data_dir.join(format!("{}.db", entry.name)).display()
     ));
     config.auth = AuthConfig {
         public_key_pem: Some(secrets.key_pair.public_pem.clone()),
+        service_key_file: Some(secrets.service_keys.join(format!("{}.pem", entry.name))),
+        service_keys_dir: Some(secrets.service_keys.clone()),
+        province: suite.dev_province.clone(),
         ..AuthConfig::default()
     };
     config.crypto.master_key = secrets.master_key.clone();
     config.audit.archive_dir = Some(suite.data_dir.join("audit-archive"));
+    for dependency in entry.dependencies {
+        if let Some(address) = addresses.get(dependency) {
+            config.dependencies.insert(
+                (*dependency).to_owned(),
+                DependencyConfig {
+                    address: format!("http://{address}"),
+                    ..DependencyConfig::default()
+                },
+            );
+        }
+    }
     config
 }
 
-/// A service task of the suite.
+/// A task of the suite.
 type Task = tokio::task::JoinHandle<anyhow::Result<()>>;
-/// How the suite hands a service its stop signal.
-type StopFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
-/// Binds `config.server.listen`, starts the service with `run`, and returns once it reports
-/// SERVING (or fails with the service's own error).
-async fn launch<Fut>(
-    name: &str,
-    grpc_name: &str,
+/// Starts `entry` on `listener` and returns once it reports SERVING (or fails with the service's
+/// own error).
+async fn launch(
+    entry: &ServiceEntry,
     config: ServiceConfig,
+    listener: TcpListener,
     stop: &shutdown::Stop,
-    run: impl FnOnce(ServiceConfig, TcpListener, StopFuture) -> Fut,
-) -> anyhow::Result<(SocketAddr, Task)>
-where
-    Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
-{
-    let listener = TcpListener::bind(config.server.listen)
-        .await
-        .with_context(|| format!("{name}: cannot listen on {}", config.server.listen))?;
+) -> anyhow::Result<Task> {
     let address = listener.local_addr()?;
     let stop = stop.clone();
-    let mut task = tokio::spawn(run(
+    let mut task = tokio::spawn(entry.run(
         config,
         listener,
         Box::pin(async move { stop.wait().await }),
+        Arc::new(SystemClock),
     ));
-    let ready = shequ_kit::health::wait_until_serving(address, grpc_name, Duration::from_secs(60));
+    let ready =
+        shequ_kit::health::wait_until_serving(address, entry.grpc_name, Duration::from_secs(60));
     tokio::pin!(ready);
     tokio::select! {
         ready = &mut ready => ready?,
         exited = &mut task => {
+            let name = entry.name;
             return Err(match exited {
                 Ok(Ok(())) => anyhow::anyhow!("the {name} service stopped during start-up"),
                 Ok(Err(error)) => error.context(format!("the {name} service failed to start")),
@@ -179,7 +234,7 @@ where
             });
         }
     }
-    Ok((address, task))
+    Ok(task)
 }
 
 /// Starts every service and returns once they all answer health checks; `shutdown` stops them.
@@ -200,63 +255,50 @@ pub async fn start(
         stop_handle.stop();
     });
 
-    let (personnel, personnel_task) = launch(
-        "personnel",
-        shequ_personnel::SERVICE_GRPC_NAME,
-        service_config(
-            shequ_personnel::default_config(),
-            suite,
-            &secrets,
-            "personnel.db",
-            suite.personnel_port,
-        ),
-        &stop,
-        shequ_personnel::run,
-    )
-    .await?;
-    let (identity, identity_task) = launch(
-        "identity",
-        shequ_identity::SERVICE_GRPC_NAME,
-        service_config(
-            shequ_identity::default_config(),
-            suite,
-            &secrets,
-            "identity.db",
-            suite.identity_port,
-        ),
-        &stop,
-        shequ_identity::run,
-    )
-    .await?;
+    // Every listener first, so that each service knows where its dependencies listen.
+    let entries = services();
+    let mut listeners = Vec::new();
+    let mut addresses = BTreeMap::new();
+    for entry in &entries {
+        let listen = SocketAddr::new(suite.host, suite.port_of(entry));
+        let listener = TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("{}: cannot listen on {listen}", entry.name))?;
+        addresses.insert(entry.name, listener.local_addr()?);
+        listeners.push(listener);
+    }
+    let mut tasks = Vec::new();
+    for (entry, listener) in entries.iter().zip(listeners) {
+        let config = service_config(entry, suite, &secrets, addresses[entry.name], &addresses);
+        tasks.push(launch(entry, config, listener, &stop).await?);
+    }
 
     // Development mode: the printed token (signed by the local key) is accepted; the gateway signs
     // the services' caller tokens with the same key.
     let mut gateway_config = shequ_gateway::GatewayConfig::development(
-        [
-            (
-                shequ_personnel::SERVICE_GRPC_NAME,
-                format!("http://{personnel}"),
-            ),
-            (
-                shequ_identity::SERVICE_GRPC_NAME,
-                format!("http://{identity}"),
-            ),
-        ],
+        entries
+            .iter()
+            .map(|e| (e.grpc_name, format!("http://{}", addresses[e.name]))),
         &secrets.key_pair.private_pem,
     );
-    gateway_config.http.listen = SocketAddr::new(suite.host, suite.gateway_port);
+    let gateway_port = if suite.any_port {
+        0
+    } else {
+        suite.gateway_port
+    };
+    gateway_config.http.listen = SocketAddr::new(suite.host, gateway_port);
     let gateway_listener = TcpListener::bind(gateway_config.http.listen)
         .await
         .with_context(|| format!("gateway: cannot listen on {}", gateway_config.http.listen))?;
     let gateway = gateway_listener.local_addr()?;
-    let gateway_task = {
+    tasks.push({
         let stop = stop.clone();
         tokio::spawn(shequ_gateway::run(
             gateway_config,
             gateway_listener,
             async move { stop.wait().await },
         ))
-    };
+    });
 
     let issuer = TokenIssuer::new(
         &secrets.key_pair,
@@ -272,8 +314,7 @@ pub async fn start(
     let admin_token = issuer.issue(&admin, Duration::from_secs(suite.dev_token_hours * 3600));
 
     let finished = async move {
-        let results =
-            futures::future::join_all([personnel_task, identity_task, gateway_task]).await;
+        let results = futures::future::join_all(tasks).await;
         let mut first_error = None;
         for result in results {
             match result {
@@ -290,8 +331,7 @@ pub async fn start(
     };
     Ok((
         Endpoints {
-            personnel,
-            identity,
+            services: addresses,
             gateway,
             admin_token,
         },
@@ -304,17 +344,11 @@ pub async fn verify_audit(config: &SuiteConfig) -> anyhow::Result<std::process::
     let suite = &config.suite;
     let secrets = DevSecrets::load_or_create(&suite.data_dir)?;
     let mut exit = std::process::ExitCode::SUCCESS;
-    for (name, defaults, database) in [
-        (
-            "personnel",
-            shequ_personnel::default_config(),
-            "personnel.db",
-        ),
-        ("identity", shequ_identity::default_config(), "identity.db"),
-    ] {
-        let config = service_config(defaults, suite, &secrets, database, 0);
+    for entry in services() {
+        let listen = SocketAddr::new(suite.host, 0);
+        let config = service_config(&entry, suite, &secrets, listen, &BTreeMap::new());
         let report = shequ_kit::audit::verify_database(&config).await?;
-        if shequ_kit::audit::print_report(name, &report) != std::process::ExitCode::SUCCESS {
+        if shequ_kit::audit::print_report(entry.name, &report) != std::process::ExitCode::SUCCESS {
             exit = std::process::ExitCode::FAILURE;
         }
     }
@@ -328,17 +362,17 @@ pub async fn run(config: SuiteConfig) -> anyhow::Result<()> {
     let (endpoints, finished) = start(config, shutdown::signal()).await?;
     println!("Shequ suite is running (data in {}):", data_dir.display());
     println!(
-        "  gateway    REST  http://{}   (API page: http://{}/docs)",
+        "  gateway     REST  http://{}   (API page: http://{}/docs)",
         endpoints.gateway, endpoints.gateway
     );
-    println!(
-        "  personnel  gRPC  http://{}   (shequ.personnel.v1.PersonnelService)",
-        endpoints.personnel
-    );
-    println!(
-        "  identity   gRPC  http://{}   (shequ.identity.v1.ApiKeyService)",
-        endpoints.identity
-    );
+    for entry in services() {
+        println!(
+            "  {:<10}  gRPC  http://{}   ({})",
+            entry.name,
+            endpoints.service(entry.name),
+            entry.grpc_name
+        );
+    }
     println!();
     println!(
         "Development token (province administrator of {dev_province}; send as `authorization: Bearer <token>`):"

@@ -14,9 +14,7 @@ async fn start(
 ) {
     let mut config = shequ::SuiteConfig::default();
     config.suite.data_dir = data_dir.to_path_buf();
-    config.suite.personnel_port = 0;
-    config.suite.identity_port = 0;
-    config.suite.gateway_port = 0;
+    config.suite.any_port = true;
     let (stop, stopped) = oneshot::channel::<()>();
     let (endpoints, finished) = shequ::start(config, async move {
         let _ = stopped.await;
@@ -30,7 +28,7 @@ async fn list_with(
     endpoints: &shequ::Endpoints,
     token: &str,
 ) -> Result<pb::ListSecretariesResponse, tonic::Status> {
-    let channel = Channel::from_shared(format!("http://{}", endpoints.personnel))
+    let channel = Channel::from_shared(format!("http://{}", endpoints.service("personnel")))
         .unwrap()
         .connect()
         .await

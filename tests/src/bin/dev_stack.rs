@@ -5,16 +5,21 @@
 //! shequ-dev-stack [--database-url URL] [--personnel-port N] [--gateway-port N] [--no-gateway]
 //!                 [--seed N] [--info-file PATH]
 //! ```
-//! Prints (and writes to `--info-file`) one JSON line: `{"personnel": url, "identity": url,
-//! "gateway": url|null,
+//! Prints (and writes to `--info-file`) one JSON line: `{"personnel": url, "services": {name:
+//! url}, "gateway": url|null,
 //! "token": province-admin token, "secretaries": [names of the seeded secretaries]}`, then runs
-//! until SIGTERM or Ctrl-C. The database is a temporary SQLite file unless `--database-url` is
-//! given. Logs (JSON, stdout) only at `warn` unless `RUST_LOG` says otherwise.
+//! until SIGTERM or Ctrl-C. Every service of the suite runs; personnel's database is a temporary
+//! SQLite file unless `--database-url` is given, the others' always are. Logs (JSON, stdout) only at `warn` unless `RUST_LOG` says otherwise.
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use anyhow::{Context as _, bail};
-use shequ_kit::{auth::Role, config::Secret, testing::TestKeys};
+use shequ_kit::{
+    auth::Role,
+    clock::SystemClock,
+    config::{DependencyConfig, Secret},
+    testing::TestKeys,
+};
 use shequ_proto::personnel::v1::{self as pb, personnel_service_client::PersonnelServiceClient};
 use tokio::net::TcpListener;
 use tonic::{metadata::MetadataValue, transport::Channel};
@@ -137,51 +142,72 @@ async fn main() -> anyhow::Result<()> {
     let telemetry = shequ_kit::telemetry::init("shequ-dev-stack", &telemetry)?;
 
     let keys = TestKeys::new();
-    let temporary = match &options.database_url {
-        Some(_) => None,
-        None => Some(shequ_kit::testing::TestDatabase::sqlite()),
-    };
-    let database_url = options
-        .database_url
-        .clone()
-        .or_else(|| temporary.as_ref().map(|t| t.url().to_owned()))
-        .context("a database")?;
-
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
 
-    let listener =
-        TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.personnel_port))).await?;
-    let personnel = format!("http://{}", listener.local_addr()?);
-    let mut config = shequ_personnel::default_config();
-    config.database.url = Secret::new(database_url);
-    config.auth = keys.auth_config();
-    config.crypto.master_key = keys.master_key.clone();
-    let personnel_task = tokio::spawn(shequ_personnel::run(
-        config,
-        listener,
-        stopped(stop_rx.clone()),
-    ));
-
-    // The identity service always gets its own temporary SQLite database (each service owns its
-    // database; a shared --database-url would mix their migrations).
-    let identity_database = shequ_kit::testing::TestDatabase::sqlite();
-    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-    let identity = format!("http://{}", listener.local_addr()?);
-    let mut config = shequ_identity::default_config();
-    config.database.url = Secret::new(identity_database.url());
-    config.auth = keys.auth_config();
-    config.crypto.master_key = keys.master_key.clone();
-    let identity_task = tokio::spawn(shequ_identity::run(
-        config,
-        listener,
-        stopped(stop_rx.clone()),
-    ));
-
-    wait_until_serving(&personnel, shequ_personnel::SERVICE_GRPC_NAME).await?;
-    wait_until_serving(&identity, shequ_identity::SERVICE_GRPC_NAME).await?;
+    // Every service of the suite: personnel on `--database-url` (or a temporary SQLite file) and
+    // on `--personnel-port`, every other one on its own temporary SQLite database (each service
+    // owns its database; one URL shared by two would mix their migrations).
+    let entries = shequ::services();
+    let mut databases = Vec::new();
+    let mut listeners = Vec::new();
+    for entry in &entries {
+        let port = if entry.name == "personnel" {
+            options.personnel_port
+        } else {
+            0
+        };
+        listeners.push(TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?);
+    }
+    let urls: Vec<String> = listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| format!("http://{a}")))
+        .collect::<Result<_, _>>()?;
+    let mut tasks = Vec::new();
+    for (entry, listener) in entries.iter().zip(listeners) {
+        let mut config = entry.default_config();
+        let url = match (&options.database_url, entry.name) {
+            (Some(url), "personnel") => url.clone(),
+            _ => {
+                let database = shequ_kit::testing::TestDatabase::sqlite();
+                let url = database.url().to_owned();
+                databases.push(database);
+                url
+            }
+        };
+        config.database.url = Secret::new(url);
+        config.auth = keys.auth_config_for(entry.name);
+        config.crypto.master_key = keys.master_key.clone();
+        for dependency in entry.dependencies {
+            if let Some(index) = entries.iter().position(|e| e.name == *dependency) {
+                config.dependencies.insert(
+                    (*dependency).to_owned(),
+                    DependencyConfig {
+                        address: urls[index].clone(),
+                        ..DependencyConfig::default()
+                    },
+                );
+            }
+        }
+        tasks.push(tokio::spawn(entry.run(
+            config,
+            listener,
+            Box::pin(stopped(stop_rx.clone())),
+            std::sync::Arc::new(SystemClock),
+        )));
+    }
+    for (entry, url) in entries.iter().zip(&urls) {
+        wait_until_serving(url, entry.grpc_name).await?;
+    }
+    let url_of = |name: &str| {
+        entries
+            .iter()
+            .position(|e| e.name == name)
+            .map(|i| urls[i].clone())
+    };
+    let personnel = url_of("personnel").context("personnel is a service of the suite")?;
 
     let token = keys.token(Role::ProvinceAdmin, PROVINCE);
     let secretaries = seed(&personnel, &token, options.seed).await?;
@@ -194,10 +220,10 @@ async fn main() -> anyhow::Result<()> {
             TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.gateway_port))).await?;
         gateway_url = Some(format!("http://{}", listener.local_addr()?));
         let mut config = shequ_gateway::GatewayConfig::development(
-            [
-                (shequ_personnel::SERVICE_GRPC_NAME, personnel.clone()),
-                (shequ_identity::SERVICE_GRPC_NAME, identity.clone()),
-            ],
+            entries
+                .iter()
+                .zip(&urls)
+                .map(|(entry, url)| (entry.grpc_name, url.clone())),
             &keys.pair.private_pem,
         );
         // The fuzzer and the benchmark drive one credential as hard as they can; the per-credential
@@ -213,7 +239,7 @@ async fn main() -> anyhow::Result<()> {
 
     let mut info = serde_json::json!({
         "personnel": personnel,
-        "identity": identity,
+        "services": entries.iter().map(|e| e.name).zip(&urls).collect::<std::collections::BTreeMap<_, _>>(),
         "gateway": gateway_url,
         "token": token,
         "secretaries": secretaries,
@@ -231,10 +257,10 @@ async fn main() -> anyhow::Result<()> {
     if let Some(task) = gateway_task {
         task.await??;
     }
-    personnel_task.await??;
-    identity_task.await??;
-    drop(temporary);
-    drop(identity_database);
+    for task in tasks {
+        task.await??;
+    }
+    drop(databases);
     telemetry.shutdown();
     Ok(())
 }

@@ -16,6 +16,8 @@ use shequ_gateway::GatewayConfig;
 use shequ_kit::{
     auth::Role,
     clock::ManualClock,
+    config::DependencyConfig,
+    service::ServiceEntry,
     testing::{TestDatabase, TestKeys, TestServer},
 };
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
@@ -27,6 +29,51 @@ pub(crate) const NANSHAN: &str = "440305000000";
 pub(crate) const FUTIAN: &str = "440304000000";
 pub(crate) const NANTOU_COMMUNITY: &str = "440305001001";
 pub(crate) const FUTIAN_COMMUNITY: &str = "440304001020";
+
+/// Every service of the suite (`shequ::services()`), each over its own fresh database, with the
+/// addresses of its dependencies, all trusting `keys` and reading `clock`.
+pub(crate) async fn start_services(
+    keys: &TestKeys,
+    clock: &ManualClock,
+) -> Vec<(ServiceEntry, TestServer)> {
+    let entries = shequ::services();
+    let mut listeners = Vec::new();
+    for _ in &entries {
+        listeners.push(TcpListener::bind("127.0.0.1:0").await.expect("bind"));
+    }
+    let addresses: Vec<String> = listeners
+        .iter()
+        .map(|l| format!("http://{}", l.local_addr().expect("address")))
+        .collect();
+    let mut started = Vec::new();
+    for (entry, listener) in entries.iter().zip(listeners) {
+        let mut config = entry.default_config();
+        for dependency in entry.dependencies {
+            let index = entries
+                .iter()
+                .position(|e| e.name == *dependency)
+                .expect("a dependency is a service of the suite");
+            config.dependencies.insert(
+                (*dependency).to_owned(),
+                DependencyConfig {
+                    address: addresses[index].clone(),
+                    ..DependencyConfig::default()
+                },
+            );
+        }
+        let server = TestServer::launch(
+            entry,
+            listener,
+            config,
+            TestDatabase::create().await,
+            keys.clone(),
+            clock.clone(),
+        )
+        .await;
+        started.push((*entry, server));
+    }
+    started
+}
 
 /// "Today" in every journey: 2026-06-15 in Beijing.
 fn start_time() -> DateTime<Utc> {
@@ -116,33 +163,17 @@ impl Stack {
     pub(crate) async fn spawn_with(adjust: impl FnOnce(&mut GatewayConfig)) -> Stack {
         let keys = TestKeys::new();
         let clock = ManualClock::at(start_time());
-        let personnel = TestServer::start(
-            shequ_personnel::default_config(),
-            PERSONNEL,
-            TestDatabase::create().await,
-            keys.clone(),
-            clock.clone(),
-            shequ_personnel::run_with_clock,
-        )
-        .await;
-        let identity = TestServer::start(
-            shequ_identity::default_config(),
-            IDENTITY,
-            TestDatabase::create().await,
-            keys.clone(),
-            clock,
-            shequ_identity::run_with_clock,
-        )
-        .await;
-        let mut gateway = GatewayConfig::with_backends([
-            (PERSONNEL, personnel.url()),
-            (IDENTITY, identity.url()),
-        ]);
+        let services = start_services(&keys, &clock).await;
+        let mut gateway = GatewayConfig::with_backends(
+            services
+                .iter()
+                .map(|(entry, server)| (entry.grpc_name, server.url())),
+        );
         // revocations take effect at once in tests
         gateway.auth.api_key_cache_secs = 0;
         adjust(&mut gateway);
         let mut stack = Self::gateway_only(gateway, keys).await;
-        stack.services = vec![personnel, identity];
+        stack.services = services.into_iter().map(|(_, server)| server).collect();
         stack.wait_until_ready().await;
         stack
     }

@@ -3,20 +3,20 @@
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
-use shequ_kit::validate::Checks;
 use shequ_kit::{
     Error,
-    auth::Caller,
+    aip::required_enum,
+    call::{AuditedTx, Call},
     convert::{format_date, new_id},
     error::Precondition,
-    paging::page_size,
     regions::Level,
+    validate::{Checked, Checks},
 };
 use shequ_proto::personnel::v1 as pb;
 
 use super::{
     Context,
-    convert::{self, event_pb, ladder_pb, required_enum, rung_pb, secretary_pb, violation_pb},
+    convert::{self, event_pb, ladder_pb, rung_pb, secretary_pb, status_pb, violation_pb},
     names::{self, region_error},
     secretaries::{load_readable, load_writable},
 };
@@ -90,35 +90,66 @@ async fn effective_date(
     field: &str,
     text: &str,
     secretary: &Secretary,
-) -> Result<Option<NaiveDate>, Error> {
-    let Some(date) = checks.past_date_or_today(field, text, ctx.clock.today()) else {
-        return Ok(None);
+) -> Result<Checked<NaiveDate>, Error> {
+    let date = checks.past_date_or_today(field, text, ctx.kit.clock.today());
+    let Some(&date) = date.get() else {
+        return Ok(date);
     };
-    if let Some(last) = ctx.store.last_event_date(&secretary.id).await?
-        && date < last
-    {
-        checks.rule(
-            true,
+    let last = ctx.store.last_event_date(&secretary.id).await?;
+    Ok(match last {
+        Some(last) if date < last => checks.refuse(
             field,
             "DATE_BEFORE_LAST_EVENT",
             format!("{date} is before the last career event ({last})"),
-        );
-        return Ok(None);
+        ),
+        _ => checks.take(Ok(date)),
+    })
+}
+
+/// Records `event` and the secretary it leaves, if the record is still at the version read,
+/// and publishes it on the feed; false when someone changed the record meanwhile.
+async fn record_event(
+    ctx: &Context,
+    call: &Call,
+    before: &Secretary,
+    next: &Secretary,
+    event: &CareerEvent,
+) -> Result<bool, Error> {
+    let mut tx = call.begin(ctx.store.database()).await?;
+    if !ctx
+        .store
+        .apply_event(&mut tx, next, before.version, event)
+        .await?
+    {
+        tx.rollback().await?;
+        return Ok(false);
     }
-    Ok(Some(date))
+    publish_event(&mut tx, next, event);
+    tx.commit().await?;
+    Ok(true)
+}
+
+fn publish_event(tx: &mut AuditedTx, next: &Secretary, event: &CareerEvent) {
+    let payload = pb::CareerEventRecorded {
+        career_event: Some(event_pb(event)),
+        region: next.region.to_string(),
+        status: status_pb(next.status) as i32,
+        rung: rung_pb(next.rung) as i32,
+    };
+    tx.publish(&names::secretary_name(&next.id), next.region, &payload);
 }
 
 pub(crate) async fn check_promotion(
     ctx: &Context,
-    caller: &Caller,
+    call: &Call,
     request: pb::CheckPromotionRequest,
 ) -> Result<pb::PromotionCheck, Error> {
     let ladder = required_enum("ladder", convert::ladder("ladder", request.ladder))?;
-    let secretary = load_readable(ctx, caller, "name", &request.name, "CheckPromotion").await?;
+    let secretary = load_readable(ctx, call, "name", &request.name, "CheckPromotion").await?;
     let effective = shequ_kit::convert::parse_date_or(
         "effective_date",
         &request.effective_date,
-        ctx.clock.today(),
+        ctx.kit.clock.today(),
     )?;
     let evaluation = evaluate(ctx, &secretary, ladder, effective).await?;
     Ok(pb::PromotionCheck {
@@ -138,11 +169,11 @@ pub(crate) async fn check_promotion(
 
 pub(crate) async fn promote(
     ctx: &Context,
-    caller: &Caller,
+    call: &Call,
     request: pb::PromoteSecretaryRequest,
 ) -> Result<pb::PromoteSecretaryResponse, Error> {
     let ladder = required_enum("ladder", convert::ladder("ladder", request.ladder))?;
-    let secretary = load_writable(ctx, caller, "name", &request.name, "PromoteSecretary").await?;
+    let secretary = load_writable(ctx, call, "name", &request.name, "PromoteSecretary").await?;
     let mut checks = Checks::new();
     let effective = effective_date(
         ctx,
@@ -153,10 +184,8 @@ pub(crate) async fn promote(
     )
     .await?;
     let note = checks.optional_text("note", &request.note, NOTE_MAX);
-    checks.finish()?;
-    let (Some(effective), Some(note)) = (effective, note) else {
-        unreachable!("checked above");
-    };
+    let valid = checks.finish()?;
+    let effective = valid.value(effective);
 
     let evaluation = evaluate(ctx, &secretary, ladder, effective).await?;
     let target = evaluation.target.map_err(|blocked| {
@@ -172,34 +201,7 @@ pub(crate) async fn promote(
             ],
         )
     })?;
-    let unmet: Vec<&Prerequisite> = evaluation.prerequisites.iter().filter(|p| !p.met).collect();
-    if !unmet.is_empty() {
-        return Err(Error::FailedPrecondition {
-            reason: "PROMOTION_PREREQUISITES_UNMET",
-            message: format!(
-                "promotion to {} refused: {}",
-                target.chinese(),
-                unmet.iter().map(|p| p.code).collect::<Vec<_>>().join(", ")
-            ),
-            preconditions: unmet
-                .iter()
-                .map(|p| Precondition {
-                    kind: "PREREQUISITE",
-                    subject: p.code.to_owned(),
-                    description: p.detail.clone(),
-                })
-                .collect(),
-            metadata: vec![("target_rung", target.code().to_owned())],
-        });
-    }
-
-    let now = ctx.clock.now();
-    let mut next = secretary.clone();
-    next.ladder = Some(ladder);
-    next.rung = target;
-    next.rung_since = effective;
-    next.version += 1;
-    next.update_time = now;
+    refuse_unmet(target, &evaluation.prerequisites)?;
     let event = CareerEvent {
         id: new_id(),
         secretary_id: secretary.id.clone(),
@@ -212,20 +214,44 @@ pub(crate) async fn promote(
         to_region: None,
         destination: String::new(),
         title: String::new(),
-        note,
-        recorded_by: caller.subject.clone(),
-        create_time: now,
+        note: valid.value(note),
+        recorded_by: call.caller().subject.clone(),
+        create_time: ctx.kit.clock.now(),
     };
-    if !ctx
-        .store
-        .apply_event(&next, secretary.version, &event)
-        .await?
-    {
+    let next = secretary
+        .after(&event)
+        .map_err(|refused| illegal_transition(refused.describe(), Vec::new()))?;
+    if !record_event(ctx, call, &secretary, &next, &event).await? {
         return Err(concurrent(&request.name));
     }
     Ok(pb::PromoteSecretaryResponse {
         secretary: Some(secretary_pb(&next, false)),
         career_event: Some(event_pb(&event)),
+    })
+}
+
+/// Refuses a promotion to `target` whose prerequisites are not all met, naming each unmet one.
+fn refuse_unmet(target: Rung, prerequisites: &[Prerequisite]) -> Result<(), Error> {
+    let unmet: Vec<&Prerequisite> = prerequisites.iter().filter(|p| !p.met).collect();
+    if unmet.is_empty() {
+        return Ok(());
+    }
+    Err(Error::FailedPrecondition {
+        reason: "PROMOTION_PREREQUISITES_UNMET",
+        message: format!(
+            "promotion to {} refused: {}",
+            target.chinese(),
+            unmet.iter().map(|p| p.code).collect::<Vec<_>>().join(", ")
+        ),
+        preconditions: unmet
+            .iter()
+            .map(|p| Precondition {
+                kind: "PREREQUISITE",
+                subject: p.code.to_owned(),
+                description: p.detail.clone(),
+            })
+            .collect(),
+        metadata: vec![("target_rung", target.code().to_owned())],
     })
 }
 
@@ -236,9 +262,69 @@ fn concurrent(name: &str) -> Error {
     }
 }
 
+/// What a directly recorded event carries besides its kind and date.
+struct EventDetails {
+    destination: String,
+    title: String,
+    to_region: Option<shequ_kit::regions::RegionCode>,
+}
+
+/// The details an event of `kind` must carry, checked.
+fn event_details(
+    ctx: &Context,
+    checks: &mut Checks,
+    kind: EventType,
+    input: &pb::CareerEvent,
+    secretary: &Secretary,
+) -> Checked<EventDetails> {
+    let none = EventDetails {
+        destination: String::new(),
+        title: String::new(),
+        to_region: None,
+    };
+    match kind {
+        EventType::Transfer => checks
+            .text(
+                "career_event.destination",
+                &input.destination,
+                SHORT_TEXT_MAX,
+            )
+            .map(|destination| EventDetails {
+                destination,
+                ..none
+            }),
+        EventType::TitlePromotion => checks
+            .text("career_event.title", &input.title, SHORT_TEXT_MAX)
+            .map(|title| EventDetails { title, ..none }),
+        EventType::Reassignment => {
+            let region = ctx
+                .kit
+                .regions
+                .known_at(&input.to_region, Level::Community)
+                .map_err(|e| region_error("career_event.to_region", e))
+                .and_then(|region| {
+                    if region == secretary.region {
+                        Err(Error::invalid(
+                            "career_event.to_region",
+                            "REGION_UNCHANGED",
+                            "the secretary already serves this community",
+                        ))
+                    } else {
+                        Ok(region)
+                    }
+                });
+            checks.take(region).map(|region| EventDetails {
+                to_region: Some(region),
+                ..none
+            })
+        }
+        _ => checks.take(Ok(none)),
+    }
+}
+
 pub(crate) async fn create_event(
     ctx: &Context,
-    caller: &Caller,
+    call: &Call,
     request: pb::CreateCareerEventRequest,
 ) -> Result<pb::CareerEvent, Error> {
     let input = request
@@ -256,8 +342,7 @@ pub(crate) async fn create_event(
         ));
     }
     let secretary =
-        load_writable(ctx, caller, "parent", &request.parent, "CreateCareerEvent").await?;
-
+        load_writable(ctx, call, "parent", &request.parent, "CreateCareerEvent").await?;
     let mut checks = Checks::new();
     let effective = effective_date(
         ctx,
@@ -268,95 +353,39 @@ pub(crate) async fn create_event(
     )
     .await?;
     let note = checks.optional_text("career_event.note", &input.note, NOTE_MAX);
-    let mut destination = String::new();
-    let mut title = String::new();
-    let mut to_region = None;
-    match kind {
-        EventType::Transfer => {
-            destination = checks
-                .text(
-                    "career_event.destination",
-                    &input.destination,
-                    SHORT_TEXT_MAX,
-                )
-                .unwrap_or_default()
-        }
-        EventType::TitlePromotion => {
-            title = checks
-                .text("career_event.title", &input.title, SHORT_TEXT_MAX)
-                .unwrap_or_default()
-        }
-        EventType::Reassignment => {
-            to_region = checks.take(
-                ctx.regions
-                    .known_at(&input.to_region, Level::Community)
-                    .map_err(|e| region_error("career_event.to_region", e)),
-            );
-            checks.rule(
-                to_region == Some(secretary.region),
-                "career_event.to_region",
-                "REGION_UNCHANGED",
-                "the secretary already serves this community",
-            );
-        }
-        _ => {}
+    let details = event_details(ctx, &mut checks, kind, &input, &secretary);
+    let valid = checks.finish()?;
+    let details = valid.value(details);
+    if let Some(region) = details.to_region {
+        call.caller()
+            .require_scope(region, "career_event.to_region")?;
     }
-    checks.finish()?;
-    let (Some(effective), Some(note)) = (effective, note) else {
-        unreachable!("checked above");
-    };
-    if let Some(region) = to_region {
-        caller.require_scope(region, "career_event.to_region")?;
-    }
-    let status_after = kind.status_after(secretary.status).ok_or_else(|| {
-        illegal_transition(
-            format!(
-                "a {} event cannot be recorded for a secretary whose status is {}",
-                kind.code(),
-                secretary.status.code()
-            ),
-            vec![
-                ("event_type", kind.code().to_owned()),
-                ("status", secretary.status.code().to_owned()),
-            ],
-        )
-    })?;
-
-    let now = ctx.clock.now();
-    let mut next = secretary.clone();
-    next.status = status_after;
-    if kind.ends_service() {
-        next.left_on = Some(effective);
-    }
-    if kind == EventType::TitlePromotion {
-        next.professional_title = title.clone();
-    }
-    if let Some(region) = to_region {
-        next.region = region;
-    }
-    next.version += 1;
-    next.update_time = now;
     let event = CareerEvent {
         id: new_id(),
         secretary_id: secretary.id.clone(),
         kind,
-        effective_date: effective,
+        effective_date: valid.value(effective),
         ladder: None,
         from_rung: None,
         to_rung: None,
-        from_region: to_region.map(|_| secretary.region),
-        to_region,
-        destination,
-        title,
-        note,
-        recorded_by: caller.subject.clone(),
-        create_time: now,
+        from_region: details.to_region.map(|_| secretary.region),
+        to_region: details.to_region,
+        destination: details.destination,
+        title: details.title,
+        note: valid.value(note),
+        recorded_by: call.caller().subject.clone(),
+        create_time: ctx.kit.clock.now(),
     };
-    if !ctx
-        .store
-        .apply_event(&next, secretary.version, &event)
-        .await?
-    {
+    let next = secretary.after(&event).map_err(|refused| {
+        illegal_transition(
+            refused.describe(),
+            vec![
+                ("event_type", refused.kind.code().to_owned()),
+                ("status", refused.status.code().to_owned()),
+            ],
+        )
+    })?;
+    if !record_event(ctx, call, &secretary, &next, &event).await? {
         return Err(concurrent(&request.parent));
     }
     tracing::info!(secretary = %secretary.id, event = kind.code(), "career event recorded");
@@ -365,13 +394,13 @@ pub(crate) async fn create_event(
 
 pub(crate) async fn get_event(
     ctx: &Context,
-    caller: &Caller,
+    call: &Call,
     request: pb::GetCareerEventRequest,
 ) -> Result<pb::CareerEvent, Error> {
     let (secretary_id, event_id) = names::secretary_child("name", &request.name, "careerEvents")?;
     load_readable(
         ctx,
-        caller,
+        call,
         "name",
         &names::secretary_name(secretary_id),
         "GetCareerEvent",
@@ -392,62 +421,60 @@ struct SeqCursor {
 
 pub(crate) async fn list_events(
     ctx: &Context,
-    caller: &Caller,
+    call: &Call,
     request: pb::ListCareerEventsRequest,
 ) -> Result<pb::ListCareerEventsResponse, Error> {
-    let secretary =
-        load_readable(ctx, caller, "parent", &request.parent, "ListCareerEvents").await?;
-    let limit = page_size(request.page_size)?;
-    let query = format!("careerEvents|{}", secretary.id);
-    let cursor: Option<SeqCursor> = ctx.tokens.open(&request.page_token, &query)?;
-    let mut page = ctx
+    let secretary = load_readable(ctx, call, "parent", &request.parent, "ListCareerEvents").await?;
+    let page = ctx.kit.tokens.page::<_, SeqCursor>(&request)?;
+    let after = page.cursor.as_ref().map_or(0, |c| c.after);
+    let mut events = ctx
         .store
-        .career_events(&secretary.id, cursor.map_or(0, |c| c.after), limit + 1)
+        .career_events(&secretary.id, after, page.fetch())
         .await?;
-    let next_page_token = ctx
-        .tokens
-        .next_page(&query, &mut page, limit, |last| SeqCursor { after: last.0 });
+    let next_page_token = page.next(&mut events, |last| SeqCursor { after: last.0 });
     Ok(pb::ListCareerEventsResponse {
-        career_events: page.iter().map(|(_, e)| event_pb(e)).collect(),
+        career_events: events.iter().map(|(_, e)| event_pb(e)).collect(),
         next_page_token,
     })
 }
 
 pub(crate) async fn create_violation(
     ctx: &Context,
-    caller: &Caller,
+    call: &Call,
     request: pb::CreateViolationRequest,
 ) -> Result<pb::Violation, Error> {
     let input = request.violation.ok_or_else(|| {
         Error::invalid("violation", "FIELD_REQUIRED", "the violation is required")
     })?;
-    let secretary =
-        load_writable(ctx, caller, "parent", &request.parent, "CreateViolation").await?;
+    let secretary = load_writable(ctx, call, "parent", &request.parent, "CreateViolation").await?;
     let province = secretary.region.province();
     let mut checks = Checks::new();
-    let item = checks.take(names::negative_list_item(
-        &ctx.regions,
-        "violation.negative_list_item",
-        &input.negative_list_item,
-    ));
+    let item = checks.take(
+        names::negative_list_item(
+            &ctx.kit.regions,
+            "violation.negative_list_item",
+            &input.negative_list_item,
+        )
+        .and_then(|(item_province, code)| {
+            if item_province == province {
+                Ok(code)
+            } else {
+                Err(Error::invalid(
+                    "violation.negative_list_item",
+                    "NEGATIVE_LIST_ITEM_WRONG_PROVINCE",
+                    format!("use the catalogue of the secretary's province, provinces/{province}"),
+                ))
+            }
+        }),
+    );
     let occurred_on = checks.past_date(
         "violation.occurred_on",
         &input.occurred_on,
-        ctx.clock.today(),
+        ctx.kit.clock.today(),
     );
     let evidence = checks.text("violation.evidence", &input.evidence, EVIDENCE_MAX);
-    if let Some((item_province, _)) = &item {
-        checks.rule(
-            *item_province != province,
-            "violation.negative_list_item",
-            "NEGATIVE_LIST_ITEM_WRONG_PROVINCE",
-            format!("use the catalogue of the secretary's province, provinces/{province}"),
-        );
-    }
-    checks.finish()?;
-    let (Some((_, code)), Some(occurred_on), Some(evidence)) = (item, occurred_on, evidence) else {
-        unreachable!("checked above");
-    };
+    let valid = checks.finish()?;
+    let code = valid.value(item);
     let item = ctx
         .store
         .negative_list_item(province, &code)
@@ -471,12 +498,23 @@ pub(crate) async fn create_violation(
         secretary_id: secretary.id.clone(),
         province,
         item_code: code,
-        occurred_on,
-        evidence,
-        recorded_by: caller.subject.clone(),
-        create_time: ctx.clock.now(),
+        occurred_on: valid.value(occurred_on),
+        evidence: valid.value(evidence),
+        recorded_by: call.caller().subject.clone(),
+        create_time: ctx.kit.clock.now(),
     };
-    ctx.store.insert_violation(&violation).await?;
+    let mut tx = call.begin(ctx.store.database()).await?;
+    ctx.store.insert_violation(&mut tx, &violation).await?;
+    let payload = pb::ViolationRecorded {
+        violation: Some(violation_pb(&violation)),
+        region: secretary.region.to_string(),
+    };
+    tx.publish(
+        &names::secretary_name(&secretary.id),
+        secretary.region,
+        &payload,
+    );
+    tx.commit().await?;
     Ok(violation_pb(&violation))
 }
 
@@ -488,32 +526,28 @@ struct ViolationCursor {
 
 pub(crate) async fn list_violations(
     ctx: &Context,
-    caller: &Caller,
+    call: &Call,
     request: pb::ListViolationsRequest,
 ) -> Result<pb::ListViolationsResponse, Error> {
-    let secretary = load_readable(ctx, caller, "parent", &request.parent, "ListViolations").await?;
-    let limit = page_size(request.page_size)?;
-    let query = format!("violations|{}", secretary.id);
-    let cursor: Option<ViolationCursor> = ctx.tokens.open(&request.page_token, &query)?;
-    let after = match cursor {
+    let secretary = load_readable(ctx, call, "parent", &request.parent, "ListViolations").await?;
+    let page = ctx.kit.tokens.page::<_, ViolationCursor>(&request)?;
+    let after = match &page.cursor {
         Some(c) => Some((
             shequ_kit::convert::parse_date("page_token", &c.occurred_on)?,
-            c.id,
+            c.id.clone(),
         )),
         None => None,
     };
-    let mut page = ctx
+    let mut violations = ctx
         .store
-        .violations(&secretary.id, after, limit + 1)
+        .violations(&secretary.id, after, page.fetch())
         .await?;
-    let next_page_token = ctx
-        .tokens
-        .next_page(&query, &mut page, limit, |last| ViolationCursor {
-            occurred_on: format_date(last.occurred_on),
-            id: last.id.clone(),
-        });
+    let next_page_token = page.next(&mut violations, |last| ViolationCursor {
+        occurred_on: format_date(last.occurred_on),
+        id: last.id.clone(),
+    });
     Ok(pb::ListViolationsResponse {
-        violations: page.iter().map(violation_pb).collect(),
+        violations: violations.iter().map(violation_pb).collect(),
         next_page_token,
     })
 }

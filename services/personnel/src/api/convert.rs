@@ -2,7 +2,7 @@
 //! parsed here so that an unknown or unspecified value is a clear field error.
 
 use shequ_kit::{
-    Error,
+    aip::etag,
     convert::{format_date, to_timestamp},
 };
 use shequ_proto::personnel::v1 as pb;
@@ -14,44 +14,8 @@ use crate::domain::{
     career::{EventType, Ladder, Rung},
 };
 
-fn unknown(field: &str, value: i32) -> Error {
-    Error::invalid(
-        field,
-        "ENUM_VALUE_UNKNOWN",
-        format!("{value} is not a known value"),
-    )
-}
-
-fn required(field: &str) -> Error {
-    Error::invalid(
-        field,
-        "FIELD_REQUIRED",
-        "a value other than UNSPECIFIED is required",
-    )
-}
-
-/// Declares the two-way mapping between a wire enum and a domain enum. Values that exist only
-/// on one side (UNSPECIFIED) are handled by `Option`.
-macro_rules! enum_mapping {
-    ($to_domain:ident, $to_wire:ident, $wire:ty, $domain:ty { $($w:ident <=> $d:ident),+ $(,)? }) => {
-        /// The domain value of a wire value; `None` for UNSPECIFIED.
-        pub(crate) fn $to_domain(field: &str, value: i32) -> Result<Option<$domain>, Error> {
-            match <$wire>::try_from(value).map_err(|_| unknown(field, value))? {
-                $(<$wire>::$w => Ok(Some(<$domain>::$d)),)+
-                #[allow(unreachable_patterns)]
-                _ => Ok(None),
-            }
-        }
-
-        /// The wire value of a domain value.
-        pub(crate) fn $to_wire(value: $domain) -> $wire {
-            match value { $(<$domain>::$d => <$wire>::$w),+ }
-        }
-    };
-}
-
-enum_mapping!(gender, gender_pb, pb::Gender, Gender { Male <=> Male, Female <=> Female });
-enum_mapping!(education, education_pb, pb::Education, Education {
+shequ_kit::wire_enum!(gender, gender_pb, pb::Gender, Gender { Male <=> Male, Female <=> Female });
+shequ_kit::wire_enum!(education, education_pb, pb::Education, Education {
     JuniorSecondaryOrBelow <=> JuniorSecondaryOrBelow,
     SeniorSecondary <=> SeniorSecondary,
     JuniorCollege <=> JuniorCollege,
@@ -59,7 +23,7 @@ enum_mapping!(education, education_pb, pb::Education, Education {
     Master <=> Master,
     Doctorate <=> Doctorate,
 });
-enum_mapping!(political_status, political_status_pb, pb::PoliticalStatus, PoliticalStatus {
+shequ_kit::wire_enum!(political_status, political_status_pb, pb::PoliticalStatus, PoliticalStatus {
     Unspecified <=> Unspecified,
     CpcMember <=> CpcMember,
     CpcProbationaryMember <=> CpcProbationaryMember,
@@ -67,22 +31,22 @@ enum_mapping!(political_status, political_status_pb, pb::PoliticalStatus, Politi
     DemocraticPartyMember <=> DemocraticPartyMember,
     Masses <=> Masses,
 });
-enum_mapping!(status, status_pb, pb::SecretaryStatus, Status {
+shequ_kit::wire_enum!(status, status_pb, pb::SecretaryStatus, Status {
     Active <=> Active,
     Transferred <=> Transferred,
     Departed <=> Departed,
     Retired <=> Retired,
     Removed <=> Removed,
 });
-enum_mapping!(ladder, ladder_pb, pb::Ladder, Ladder { Management <=> Management, Professional <=> Professional });
-enum_mapping!(rung, rung_pb, pb::Rung, Rung {
+shequ_kit::wire_enum!(ladder, ladder_pb, pb::Ladder, Ladder { Management <=> Management, Professional <=> Professional });
+shequ_kit::wire_enum!(rung, rung_pb, pb::Rung, Rung {
     Secretary <=> Secretary,
     AreaDirector <=> AreaDirector,
     StreetLeader <=> StreetLeader,
     ChiefGovernanceExpert <=> ChiefGovernanceExpert,
     ThinkTankAdvisor <=> ThinkTankAdvisor,
 });
-enum_mapping!(event_type, event_type_pb, pb::CareerEventType, EventType {
+shequ_kit::wire_enum!(event_type, event_type_pb, pb::CareerEventType, EventType {
     Appointment <=> Appointment,
     Promotion <=> Promotion,
     Transfer <=> Transfer,
@@ -92,40 +56,16 @@ enum_mapping!(event_type, event_type_pb, pb::CareerEventType, EventType {
     Retirement <=> Retirement,
     Removal <=> Removal,
 });
-enum_mapping!(readiness, readiness_pb, pb::Readiness, Readiness {
+shequ_kit::wire_enum!(readiness, readiness_pb, pb::Readiness, Readiness {
     ReadyNow <=> ReadyNow,
     ReadyWithinOneYear <=> ReadyWithinOneYear,
     Developing <=> Developing,
 });
-enum_mapping!(reserve_status, reserve_status_pb, pb::ReserveStatus, ReserveStatus {
+shequ_kit::wire_enum!(reserve_status, reserve_status_pb, pb::ReserveStatus, ReserveStatus {
     InPool <=> InPool,
     Appointed <=> Appointed,
     Withdrawn <=> Withdrawn,
 });
-
-/// A wire enum that must be set.
-pub(crate) fn required_enum<T>(field: &str, parsed: Result<Option<T>, Error>) -> Result<T, Error> {
-    parsed?.ok_or_else(|| required(field))
-}
-
-/// The etag of a version.
-pub(crate) fn etag(version: i64) -> String {
-    version.to_string()
-}
-
-/// Parses an etag the caller sent back, requiring one.
-pub(crate) fn parse_etag(field: &str, text: &str) -> Result<i64, Error> {
-    if text.is_empty() {
-        return Err(Error::invalid(
-            field,
-            "ETAG_REQUIRED",
-            "send the etag of the version you read",
-        ));
-    }
-    text.trim_matches('"')
-        .parse()
-        .map_err(|_| Error::invalid(field, "ETAG_INVALID", "not an etag this service issued"))
-}
 
 /// A secretary on the wire, personal data masked unless `unmasked`.
 pub(crate) fn secretary_pb(s: &Secretary, unmasked: bool) -> pb::Secretary {
@@ -231,52 +171,6 @@ pub(crate) fn candidate_pb(c: &ReserveCandidate) -> pb::ReserveCandidate {
     }
 }
 
-/// Update-mask paths in snake_case, whichever JSON or proto spelling the client used.
-pub(crate) fn mask_paths(
-    mask: Option<&prost_types::FieldMask>,
-    allowed: &[&str],
-) -> Result<Vec<String>, Error> {
-    let paths = mask.map(|m| m.paths.clone()).unwrap_or_default();
-    if paths.is_empty() {
-        return Err(Error::invalid(
-            "update_mask",
-            "UPDATE_MASK_REQUIRED",
-            format!("name the fields to change; allowed: {}", allowed.join(", ")),
-        ));
-    }
-    paths
-        .into_iter()
-        .map(|path| {
-            let snake = camel_to_snake(&path);
-            if allowed.contains(&snake.as_str()) {
-                Ok(snake)
-            } else {
-                Err(Error::invalid(
-                    "update_mask",
-                    "UPDATE_MASK_INVALID",
-                    format!(
-                        "{path:?} cannot be updated; allowed: {}",
-                        allowed.join(", ")
-                    ),
-                ))
-            }
-        })
-        .collect()
-}
-
-fn camel_to_snake(path: &str) -> String {
-    let mut out = String::with_capacity(path.len() + 4);
-    for c in path.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('_');
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,22 +180,6 @@ mod tests {
         assert_eq!(gender("g", 0).unwrap(), None);
         assert_eq!(gender("g", 1).unwrap(), Some(Gender::Male));
         assert!(gender("g", 99).is_err());
-        assert!(required_enum("g", gender("g", 0)).is_err());
-    }
-
-    #[test]
-    fn mask_paths_accept_json_and_proto_spellings() {
-        let mask = prost_types::FieldMask {
-            paths: vec!["displayName".into(), "phone_number".into()],
-        };
-        assert_eq!(
-            mask_paths(Some(&mask), &["display_name", "phone_number"]).unwrap(),
-            vec!["display_name", "phone_number"]
-        );
-        let bad = prost_types::FieldMask {
-            paths: vec!["status".into()],
-        };
-        assert!(mask_paths(Some(&bad), &["display_name"]).is_err());
-        assert!(mask_paths(None, &["display_name"]).is_err());
+        assert!(shequ_kit::aip::required_enum("g", gender("g", 0)).is_err());
     }
 }

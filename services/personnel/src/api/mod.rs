@@ -11,58 +11,24 @@ mod policies;
 mod reserve;
 mod secretaries;
 
-use std::{borrow::Cow, sync::Arc};
-
-use shequ_kit::{
-    audit::AuditLog, clock::Clock, paging::PageTokens, regions::Regions, rpc::Recorder,
+use shequ_kit::service::Kit;
+use shequ_proto::personnel::v1::{
+    self as pb,
+    personnel_service_server::{PersonnelService, PersonnelServiceServer},
 };
-use shequ_proto::personnel::v1::{self as pb, personnel_service_server::PersonnelService};
 
 use crate::store::Store;
 
 /// Everything a handler needs.
 #[derive(Debug)]
 pub(crate) struct Context {
+    pub(crate) kit: Kit,
     pub(crate) store: Store,
-    pub(crate) regions: Cow<'static, Regions>,
-    pub(crate) tokens: PageTokens,
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) audit: AuditLog,
-    pub(crate) recorder: Recorder,
-}
-
-/// The implementation of `shequ.personnel.v1.PersonnelService`.
-#[derive(Debug, Clone)]
-pub struct PersonnelApi {
-    ctx: Arc<Context>,
-}
-
-impl PersonnelApi {
-    /// An API over `store`, validating regions against `regions`, with `recorder` auditing its
-    /// calls into `audit` and keeping writes idempotent.
-    pub fn new(
-        store: Store,
-        regions: Cow<'static, Regions>,
-        tokens: PageTokens,
-        clock: Arc<dyn Clock>,
-        audit: AuditLog,
-        recorder: Recorder,
-    ) -> Self {
-        PersonnelApi {
-            ctx: Arc::new(Context {
-                store,
-                regions,
-                tokens,
-                clock,
-                audit,
-                recorder,
-            }),
-        }
-    }
 }
 
 shequ_kit::grpc_service! {
-    impl PersonnelService for PersonnelApi {
+    /// The implementation of `shequ.personnel.v1.PersonnelService`.
+    pub struct PersonnelApi(Context): PersonnelService via PersonnelServiceServer {
     create "CreateSecretary" create_secretary(pb::CreateSecretaryRequest) -> pb::Secretary => secretaries::create;
     read "GetSecretary" get_secretary(pb::GetSecretaryRequest) -> pb::Secretary => secretaries::get;
     read "ListSecretaries" list_secretaries(pb::ListSecretariesRequest) -> pb::ListSecretariesResponse => secretaries::list;

@@ -2,16 +2,20 @@
 //! catalogue.
 
 use serde::{Deserialize, Serialize};
-use shequ_kit::validate::Checks;
 use shequ_kit::{
-    Error, audit::note_target, auth::Caller, convert::to_timestamp, paging::page_size,
+    Error,
+    aip::{self, Mutable, etag, required_enum},
+    call::Call,
+    convert::to_timestamp,
+    mutable_fields,
     regions::RegionCode,
+    validate::Checks,
 };
 use shequ_proto::personnel::v1 as pb;
 
 use super::{
     Context, access,
-    convert::{self, education_pb, etag, item_pb, mask_paths, parse_etag, required_enum, rung_pb},
+    convert::{self, education_pb, item_pb, rung_pb},
     names,
 };
 use crate::{
@@ -26,6 +30,23 @@ use crate::{
 
 const STANDARD: &str = "qualificationStandard";
 const CAREER_POLICY: &str = "careerPolicy";
+
+const STANDARD_FIELDS: &[Mutable<pb::QualificationStandard>] =
+    mutable_fields!(pb::QualificationStandard {
+        max_age_at_appointment,
+        min_education,
+        min_years_community_work,
+    });
+const POLICY_FIELDS: &[Mutable<pb::CareerPolicy>] = mutable_fields!(pb::CareerPolicy {
+    rung_requirements,
+    violation_lookback_months,
+    reserve_annual_target,
+});
+const ITEM_FIELDS: &[Mutable<pb::NegativeListItem>] = mutable_fields!(pb::NegativeListItem {
+    title,
+    description,
+    active
+});
 
 fn standard_pb(province: RegionCode, standard: &Versioned<Standard>) -> pb::QualificationStandard {
     pb::QualificationStandard {
@@ -60,19 +81,21 @@ pub(crate) fn qualification_check_pb(
 
 pub(crate) async fn get_standard(
     ctx: &Context,
-    caller: &Caller,
+    call: &Call,
     request: pb::GetQualificationStandardRequest,
 ) -> Result<pb::QualificationStandard, Error> {
-    let province = names::province(&ctx.regions, "name", &request.name, Some(STANDARD))?;
+    let caller = call.caller();
+    let province = names::province(&ctx.kit.regions, "name", &request.name, Some(STANDARD))?;
     access::check_policy_read(caller, province, "GetQualificationStandard")?;
     Ok(standard_pb(province, &ctx.store.standard(province).await?))
 }
 
 pub(crate) async fn update_standard(
     ctx: &Context,
-    caller: &Caller,
+    call: &Call,
     request: pb::UpdateQualificationStandardRequest,
 ) -> Result<pb::QualificationStandard, Error> {
+    let caller = call.caller();
     // The role first; the province the request names (parsed next) is for the scope check.
     caller.require_any(access::POLICY_WRITERS, "UpdateQualificationStandard")?;
     let input = request.qualification_standard.ok_or_else(|| {
@@ -83,69 +106,61 @@ pub(crate) async fn update_standard(
         )
     })?;
     let province = names::province(
-        &ctx.regions,
+        &ctx.kit.regions,
         "qualification_standard.name",
         &input.name,
         Some(STANDARD),
     )?;
     // Authorised before validated: a caller who may not write learns nothing about the input.
     access::check_policy_write(caller, province, "UpdateQualificationStandard")?;
-    let paths = mask_paths(
-        request.update_mask.as_ref(),
-        &[
-            "max_age_at_appointment",
-            "min_education",
-            "min_years_community_work",
-        ],
-    )?;
-    let expected = parse_etag("qualification_standard.etag", &input.etag)?;
-    note_target(&input.name, province);
+    let mask = aip::update_mask(request.update_mask.as_ref(), &input, STANDARD_FIELDS)?;
+    let expected = aip::parse_etag("qualification_standard.etag", &input.etag)?;
+    call.target(&input.name, province);
 
     let stored = ctx.store.standard(province).await?;
     let mut next = stored.value;
     let mut checks = Checks::new();
-    for path in &paths {
-        let field = format!("qualification_standard.{path}");
-        match path.as_str() {
-            "max_age_at_appointment" => {
-                let range = qualification::MAX_AGE_RANGE;
-                checks.rule(
-                    !range.contains(&input.max_age_at_appointment),
-                    &field,
-                    "VALUE_OUT_OF_RANGE",
-                    format!("must be between {} and {}", range.start(), range.end()),
-                );
-                next.max_age_at_appointment = input.max_age_at_appointment;
-            }
-            "min_education" => {
-                if let Some(v) = checks.take(required_enum(
-                    &field,
-                    convert::education(&field, input.min_education),
-                )) {
-                    next.min_education = v;
-                }
-            }
-            "min_years_community_work" => {
-                let range = qualification::MIN_YEARS_RANGE;
-                checks.rule(
-                    !range.contains(&input.min_years_community_work),
-                    &field,
-                    "VALUE_OUT_OF_RANGE",
-                    format!("must be between {} and {}", range.start(), range.end()),
-                );
-                next.min_years_community_work = input.min_years_community_work;
-            }
-            other => unreachable!("mask_paths admitted {other}"),
+    if mask.has("max_age_at_appointment") {
+        let range = qualification::MAX_AGE_RANGE;
+        checks.rule(
+            !range.contains(&input.max_age_at_appointment),
+            "qualification_standard.max_age_at_appointment",
+            "VALUE_OUT_OF_RANGE",
+            format!("must be between {} and {}", range.start(), range.end()),
+        );
+        next.max_age_at_appointment = input.max_age_at_appointment;
+    }
+    if mask.has("min_education") {
+        let field = "qualification_standard.min_education";
+        let value = checks.take(required_enum(
+            field,
+            convert::education(field, input.min_education),
+        ));
+        if let Some(v) = value.into_option() {
+            next.min_education = v;
         }
     }
+    if mask.has("min_years_community_work") {
+        let range = qualification::MIN_YEARS_RANGE;
+        checks.rule(
+            !range.contains(&input.min_years_community_work),
+            "qualification_standard.min_years_community_work",
+            "VALUE_OUT_OF_RANGE",
+            format!("must be between {} and {}", range.start(), range.end()),
+        );
+        next.min_years_community_work = input.min_years_community_work;
+    }
     checks.finish()?;
-    let now = ctx.clock.now();
-    if stored.version != expected
-        || !ctx
-            .store
-            .put_standard(province, &next, expected, now)
-            .await?
-    {
+    let now = ctx.kit.clock.now();
+    if stored.version != expected {
+        return Err(Error::stale_etag(&input.name));
+    }
+    let mut tx = call.begin(ctx.store.database()).await?;
+    let changed = ctx
+        .store
+        .put_standard(&mut tx, province, &next, expected, now)
+        .await?;
+    if !tx.commit_if(changed).await? {
         return Err(Error::stale_etag(&input.name));
     }
     // Answered from what was written (a read after the commit could fail once the change is
@@ -162,11 +177,12 @@ pub(crate) async fn update_standard(
 
 pub(crate) async fn check_candidate(
     ctx: &Context,
-    caller: &Caller,
+    call: &Call,
     request: pb::CheckCandidateQualificationRequest,
 ) -> Result<pb::QualificationCheck, Error> {
+    let caller = call.caller();
     let province = names::province(
-        &ctx.regions,
+        &ctx.kit.regions,
         "qualification_standard",
         &request.qualification_standard,
         Some(STANDARD),
@@ -179,7 +195,7 @@ pub(crate) async fn check_candidate(
             "the candidate profile is required",
         )
     })?;
-    let today = ctx.clock.today();
+    let today = ctx.kit.clock.today();
     let mut checks = Checks::new();
     let birth_date = checks.past_date("candidate.birth_date", &candidate.birth_date, today);
     let education = checks.take(required_enum(
@@ -197,20 +213,60 @@ pub(crate) async fn check_candidate(
         &candidate.appointment_date,
         today,
     ));
-    checks.finish()?;
-    let (Some(birth_date), Some(education), Some(community_work_start), Some(appointment_date)) =
-        (birth_date, education, work, appointment)
-    else {
-        unreachable!("checked above");
-    };
+    let valid = checks.finish()?;
     let standard = ctx.store.standard(province).await?.value;
     let profile = Profile {
-        birth_date,
-        education,
-        community_work_start,
-        appointment_date,
+        birth_date: valid.value(birth_date),
+        education: valid.value(education),
+        community_work_start: valid.value(work),
+        appointment_date: valid.value(appointment),
     };
     Ok(qualification_check_pb(province, &standard.check(&profile)))
+}
+
+/// Applies the rung requirements of an UpdateCareerPolicy, each rung once and promotable, the
+/// years in range.
+fn apply_rung_requirements(
+    checks: &mut Checks,
+    requirements: &[pb::RungRequirement],
+    policy: &mut Policy,
+) {
+    let mut seen = Vec::new();
+    for (i, requirement) in requirements.iter().enumerate() {
+        let item = format!("career_policy.rung_requirements[{i}]");
+        let rung_field = format!("{item}.rung");
+        let rung = checks
+            .take(required_enum(
+                &rung_field,
+                convert::rung(&rung_field, requirement.rung),
+            ))
+            .into_option();
+        if let Some(rung) = rung {
+            checks.rule(
+                rung == Rung::Secretary,
+                &rung_field,
+                "RUNG_NOT_PROMOTABLE",
+                "the first rung is reached by appointment",
+            );
+            checks.rule(
+                seen.contains(&rung),
+                &rung_field,
+                "RUNG_DUPLICATE",
+                "each rung appears once",
+            );
+            seen.push(rung);
+            policy.min_years_for.retain(|(r, _)| *r != rung);
+            policy
+                .min_years_for
+                .push((rung, requirement.min_years_on_current_rung));
+        }
+        checks.rule(
+            !(0..=30).contains(&requirement.min_years_on_current_rung),
+            &format!("{item}.min_years_on_current_rung"),
+            "VALUE_OUT_OF_RANGE",
+            "must be between 0 and 30",
+        );
+    }
 }
 
 fn policy_pb(province: RegionCode, policy: &Versioned<Policy>) -> pb::CareerPolicy {
@@ -232,10 +288,11 @@ fn policy_pb(province: RegionCode, policy: &Versioned<Policy>) -> pb::CareerPoli
 
 pub(crate) async fn get_career_policy(
     ctx: &Context,
-    caller: &Caller,
+    call: &Call,
     request: pb::GetCareerPolicyRequest,
 ) -> Result<pb::CareerPolicy, Error> {
-    let province = names::province(&ctx.regions, "name", &request.name, Some(CAREER_POLICY))?;
+    let caller = call.caller();
+    let province = names::province(&ctx.kit.regions, "name", &request.name, Some(CAREER_POLICY))?;
     access::check_policy_read(caller, province, "GetCareerPolicy")?;
     Ok(policy_pb(
         province,
@@ -245,105 +302,63 @@ pub(crate) async fn get_career_policy(
 
 pub(crate) async fn update_career_policy(
     ctx: &Context,
-    caller: &Caller,
+    call: &Call,
     request: pb::UpdateCareerPolicyRequest,
 ) -> Result<pb::CareerPolicy, Error> {
+    let caller = call.caller();
     // The role first; the province the request names (parsed next) is for the scope check.
     caller.require_any(access::POLICY_WRITERS, "UpdateCareerPolicy")?;
     let input = request.career_policy.ok_or_else(|| {
         Error::invalid("career_policy", "FIELD_REQUIRED", "the policy is required")
     })?;
     let province = names::province(
-        &ctx.regions,
+        &ctx.kit.regions,
         "career_policy.name",
         &input.name,
         Some(CAREER_POLICY),
     )?;
     // Authorised before validated: a caller who may not write learns nothing about the input.
     access::check_policy_write(caller, province, "UpdateCareerPolicy")?;
-    let paths = mask_paths(
-        request.update_mask.as_ref(),
-        &[
-            "rung_requirements",
-            "violation_lookback_months",
-            "reserve_annual_target",
-        ],
-    )?;
-    let expected = parse_etag("career_policy.etag", &input.etag)?;
-    note_target(&input.name, province);
+    let mask = aip::update_mask(request.update_mask.as_ref(), &input, POLICY_FIELDS)?;
+    let expected = aip::parse_etag("career_policy.etag", &input.etag)?;
+    call.target(&input.name, province);
 
     let stored = ctx.store.career_policy(province).await?;
     let mut next = stored.value.clone();
     let mut checks = Checks::new();
-    for path in &paths {
-        let field = format!("career_policy.{path}");
-        match path.as_str() {
-            "rung_requirements" => {
-                let mut seen = Vec::new();
-                for (i, requirement) in input.rung_requirements.iter().enumerate() {
-                    let item = format!("{field}[{i}]");
-                    let rung = checks.take(required_enum(
-                        &format!("{item}.rung"),
-                        convert::rung(&format!("{item}.rung"), requirement.rung),
-                    ));
-                    if let Some(rung) = rung {
-                        checks.rule(
-                            rung == Rung::Secretary,
-                            &format!("{item}.rung"),
-                            "RUNG_NOT_PROMOTABLE",
-                            "the first rung is reached by appointment",
-                        );
-                        checks.rule(
-                            seen.contains(&rung),
-                            &format!("{item}.rung"),
-                            "RUNG_DUPLICATE",
-                            "each rung appears once",
-                        );
-                        seen.push(rung);
-                    }
-                    checks.rule(
-                        !(0..=30).contains(&requirement.min_years_on_current_rung),
-                        &format!("{item}.min_years_on_current_rung"),
-                        "VALUE_OUT_OF_RANGE",
-                        "must be between 0 and 30",
-                    );
-                    if let Some(rung) = rung {
-                        next.min_years_for.retain(|(r, _)| *r != rung);
-                        next.min_years_for
-                            .push((rung, requirement.min_years_on_current_rung));
-                    }
-                }
-            }
-            "violation_lookback_months" => {
-                checks.rule(
-                    !(0..=120).contains(&input.violation_lookback_months),
-                    &field,
-                    "VALUE_OUT_OF_RANGE",
-                    "must be between 0 and 120 months",
-                );
-                next.violation_lookback_months = input.violation_lookback_months;
-            }
-            "reserve_annual_target" => {
-                checks.rule(
-                    !(1..=1_000_000).contains(&input.reserve_annual_target),
-                    &field,
-                    "VALUE_OUT_OF_RANGE",
-                    "must be between 1 and 1,000,000",
-                );
-                next.reserve_annual_target = input.reserve_annual_target;
-            }
-            other => unreachable!("mask_paths admitted {other}"),
-        }
+    if mask.has("rung_requirements") {
+        apply_rung_requirements(&mut checks, &input.rung_requirements, &mut next);
+    }
+    if mask.has("violation_lookback_months") {
+        checks.rule(
+            !(0..=120).contains(&input.violation_lookback_months),
+            "career_policy.violation_lookback_months",
+            "VALUE_OUT_OF_RANGE",
+            "must be between 0 and 120 months",
+        );
+        next.violation_lookback_months = input.violation_lookback_months;
+    }
+    if mask.has("reserve_annual_target") {
+        checks.rule(
+            !(1..=1_000_000).contains(&input.reserve_annual_target),
+            "career_policy.reserve_annual_target",
+            "VALUE_OUT_OF_RANGE",
+            "must be between 1 and 1,000,000",
+        );
+        next.reserve_annual_target = input.reserve_annual_target;
     }
     checks.finish()?;
     next.min_years_for.sort();
-    let now = ctx.clock.now();
-    if stored.version != expected
-        || !ctx
-            .store
-            .put_career_policy(province, &next, expected, now)
-            .await?
-    {
+    let now = ctx.kit.clock.now();
+    if stored.version != expected {
+        return Err(Error::stale_etag(&input.name));
+    }
+    let mut tx = call.begin(ctx.store.database()).await?;
+    let changed = ctx
+        .store
+        .put_career_policy(&mut tx, province, &next, expected, now)
+        .await?;
+    if !tx.commit_if(changed).await? {
         return Err(Error::stale_etag(&input.name));
     }
     // Answered from what was written, as UpdateQualificationStandard.
@@ -364,39 +379,34 @@ struct CodeCursor {
 
 pub(crate) async fn list_items(
     ctx: &Context,
-    caller: &Caller,
+    call: &Call,
     request: pb::ListNegativeListItemsRequest,
 ) -> Result<pb::ListNegativeListItemsResponse, Error> {
-    let province = names::province(&ctx.regions, "parent", &request.parent, None)?;
+    let caller = call.caller();
+    let province = names::province(&ctx.kit.regions, "parent", &request.parent, None)?;
     access::check_policy_read(caller, province, "ListNegativeListItems")?;
-    let limit = page_size(request.page_size)?;
-    let query = format!("negativeListItems|{province}");
-    let cursor: Option<CodeCursor> = ctx.tokens.open(&request.page_token, &query)?;
-    let mut page = ctx
+    let page = ctx.kit.tokens.page::<_, CodeCursor>(&request)?;
+    let after = page.cursor.as_ref().map_or("", |c| c.after.as_str());
+    let mut items = ctx
         .store
-        .negative_list_items(
-            province,
-            cursor.as_ref().map_or("", |c| c.after.as_str()),
-            limit + 1,
-        )
+        .negative_list_items(province, after, page.fetch())
         .await?;
-    let next_page_token = ctx
-        .tokens
-        .next_page(&query, &mut page, limit, |last| CodeCursor {
-            after: last.code.clone(),
-        });
+    let next_page_token = page.next(&mut items, |last| CodeCursor {
+        after: last.code.clone(),
+    });
     Ok(pb::ListNegativeListItemsResponse {
-        negative_list_items: page.iter().map(item_pb).collect(),
+        negative_list_items: items.iter().map(item_pb).collect(),
         next_page_token,
     })
 }
 
 pub(crate) async fn get_item(
     ctx: &Context,
-    caller: &Caller,
+    call: &Call,
     request: pb::GetNegativeListItemRequest,
 ) -> Result<pb::NegativeListItem, Error> {
-    let (province, code) = names::negative_list_item(&ctx.regions, "name", &request.name)?;
+    let caller = call.caller();
+    let (province, code) = names::negative_list_item(&ctx.kit.regions, "name", &request.name)?;
     access::check_policy_read(caller, province, "GetNegativeListItem")?;
     let item = ctx
         .store
@@ -408,10 +418,11 @@ pub(crate) async fn get_item(
 
 pub(crate) async fn create_item(
     ctx: &Context,
-    caller: &Caller,
+    call: &Call,
     request: pb::CreateNegativeListItemRequest,
 ) -> Result<pb::NegativeListItem, Error> {
-    let province = names::province(&ctx.regions, "parent", &request.parent, None)?;
+    let caller = call.caller();
+    let province = names::province(&ctx.kit.regions, "parent", &request.parent, None)?;
     access::check_policy_write(caller, province, "CreateNegativeListItem")?;
     let input = request.negative_list_item.ok_or_else(|| {
         Error::invalid(
@@ -430,12 +441,9 @@ pub(crate) async fn create_item(
     let title = checks.text("negative_list_item.title", &input.title, 100);
     let description =
         checks.optional_text("negative_list_item.description", &input.description, 2_000);
-    checks.finish()?;
-    let (Some(title), Some(description)) = (title, description) else {
-        unreachable!("checked above");
-    };
+    let valid = checks.finish()?;
 
-    note_target(
+    call.target(
         &format!(
             "{}/negativeListItems/{}",
             request.parent, request.negative_list_item_id
@@ -445,20 +453,23 @@ pub(crate) async fn create_item(
     let item = NegativeListItem {
         province,
         code: request.negative_list_item_id,
-        title,
-        description,
+        title: valid.value(title),
+        description: valid.value(description),
         active: true,
         version: 1,
     };
-    ctx.store.insert_negative_list_item(&item).await?;
+    let mut tx = call.begin(ctx.store.database()).await?;
+    ctx.store.insert_negative_list_item(&mut tx, &item).await?;
+    tx.commit().await?;
     Ok(item_pb(&item))
 }
 
 pub(crate) async fn update_item(
     ctx: &Context,
-    caller: &Caller,
+    call: &Call,
     request: pb::UpdateNegativeListItemRequest,
 ) -> Result<pb::NegativeListItem, Error> {
+    let caller = call.caller();
     // The role first; the province the request names (parsed next) is for the scope check.
     caller.require_any(access::POLICY_WRITERS, "UpdateNegativeListItem")?;
     let input = request.negative_list_item.ok_or_else(|| {
@@ -469,15 +480,12 @@ pub(crate) async fn update_item(
         )
     })?;
     let (province, code) =
-        names::negative_list_item(&ctx.regions, "negative_list_item.name", &input.name)?;
+        names::negative_list_item(&ctx.kit.regions, "negative_list_item.name", &input.name)?;
     // Authorised before validated: a caller who may not write learns nothing about the input.
     access::check_policy_write(caller, province, "UpdateNegativeListItem")?;
-    let paths = mask_paths(
-        request.update_mask.as_ref(),
-        &["title", "description", "active"],
-    )?;
-    let expected = parse_etag("negative_list_item.etag", &input.etag)?;
-    note_target(&input.name, province);
+    let mask = aip::update_mask(request.update_mask.as_ref(), &input, ITEM_FIELDS)?;
+    let expected = aip::parse_etag("negative_list_item.etag", &input.etag)?;
+    call.target(&input.name, province);
     let stored = ctx
         .store
         .negative_list_item(province, &code)
@@ -485,29 +493,33 @@ pub(crate) async fn update_item(
         .ok_or_else(|| Error::not_found(&input.name))?;
     let mut next = stored.clone();
     let mut checks = Checks::new();
-    for path in &paths {
-        match path.as_str() {
-            "title" => {
-                if let Some(v) = checks.text("negative_list_item.title", &input.title, 100) {
-                    next.title = v;
-                }
-            }
-            "description" => {
-                if let Some(v) = checks.optional_text(
-                    "negative_list_item.description",
-                    &input.description,
-                    2_000,
-                ) {
-                    next.description = v;
-                }
-            }
-            "active" => next.active = input.active,
-            other => unreachable!("mask_paths admitted {other}"),
+    if mask.has("title") {
+        let value = checks.text("negative_list_item.title", &input.title, 100);
+        if let Some(v) = value.into_option() {
+            next.title = v;
         }
+    }
+    if mask.has("description") {
+        let value =
+            checks.optional_text("negative_list_item.description", &input.description, 2_000);
+        if let Some(v) = value.into_option() {
+            next.description = v;
+        }
+    }
+    if mask.has("active") {
+        next.active = input.active;
     }
     checks.finish()?;
     next.version = stored.version + 1;
-    if stored.version != expected || !ctx.store.update_negative_list_item(&next, expected).await? {
+    if stored.version != expected {
+        return Err(Error::stale_etag(&input.name));
+    }
+    let mut tx = call.begin(ctx.store.database()).await?;
+    let changed = ctx
+        .store
+        .update_negative_list_item(&mut tx, &next, expected)
+        .await?;
+    if !tx.commit_if(changed).await? {
         return Err(Error::stale_etag(&input.name));
     }
     Ok(item_pb(&next))

@@ -2,15 +2,20 @@
 
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
-use shequ_kit::validate::Checks;
 use shequ_kit::{
-    Error, audit::note_target, auth::Caller, convert::new_id, paging::page_size, regions::Level,
+    Error,
+    aip::{self, Mutable, required_enum},
+    call::Call,
+    convert::new_id,
+    mutable_fields,
+    regions::Level,
+    validate::Checks,
 };
 use shequ_proto::personnel::v1 as pb;
 
 use super::{
     Context, access,
-    convert::{self, candidate_pb, mask_paths, parse_etag, required_enum},
+    convert::{self, candidate_pb},
     names::{self, region_error},
 };
 use crate::domain::{ReserveCandidate, ReserveStatus, full_years, statistics};
@@ -18,9 +23,19 @@ use crate::domain::{ReserveCandidate, ReserveStatus, full_years, statistics};
 const NAME_MAX: usize = 50;
 const NOTE_MAX: usize = 1_000;
 
+const UPDATABLE: &[Mutable<pb::ReserveCandidate>] = mutable_fields!(pb::ReserveCandidate {
+    display_name,
+    gender,
+    birth_date,
+    education,
+    readiness,
+    status,
+    note,
+});
+
 async fn load(
     ctx: &Context,
-    caller: &Caller,
+    call: &Call,
     field: &str,
     name: &str,
 ) -> Result<ReserveCandidate, Error> {
@@ -30,18 +45,19 @@ async fn load(
         .candidate(id)
         .await?
         .ok_or_else(|| Error::not_found(name))?;
-    if !caller.covers(candidate.region) {
+    if !call.caller().covers(candidate.region) {
         return Err(Error::not_found(name));
     }
-    note_target(name, candidate.region);
+    call.target(name, candidate.region);
     Ok(candidate)
 }
 
 pub(crate) async fn create(
     ctx: &Context,
-    caller: &Caller,
+    call: &Call,
     request: pb::CreateReserveCandidateRequest,
 ) -> Result<pb::ReserveCandidate, Error> {
+    let caller = call.caller();
     caller.require_any(access::RECORD_WRITERS, "CreateReserveCandidate")?;
     let input = request.reserve_candidate.ok_or_else(|| {
         Error::invalid(
@@ -50,7 +66,7 @@ pub(crate) async fn create(
             "the candidate is required",
         )
     })?;
-    let today = ctx.clock.today();
+    let today = ctx.kit.clock.today();
     let mut checks = Checks::new();
     let display_name = checks.text(
         "reserve_candidate.display_name",
@@ -72,11 +88,12 @@ pub(crate) async fn create(
         input.status,
     ));
     let region = checks.take(
-        ctx.regions
+        ctx.kit
+            .regions
             .known(&input.region)
             .map_err(|e| region_error("reserve_candidate.region", e)),
     );
-    if let Some(region) = region {
+    if let Some(region) = region.get() {
         checks.rule(
             region.level() < Level::Street,
             "reserve_candidate.region",
@@ -90,7 +107,7 @@ pub(crate) async fn create(
         today,
     );
     let note = checks.optional_text("reserve_candidate.note", &input.note, NOTE_MAX);
-    if let Some(birth) = birth_date {
+    if let Some(&birth) = birth_date.get() {
         checks.rule(
             full_years(birth, today) < 18,
             "reserve_candidate.birth_date",
@@ -98,62 +115,40 @@ pub(crate) async fn create(
             "a candidate is at least 18 years old",
         );
     }
-    checks.finish()?;
-    let (
-        Some(display_name),
-        Some(gender),
-        Some(birth_date),
-        Some(education),
-        Some(readiness),
-        Some(status),
-        Some(region),
-        Some(pool_entry_date),
-        Some(note),
-    ) = (
-        display_name,
-        gender,
-        birth_date,
-        education,
-        readiness,
-        status,
-        region,
-        entry,
-        note,
-    )
-    else {
-        unreachable!("checked above");
-    };
+    let valid = checks.finish()?;
+    let region = valid.value(region);
     caller.require_scope(region, "reserve_candidate.region")?;
-    let now = ctx.clock.now();
+    let now = ctx.kit.clock.now();
     let candidate = ReserveCandidate {
         id: new_id(),
         region,
-        display_name,
-        gender,
-        birth_date,
-        education,
-        readiness,
-        status: status.unwrap_or(ReserveStatus::InPool),
-        pool_entry_date,
-        note,
+        display_name: valid.value(display_name),
+        gender: valid.value(gender),
+        birth_date: valid.value(birth_date),
+        education: valid.value(education),
+        readiness: valid.value(readiness),
+        status: valid.value(status).unwrap_or(ReserveStatus::InPool),
+        pool_entry_date: valid.value(entry),
+        note: valid.value(note),
         version: 1,
         create_time: now,
         update_time: now,
     };
-    note_target(&format!("reserveCandidates/{}", candidate.id), region);
-    ctx.store.insert_candidate(&candidate).await?;
+    call.target(&format!("reserveCandidates/{}", candidate.id), region);
+    let mut tx = call.begin(ctx.store.database()).await?;
+    ctx.store.insert_candidate(&mut tx, &candidate).await?;
+    tx.commit().await?;
     Ok(candidate_pb(&candidate))
 }
 
 pub(crate) async fn get(
     ctx: &Context,
-    caller: &Caller,
+    call: &Call,
     request: pb::GetReserveCandidateRequest,
 ) -> Result<pb::ReserveCandidate, Error> {
+    let caller = call.caller();
     caller.require_any(access::RECORD_READERS, "GetReserveCandidate")?;
-    Ok(candidate_pb(
-        &load(ctx, caller, "name", &request.name).await?,
-    ))
+    Ok(candidate_pb(&load(ctx, call, "name", &request.name).await?))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -163,46 +158,36 @@ struct IdCursor {
 
 pub(crate) async fn list(
     ctx: &Context,
-    caller: &Caller,
+    call: &Call,
     request: pb::ListReserveCandidatesRequest,
 ) -> Result<pb::ListReserveCandidatesResponse, Error> {
+    let caller = call.caller();
     caller.require_any(access::RECORD_READERS, "ListReserveCandidates")?;
-    let scope = names::region_parent(&ctx.regions, "parent", &request.parent)?;
-    let limit = page_size(request.page_size)?;
+    let scope = names::region_parent(&ctx.kit.regions, "parent", &request.parent)?;
+    let page = ctx.kit.tokens.page::<_, IdCursor>(&request)?;
     let readiness = convert::readiness("readiness", request.readiness)?;
     let status = convert::reserve_status("status", request.status)?;
     caller.require_scope(scope, "parent")?;
-    let query = format!(
-        "reserveCandidates|{scope}|{}|{}",
-        request.readiness, request.status
-    );
-    let cursor: Option<IdCursor> = ctx.tokens.open(&request.page_token, &query)?;
-    let mut page = ctx
+    let after = page.cursor.as_ref().map_or("", |c| c.after.as_str());
+    let mut candidates = ctx
         .store
-        .list_candidates(
-            scope,
-            readiness,
-            status,
-            cursor.as_ref().map_or("", |c| c.after.as_str()),
-            limit + 1,
-        )
+        .list_candidates(scope, readiness, status, after, page.fetch())
         .await?;
-    let next_page_token = ctx
-        .tokens
-        .next_page(&query, &mut page, limit, |last| IdCursor {
-            after: last.id.clone(),
-        });
+    let next_page_token = page.next(&mut candidates, |last| IdCursor {
+        after: last.id.clone(),
+    });
     Ok(pb::ListReserveCandidatesResponse {
-        reserve_candidates: page.iter().map(candidate_pb).collect(),
+        reserve_candidates: candidates.iter().map(candidate_pb).collect(),
         next_page_token,
     })
 }
 
 pub(crate) async fn update(
     ctx: &Context,
-    caller: &Caller,
+    call: &Call,
     request: pb::UpdateReserveCandidateRequest,
 ) -> Result<pb::ReserveCandidate, Error> {
+    let caller = call.caller();
     caller.require_any(access::RECORD_WRITERS, "UpdateReserveCandidate")?;
     let input = request.reserve_candidate.ok_or_else(|| {
         Error::invalid(
@@ -212,80 +197,87 @@ pub(crate) async fn update(
         )
     })?;
     // Authorised (role, then the record's scope) before validated.
-    let stored = load(ctx, caller, "reserve_candidate.name", &input.name).await?;
-    let paths = mask_paths(
-        request.update_mask.as_ref(),
-        &[
-            "display_name",
-            "gender",
-            "birth_date",
-            "education",
-            "readiness",
-            "status",
-            "note",
-        ],
-    )?;
-    let expected = parse_etag("reserve_candidate.etag", &input.etag)?;
-    let today = ctx.clock.today();
-    let mut next = stored.clone();
-    let mut checks = Checks::new();
-    for path in &paths {
-        let field = format!("reserve_candidate.{path}");
-        match path.as_str() {
-            "display_name" => {
-                if let Some(v) = checks.text(&field, &input.display_name, NAME_MAX) {
-                    next.display_name = v;
-                }
-            }
-            "gender" => {
-                if let Some(v) = checks.take(convert::gender(&field, input.gender)) {
-                    next.gender = v;
-                }
-            }
-            "birth_date" => {
-                if let Some(v) = checks.past_date(&field, &input.birth_date, today) {
-                    next.birth_date = v;
-                }
-            }
-            "education" => {
-                if let Some(v) = checks.take(required_enum(
-                    &field,
-                    convert::education(&field, input.education),
-                )) {
-                    next.education = v;
-                }
-            }
-            "readiness" => {
-                if let Some(v) = checks.take(required_enum(
-                    &field,
-                    convert::readiness(&field, input.readiness),
-                )) {
-                    next.readiness = v;
-                }
-            }
-            "status" => {
-                if let Some(v) = checks.take(required_enum(
-                    &field,
-                    convert::reserve_status(&field, input.status),
-                )) {
-                    next.status = v;
-                }
-            }
-            "note" => {
-                if let Some(v) = checks.optional_text(&field, &input.note, NOTE_MAX) {
-                    next.note = v;
-                }
-            }
-            other => unreachable!("mask_paths admitted {other}"),
-        }
-    }
-    checks.finish()?;
+    let stored = load(ctx, call, "reserve_candidate.name", &input.name).await?;
+    let mask = aip::update_mask(request.update_mask.as_ref(), &input, UPDATABLE)?;
+    let expected = aip::parse_etag("reserve_candidate.etag", &input.etag)?;
+    let mut next = apply_changes(ctx, &stored, &input, &mask)?;
     next.version = stored.version + 1;
-    next.update_time = ctx.clock.now();
-    if stored.version != expected || !ctx.store.update_candidate(&next, expected).await? {
+    next.update_time = ctx.kit.clock.now();
+    if stored.version != expected {
+        return Err(Error::stale_etag(&input.name));
+    }
+    let mut tx = call.begin(ctx.store.database()).await?;
+    let changed = ctx.store.update_candidate(&mut tx, &next, expected).await?;
+    if !tx.commit_if(changed).await? {
         return Err(Error::stale_etag(&input.name));
     }
     Ok(candidate_pb(&next))
+}
+
+/// The candidate after the changes `mask` names, every changed field checked.
+fn apply_changes(
+    ctx: &Context,
+    stored: &ReserveCandidate,
+    input: &pb::ReserveCandidate,
+    mask: &aip::UpdateMask,
+) -> Result<ReserveCandidate, Error> {
+    let today = ctx.kit.clock.today();
+    let field = |path: &str| format!("reserve_candidate.{path}");
+    let mut next = stored.clone();
+    let mut checks = Checks::new();
+    if mask.has("display_name") {
+        let value = checks.text(&field("display_name"), &input.display_name, NAME_MAX);
+        if let Some(v) = value.into_option() {
+            next.display_name = v;
+        }
+    }
+    if mask.has("gender") {
+        let value = checks.take(convert::gender(&field("gender"), input.gender));
+        if let Some(v) = value.into_option() {
+            next.gender = v;
+        }
+    }
+    if mask.has("birth_date") {
+        let value = checks.past_date(&field("birth_date"), &input.birth_date, today);
+        if let Some(v) = value.into_option() {
+            next.birth_date = v;
+        }
+    }
+    if mask.has("education") {
+        let value = checks.take(required_enum(
+            &field("education"),
+            convert::education(&field("education"), input.education),
+        ));
+        if let Some(v) = value.into_option() {
+            next.education = v;
+        }
+    }
+    if mask.has("readiness") {
+        let value = checks.take(required_enum(
+            &field("readiness"),
+            convert::readiness(&field("readiness"), input.readiness),
+        ));
+        if let Some(v) = value.into_option() {
+            next.readiness = v;
+        }
+    }
+    if mask.has("status") {
+        let value = checks.take(required_enum(
+            &field("status"),
+            convert::reserve_status(&field("status"), input.status),
+        ));
+        if let Some(v) = value.into_option() {
+            next.status = v;
+        }
+    }
+    if mask.has("note") {
+        let value = checks.optional_text(&field("note"), &input.note, NOTE_MAX);
+        if let Some(v) = value.into_option() {
+            next.note = v;
+        }
+    }
+    checks.finish()?;
+    Ok(next)
 }
 
 /// The year a statistics request is about: 0 means the current year; future years and years before
@@ -315,11 +307,12 @@ fn year_bounds(year: i32, today: NaiveDate) -> (NaiveDate, NaiveDate) {
 
 pub(crate) async fn progress(
     ctx: &Context,
-    caller: &Caller,
+    call: &Call,
     request: pb::GetReservePoolProgressRequest,
 ) -> Result<pb::ReservePoolProgress, Error> {
-    let province = names::province(&ctx.regions, "province", &request.province, None)?;
-    let today = ctx.clock.today();
+    let caller = call.caller();
+    let province = names::province(&ctx.kit.regions, "province", &request.province, None)?;
+    let today = ctx.kit.clock.today();
     let year = year_of("year", request.year, today)?;
     access::check_policy_read(caller, province, "GetReservePoolProgress")?;
     let target = ctx
@@ -348,12 +341,13 @@ pub(crate) async fn progress(
 
 pub(crate) async fn statistics(
     ctx: &Context,
-    caller: &Caller,
+    call: &Call,
     request: pb::GetWorkforceStatisticsRequest,
 ) -> Result<pb::WorkforceStatistics, Error> {
+    let caller = call.caller();
     caller.require_any(access::RECORD_READERS, "GetWorkforceStatistics")?;
-    let region = names::region_parent(&ctx.regions, "region", &request.region)?;
-    let today = ctx.clock.today();
+    let region = names::region_parent(&ctx.kit.regions, "region", &request.region)?;
+    let today = ctx.kit.clock.today();
     let year = year_of("year", request.year, today)?;
     caller.require_scope(region, "region")?;
     let (start, reference) = year_bounds(year, today);

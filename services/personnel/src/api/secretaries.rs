@@ -1,27 +1,25 @@
 //! Secretary profiles: create, read, list, update, qualification check.
 
 use serde::{Deserialize, Serialize};
-use shequ_kit::validate::Checks;
 use shequ_kit::{
     Error,
-    audit::{note_sensitive_read, note_target},
-    auth::Caller,
+    aip::{self, Mutable, required_enum},
+    call::{AuditedTx, Call},
     convert::new_id,
-    paging::page_size,
+    mutable_fields,
     regions::Level,
+    validate::{Checked, Checks},
 };
 use shequ_proto::personnel::v1 as pb;
 
 use super::{
     Context, access,
-    convert::{self, mask_paths, parse_etag, required_enum, secretary_pb},
+    convert::{self, event_pb, secretary_pb},
     names::{self, region_error},
 };
 use crate::{
     domain::{
-        CareerEvent, Secretary, Status,
-        career::{EventType, Rung},
-        full_years,
+        CareerEvent, NewSecretary, Secretary, full_years,
         identity::{IdNumber, PhoneNumber},
         qualification::Profile,
     },
@@ -32,26 +30,27 @@ use crate::{
 const NAME_MAX: usize = 50;
 
 /// Fields UpdateSecretary may change.
-const UPDATABLE: &[&str] = &[
-    "display_name",
-    "gender",
-    "birth_date",
-    "id_number",
-    "phone_number",
-    "education",
-    "political_status",
-    "appointment_date",
-    "community_work_start_date",
-];
+const UPDATABLE: &[Mutable<pb::Secretary>] = mutable_fields!(pb::Secretary {
+    display_name,
+    gender,
+    birth_date,
+    id_number,
+    phone_number,
+    education,
+    political_status,
+    appointment_date,
+    community_work_start_date,
+});
 
 /// Loads a secretary the caller may read, or NOT_FOUND.
 pub(crate) async fn load_readable(
     ctx: &Context,
-    caller: &Caller,
+    call: &Call,
     field: &str,
     name: &str,
     operation: &str,
 ) -> Result<Secretary, Error> {
+    let caller = call.caller();
     access::may_read_secretaries(caller, operation)?;
     let id = names::secretary_id(field, name)?;
     let secretary = ctx
@@ -60,18 +59,19 @@ pub(crate) async fn load_readable(
         .await?
         .ok_or_else(|| Error::not_found(name))?;
     access::check_read(caller, &secretary)?;
-    note_target(name, secretary.region);
+    call.target(name, secretary.region);
     Ok(secretary)
 }
 
 /// Loads a secretary the caller may change, or PERMISSION_DENIED / NOT_FOUND.
 pub(crate) async fn load_writable(
     ctx: &Context,
-    caller: &Caller,
+    call: &Call,
     field: &str,
     name: &str,
     operation: &str,
 ) -> Result<Secretary, Error> {
+    let caller = call.caller();
     caller.require_any(access::RECORD_WRITERS, operation)?;
     let id = names::secretary_id(field, name)?;
     let secretary = ctx
@@ -80,7 +80,7 @@ pub(crate) async fn load_writable(
         .await?
         .ok_or_else(|| Error::not_found(name))?;
     access::check_write(caller, &secretary)?;
-    note_target(name, secretary.region);
+    call.target(name, secretary.region);
     Ok(secretary)
 }
 
@@ -89,17 +89,14 @@ fn check_id_number(
     checks: &mut Checks,
     field: &str,
     text: &str,
-    birth: Option<chrono::NaiveDate>,
-    gender: Option<crate::domain::Gender>,
-) -> Option<IdNumber> {
+    birth: Option<&chrono::NaiveDate>,
+    gender: Option<&crate::domain::Gender>,
+) -> Checked<IdNumber> {
     let id = match IdNumber::parse(text) {
         Ok(id) => id,
-        Err(e) => {
-            checks.rule(true, field, e.reason(), e.describe());
-            return None;
-        }
+        Err(e) => return checks.refuse(field, e.reason(), e.describe()),
     };
-    if let Some(birth) = birth {
+    if let Some(&birth) = birth {
         checks.rule(
             id.birth_date() != birth,
             field,
@@ -110,7 +107,7 @@ fn check_id_number(
             ),
         );
     }
-    if let Some(gender) = gender {
+    if let Some(&gender) = gender {
         checks.rule(
             id.gender() != gender,
             field,
@@ -118,24 +115,20 @@ fn check_id_number(
             "the 17th digit of the ID number encodes the other gender",
         );
     }
-    Some(id)
+    checks.take(Ok(id))
 }
 
-fn check_phone(checks: &mut Checks, field: &str, text: &str) -> Option<Option<PhoneNumber>> {
+fn check_phone(checks: &mut Checks, field: &str, text: &str) -> Checked<Option<PhoneNumber>> {
     if text.trim().is_empty() {
-        return Some(None);
+        return checks.take(Ok(None));
     }
     match PhoneNumber::parse(text) {
-        Some(phone) => Some(Some(phone)),
-        None => {
-            checks.rule(
-                true,
-                field,
-                "PHONE_NUMBER_INVALID",
-                "a mobile number is 11 digits starting with 13-19",
-            );
-            None
-        }
+        Some(phone) => checks.take(Ok(Some(phone))),
+        None => checks.refuse(
+            field,
+            "PHONE_NUMBER_INVALID",
+            "a mobile number is 11 digits starting with 13-19",
+        ),
     }
 }
 
@@ -168,20 +161,9 @@ fn check_life_dates(
     );
 }
 
-pub(crate) async fn create(
-    ctx: &Context,
-    caller: &Caller,
-    request: pb::CreateSecretaryRequest,
-) -> Result<pb::Secretary, Error> {
-    caller.require_any(access::RECORD_WRITERS, "CreateSecretary")?;
-    let input = request.secretary.ok_or_else(|| {
-        Error::invalid(
-            "secretary",
-            "FIELD_REQUIRED",
-            "the secretary to create is required",
-        )
-    })?;
-    let today = ctx.clock.today();
+/// A new secretary as the request describes them, every field checked.
+fn parse_new(ctx: &Context, input: &pb::Secretary) -> Result<NewSecretary, Error> {
+    let today = ctx.kit.clock.today();
     let mut checks = Checks::new();
     let display_name = checks.text("secretary.display_name", &input.display_name, NAME_MAX);
     let gender = checks.take(required_enum(
@@ -193,8 +175,8 @@ pub(crate) async fn create(
         &mut checks,
         "secretary.id_number",
         &input.id_number,
-        birth_date,
-        gender,
+        birth_date.get(),
+        gender.get(),
     );
     let phone_number = check_phone(&mut checks, "secretary.phone_number", &input.phone_number);
     let education = checks.take(required_enum(
@@ -206,7 +188,8 @@ pub(crate) async fn create(
         input.political_status,
     ));
     let region = checks.take(
-        ctx.regions
+        ctx.kit
+            .regions
             .known_at(&input.region, Level::Community)
             .map_err(|e| region_error("secretary.region", e)),
     );
@@ -217,86 +200,77 @@ pub(crate) async fn create(
         &input.community_work_start_date,
         today,
     );
-    if let (Some(birth), Some(work), Some(appointed)) = (birth_date, work_start, appointment_date) {
-        check_life_dates(&mut checks, "secretary.", birth, work, appointed);
+    if let (Some(birth), Some(work), Some(appointed)) =
+        (birth_date.get(), work_start.get(), appointment_date.get())
+    {
+        check_life_dates(&mut checks, "secretary.", *birth, *work, *appointed);
     }
-    checks.finish()?;
-    let (
-        Some(display_name),
-        Some(gender),
-        Some(birth_date),
-        Some(id_number),
-        Some(phone_number),
-        Some(education),
-        Some(political_status),
-        Some(region),
-        Some(appointment_date),
-        Some(community_work_start),
-    ) = (
-        display_name,
-        gender,
-        birth_date,
-        id_number,
-        phone_number,
-        education,
-        political_status,
-        region,
-        appointment_date,
-        work_start,
-    )
-    else {
-        unreachable!("every field was checked above");
-    };
-    caller.require_scope(region, "secretary.region")?;
+    let valid = checks.finish()?;
+    Ok(NewSecretary {
+        display_name: valid.value(display_name),
+        gender: valid.value(gender),
+        birth_date: valid.value(birth_date),
+        id_number: valid.value(id_number),
+        phone_number: valid.value(phone_number),
+        education: valid.value(education),
+        political_status: valid
+            .value(political_status)
+            .unwrap_or(crate::domain::PoliticalStatus::Unspecified),
+        region: valid.value(region),
+        appointment_date: valid.value(appointment_date),
+        community_work_start: valid.value(work_start),
+    })
+}
 
-    let now = ctx.clock.now();
-    let secretary = Secretary {
-        id: new_id(),
-        region,
-        display_name,
-        gender,
-        birth_date,
-        id_number,
-        phone_number,
-        education,
-        political_status: political_status.unwrap_or(crate::domain::PoliticalStatus::Unspecified),
-        appointment_date,
-        community_work_start,
-        status: Status::Active,
-        ladder: None,
-        rung: Rung::Secretary,
-        rung_since: appointment_date,
-        professional_title: String::new(),
-        left_on: None,
-        version: 1,
-        create_time: now,
-        update_time: now,
+/// Publishes the appointment on the feed, in the transaction that records it.
+pub(crate) fn publish_appointment(tx: &mut AuditedTx, secretary: &Secretary, event: &CareerEvent) {
+    let name = names::secretary_name(&secretary.id);
+    let payload = pb::SecretaryAppointed {
+        secretary: name.clone(),
+        region: secretary.region.to_string(),
+        appointment_date: shequ_kit::convert::format_date(event.effective_date),
+        career_event: event_pb(event).name,
     };
-    let appointment = CareerEvent {
-        id: new_id(),
-        secretary_id: secretary.id.clone(),
-        kind: EventType::Appointment,
-        effective_date: appointment_date,
-        ladder: None,
-        from_rung: None,
-        to_rung: Some(Rung::Secretary),
-        from_region: None,
-        to_region: Some(region),
-        destination: String::new(),
-        title: String::new(),
-        note: String::new(),
-        recorded_by: caller.subject.clone(),
-        create_time: now,
-    };
-    note_target(&names::secretary_name(&secretary.id), region);
-    ctx.store.insert_secretary(&secretary, &appointment).await?;
-    tracing::info!(secretary = %secretary.id, region = %region, "secretary created");
+    tx.publish(&name, secretary.region, &payload);
+}
+
+pub(crate) async fn create(
+    ctx: &Context,
+    call: &Call,
+    request: pb::CreateSecretaryRequest,
+) -> Result<pb::Secretary, Error> {
+    let caller = call.caller();
+    caller.require_any(access::RECORD_WRITERS, "CreateSecretary")?;
+    let input = request.secretary.ok_or_else(|| {
+        Error::invalid(
+            "secretary",
+            "FIELD_REQUIRED",
+            "the secretary to create is required",
+        )
+    })?;
+    let new = parse_new(ctx, &input)?;
+    caller.require_scope(new.region, "secretary.region")?;
+    let (secretary, appointment) = Secretary::appoint(
+        new_id(),
+        new_id(),
+        new,
+        &caller.subject,
+        ctx.kit.clock.now(),
+    );
+    call.target(&names::secretary_name(&secretary.id), secretary.region);
+    let mut tx = call.begin(ctx.store.database()).await?;
+    ctx.store
+        .insert_secretary(&mut tx, &secretary, &appointment)
+        .await?;
+    publish_appointment(&mut tx, &secretary, &appointment);
+    tx.commit().await?;
+    tracing::info!(secretary = %secretary.id, region = %secretary.region, "secretary created");
     Ok(secretary_pb(&secretary, false))
 }
 
 pub(crate) async fn get(
     ctx: &Context,
-    caller: &Caller,
+    call: &Call,
     request: pb::GetSecretaryRequest,
 ) -> Result<pb::Secretary, Error> {
     let view = pb::SecretaryView::try_from(request.view).map_err(|_| {
@@ -306,11 +280,11 @@ pub(crate) async fn get(
             format!("{} is not a known view", request.view),
         )
     })?;
-    let secretary = load_readable(ctx, caller, "name", &request.name, "GetSecretary").await?;
+    let secretary = load_readable(ctx, call, "name", &request.name, "GetSecretary").await?;
     let unmasked = view == pb::SecretaryView::Unmasked;
     if unmasked {
-        access::check_unmasked(caller, &secretary)?;
-        note_sensitive_read();
+        access::check_unmasked(call.caller(), &secretary)?;
+        call.sensitive_read();
     }
     Ok(secretary_pb(&secretary, unmasked))
 }
@@ -322,124 +296,115 @@ struct ListCursor {
 
 pub(crate) async fn list(
     ctx: &Context,
-    caller: &Caller,
+    call: &Call,
     request: pb::ListSecretariesRequest,
 ) -> Result<pb::ListSecretariesResponse, Error> {
+    let caller = call.caller();
     caller.require_any(access::RECORD_READERS, "ListSecretaries")?;
-    let scope = names::region_parent(&ctx.regions, "parent", &request.parent)?;
-    let limit = page_size(request.page_size)?;
+    let scope = names::region_parent(&ctx.kit.regions, "parent", &request.parent)?;
+    let page = ctx.kit.tokens.page::<_, ListCursor>(&request)?;
     let filter = SecretaryFilter {
         status: convert::status("status", request.status)?,
         ladder: convert::ladder("ladder", request.ladder)?,
         rung: convert::rung("rung", request.rung)?,
     };
     caller.require_scope(scope, "parent")?;
-    let query = format!(
-        "secretaries|{scope}|{}|{}|{}",
-        request.status, request.ladder, request.rung
-    );
-    let cursor: Option<ListCursor> = ctx.tokens.open(&request.page_token, &query)?;
-    let mut page = ctx
+    let after = page.cursor.as_ref().map(|c| c.after.as_str());
+    let mut secretaries = ctx
         .store
-        .list_secretaries(
-            scope,
-            filter,
-            cursor.as_ref().map(|c| c.after.as_str()),
-            limit + 1,
-        )
+        .list_secretaries(scope, filter, after, page.fetch())
         .await?;
-    let next_page_token = ctx
-        .tokens
-        .next_page(&query, &mut page, limit, |last| ListCursor {
-            after: last.id.clone(),
-        });
+    let next_page_token = page.next(&mut secretaries, |last| ListCursor {
+        after: last.id.clone(),
+    });
     Ok(pb::ListSecretariesResponse {
-        secretaries: page.iter().map(|s| secretary_pb(s, false)).collect(),
+        secretaries: secretaries.iter().map(|s| secretary_pb(s, false)).collect(),
         next_page_token,
     })
 }
 
-pub(crate) async fn update(
+/// The profile after the changes `mask` names, every changed field checked.
+fn apply_changes(
     ctx: &Context,
-    caller: &Caller,
-    request: pb::UpdateSecretaryRequest,
-) -> Result<pb::Secretary, Error> {
-    let input = request.secretary.ok_or_else(|| {
-        Error::invalid("secretary", "FIELD_REQUIRED", "the secretary is required")
-    })?;
-    // Authorised before validated: a caller who may not write learns nothing about the input.
-    let stored = load_writable(
-        ctx,
-        caller,
-        "secretary.name",
-        &input.name,
-        "UpdateSecretary",
-    )
-    .await?;
-    let paths = mask_paths(request.update_mask.as_ref(), UPDATABLE)?;
-    let expected = parse_etag("secretary.etag", &input.etag)?;
-    let today = ctx.clock.today();
-
+    stored: &Secretary,
+    input: &pb::Secretary,
+    mask: &aip::UpdateMask,
+) -> Result<Secretary, Error> {
+    let today = ctx.kit.clock.today();
     let mut next = stored.clone();
     let mut checks = Checks::new();
-    for path in &paths {
-        let field = format!("secretary.{path}");
-        match path.as_str() {
-            "display_name" => {
-                if let Some(v) = checks.text(&field, &input.display_name, NAME_MAX) {
-                    next.display_name = v;
-                }
-            }
-            "gender" => {
-                if let Some(v) =
-                    checks.take(required_enum(&field, convert::gender(&field, input.gender)))
-                {
-                    next.gender = v;
-                }
-            }
-            "birth_date" => {
-                if let Some(v) = checks.past_date(&field, &input.birth_date, today) {
-                    next.birth_date = v;
-                }
-            }
-            "id_number" => {
-                if let Some(v) = check_id_number(&mut checks, &field, &input.id_number, None, None)
-                {
-                    next.id_number = v;
-                }
-            }
-            "phone_number" => {
-                if let Some(v) = check_phone(&mut checks, &field, &input.phone_number) {
-                    next.phone_number = v;
-                }
-            }
-            "education" => {
-                if let Some(v) = checks.take(required_enum(
-                    &field,
-                    convert::education(&field, input.education),
-                )) {
-                    next.education = v;
-                }
-            }
-            "political_status" => {
-                if let Some(v) =
-                    checks.take(convert::political_status(&field, input.political_status))
-                {
-                    next.political_status =
-                        v.unwrap_or(crate::domain::PoliticalStatus::Unspecified);
-                }
-            }
-            "appointment_date" => {
-                if let Some(v) = checks.past_date(&field, &input.appointment_date, today) {
-                    next.appointment_date = v;
-                }
-            }
-            "community_work_start_date" => {
-                if let Some(v) = checks.past_date(&field, &input.community_work_start_date, today) {
-                    next.community_work_start = v;
-                }
-            }
-            other => unreachable!("mask_paths admits only UPDATABLE, got {other}"),
+    let field = |path: &str| format!("secretary.{path}");
+    if mask.has("display_name") {
+        let value = checks.text(&field("display_name"), &input.display_name, NAME_MAX);
+        if let Some(v) = value.into_option() {
+            next.display_name = v;
+        }
+    }
+    if mask.has("gender") {
+        let value = checks.take(required_enum(
+            &field("gender"),
+            convert::gender(&field("gender"), input.gender),
+        ));
+        if let Some(v) = value.into_option() {
+            next.gender = v;
+        }
+    }
+    if mask.has("birth_date") {
+        let value = checks.past_date(&field("birth_date"), &input.birth_date, today);
+        if let Some(v) = value.into_option() {
+            next.birth_date = v;
+        }
+    }
+    if mask.has("id_number") {
+        let value = check_id_number(
+            &mut checks,
+            &field("id_number"),
+            &input.id_number,
+            None,
+            None,
+        );
+        if let Some(v) = value.into_option() {
+            next.id_number = v;
+        }
+    }
+    if mask.has("phone_number") {
+        let value = check_phone(&mut checks, &field("phone_number"), &input.phone_number);
+        if let Some(v) = value.into_option() {
+            next.phone_number = v;
+        }
+    }
+    if mask.has("education") {
+        let value = checks.take(required_enum(
+            &field("education"),
+            convert::education(&field("education"), input.education),
+        ));
+        if let Some(v) = value.into_option() {
+            next.education = v;
+        }
+    }
+    if mask.has("political_status") {
+        let value = checks.take(convert::political_status(
+            &field("political_status"),
+            input.political_status,
+        ));
+        if let Some(v) = value.into_option() {
+            next.political_status = v.unwrap_or(crate::domain::PoliticalStatus::Unspecified);
+        }
+    }
+    if mask.has("appointment_date") {
+        let value = checks.past_date(&field("appointment_date"), &input.appointment_date, today);
+        if let Some(v) = value.into_option() {
+            next.appointment_date = v;
+        }
+    }
+    if mask.has("community_work_start_date") {
+        let value = checks.past_date(
+            &field("community_work_start_date"),
+            &input.community_work_start_date,
+            today,
+        );
+        if let Some(v) = value.into_option() {
+            next.community_work_start = v;
         }
     }
     // The ID number, birth date and gender must still agree after the change, whichever changed.
@@ -467,13 +432,30 @@ pub(crate) async fn update(
         next.appointment_date,
     );
     checks.finish()?;
+    Ok(next)
+}
 
+pub(crate) async fn update(
+    ctx: &Context,
+    call: &Call,
+    request: pb::UpdateSecretaryRequest,
+) -> Result<pb::Secretary, Error> {
+    let input = request.secretary.ok_or_else(|| {
+        Error::invalid("secretary", "FIELD_REQUIRED", "the secretary is required")
+    })?;
+    // Authorised before validated: a caller who may not write learns nothing about the input.
+    let stored = load_writable(ctx, call, "secretary.name", &input.name, "UpdateSecretary").await?;
+    let mask = aip::update_mask(request.update_mask.as_ref(), &input, UPDATABLE)?;
+    let expected = aip::parse_etag("secretary.etag", &input.etag)?;
+    let mut next = apply_changes(ctx, &stored, &input, &mask)?;
     if stored.version != expected {
         return Err(Error::stale_etag(&input.name));
     }
     next.version = stored.version + 1;
-    next.update_time = ctx.clock.now();
-    if !ctx.store.update_profile(&next, expected).await? {
+    next.update_time = ctx.kit.clock.now();
+    let mut tx = call.begin(ctx.store.database()).await?;
+    let changed = ctx.store.update_profile(&mut tx, &next, expected).await?;
+    if !tx.commit_if(changed).await? {
         return Err(Error::stale_etag(&input.name));
     }
     Ok(secretary_pb(&next, false))
@@ -481,12 +463,12 @@ pub(crate) async fn update(
 
 pub(crate) async fn check_qualification(
     ctx: &Context,
-    caller: &Caller,
+    call: &Call,
     request: pb::CheckSecretaryQualificationRequest,
 ) -> Result<pb::QualificationCheck, Error> {
     let secretary = load_readable(
         ctx,
-        caller,
+        call,
         "name",
         &request.name,
         "CheckSecretaryQualification",

@@ -180,6 +180,134 @@ pub struct Secretary {
     pub update_time: DateTime<Utc>,
 }
 
+/// What an appointment needs to know of a new secretary.
+#[derive(Debug, Clone)]
+pub struct NewSecretary {
+    /// 姓名.
+    pub display_name: String,
+    /// 性别.
+    pub gender: Gender,
+    /// 出生日期.
+    pub birth_date: NaiveDate,
+    /// 居民身份证号.
+    pub id_number: IdNumber,
+    /// 手机号.
+    pub phone_number: Option<PhoneNumber>,
+    /// 学历.
+    pub education: Education,
+    /// 政治面貌.
+    pub political_status: PoliticalStatus,
+    /// Community served.
+    pub region: RegionCode,
+    /// 任职日期.
+    pub appointment_date: NaiveDate,
+    /// 参加社区工作时间.
+    pub community_work_start: NaiveDate,
+}
+
+/// A career event that cannot happen to a secretary in their current state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IllegalTransition {
+    /// The event.
+    pub kind: EventType,
+    /// The secretary's status.
+    pub status: Status,
+}
+
+impl IllegalTransition {
+    /// For officials: what cannot happen and why.
+    pub fn describe(self) -> String {
+        format!(
+            "a {} event cannot be recorded for a secretary whose status is {}",
+            self.kind.code(),
+            self.status.code()
+        )
+    }
+}
+
+impl Secretary {
+    /// A newly appointed secretary with `id`, at the first rung, and the appointment event that
+    /// starts their career history (event id `event_id`), recorded by `recorded_by` at `now`.
+    pub fn appoint(
+        id: String,
+        event_id: String,
+        new: NewSecretary,
+        recorded_by: &str,
+        now: DateTime<Utc>,
+    ) -> (Secretary, CareerEvent) {
+        let appointment = CareerEvent {
+            id: event_id,
+            secretary_id: id.clone(),
+            kind: EventType::Appointment,
+            effective_date: new.appointment_date,
+            ladder: None,
+            from_rung: None,
+            to_rung: Some(Rung::Secretary),
+            from_region: None,
+            to_region: Some(new.region),
+            destination: String::new(),
+            title: String::new(),
+            note: String::new(),
+            recorded_by: recorded_by.to_owned(),
+            create_time: now,
+        };
+        let secretary = Secretary {
+            id,
+            region: new.region,
+            display_name: new.display_name,
+            gender: new.gender,
+            birth_date: new.birth_date,
+            id_number: new.id_number,
+            phone_number: new.phone_number,
+            education: new.education,
+            political_status: new.political_status,
+            appointment_date: new.appointment_date,
+            community_work_start: new.community_work_start,
+            status: Status::Active,
+            ladder: None,
+            rung: Rung::Secretary,
+            rung_since: new.appointment_date,
+            professional_title: String::new(),
+            left_on: None,
+            version: 1,
+            create_time: now,
+            update_time: now,
+        };
+        (secretary, appointment)
+    }
+
+    /// The secretary once `event` has happened to them: status, rung, title, community and the
+    /// end of service follow from the event, and the version moves on. The event's own rules
+    /// (a promotion's rung and prerequisites, dates in order) are checked before it is built.
+    pub fn after(&self, event: &CareerEvent) -> Result<Secretary, IllegalTransition> {
+        let status = event
+            .kind
+            .status_after(self.status)
+            .ok_or(IllegalTransition {
+                kind: event.kind,
+                status: self.status,
+            })?;
+        let mut next = self.clone();
+        next.status = status;
+        match event.kind {
+            EventType::Promotion => {
+                next.ladder = event.ladder.or(self.ladder);
+                next.rung = event.to_rung.unwrap_or(self.rung);
+                next.rung_since = event.effective_date;
+            }
+            EventType::TitlePromotion => next.professional_title = event.title.clone(),
+            EventType::Reassignment => next.region = event.to_region.unwrap_or(self.region),
+            _ => {}
+        }
+        if event.kind.ends_service() {
+            next.left_on = Some(event.effective_date);
+        }
+        next.version = self.version + 1;
+        next.update_time = event.create_time;
+        Ok(next)
+    }
+}
+
 /// One entry of a career history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CareerEvent {
@@ -320,6 +448,93 @@ mod tests {
     fn education_levels_compare_from_lowest_to_highest() {
         assert!(Education::Bachelor > Education::JuniorCollege);
         assert!(Education::SeniorSecondary < Education::JuniorCollege);
+    }
+
+    fn appointed() -> (Secretary, CareerEvent) {
+        Secretary::appoint(
+            "s1".into(),
+            "e1".into(),
+            NewSecretary {
+                display_name: "王芳".into(),
+                gender: Gender::Female,
+                birth_date: d("1985-01-01"),
+                id_number: IdNumber::parse("440305198501010028").unwrap(),
+                phone_number: None,
+                education: Education::Bachelor,
+                political_status: PoliticalStatus::CpcMember,
+                region: RegionCode::parse("440305001001").unwrap(),
+                appointment_date: d("2020-03-01"),
+                community_work_start: d("2015-07-01"),
+            },
+            "user:admin",
+            "2026-06-15T02:00:00Z".parse().unwrap(),
+        )
+    }
+
+    fn event(kind: EventType, date: &str) -> CareerEvent {
+        CareerEvent {
+            id: "e2".into(),
+            kind,
+            effective_date: d(date),
+            ..appointed().1
+        }
+    }
+
+    #[test]
+    fn an_appointment_starts_at_the_first_rung_with_its_event() {
+        let (secretary, appointment) = appointed();
+        assert_eq!(
+            (secretary.status, secretary.rung),
+            (Status::Active, Rung::Secretary)
+        );
+        assert_eq!(secretary.rung_since, d("2020-03-01"));
+        assert_eq!(appointment.kind, EventType::Appointment);
+        assert_eq!(appointment.effective_date, secretary.appointment_date);
+        assert_eq!(appointment.to_region, Some(secretary.region));
+    }
+
+    #[test]
+    fn a_promotion_moves_rung_ladder_and_rung_date() {
+        let (secretary, _) = appointed();
+        let promotion = CareerEvent {
+            ladder: Some(Ladder::Management),
+            from_rung: Some(Rung::Secretary),
+            to_rung: Some(Rung::AreaDirector),
+            ..event(EventType::Promotion, "2024-05-01")
+        };
+        let next = secretary.after(&promotion).unwrap();
+        assert_eq!(next.rung, Rung::AreaDirector);
+        assert_eq!(next.ladder, Some(Ladder::Management));
+        assert_eq!(next.rung_since, d("2024-05-01"));
+        assert_eq!(next.version, secretary.version + 1);
+    }
+
+    #[test]
+    fn leaving_ends_service_and_nothing_follows_it() {
+        let (secretary, _) = appointed();
+        let departed = secretary
+            .after(&event(EventType::Departure, "2025-01-01"))
+            .unwrap();
+        assert_eq!(departed.status, Status::Departed);
+        assert_eq!(departed.left_on, Some(d("2025-01-01")));
+        let refused = departed
+            .after(&event(EventType::Reassignment, "2025-02-01"))
+            .unwrap_err();
+        assert_eq!(refused.status, Status::Departed);
+    }
+
+    #[test]
+    fn a_reassignment_moves_the_secretary_to_the_new_community() {
+        let (secretary, _) = appointed();
+        let daxin = RegionCode::parse("440305001003").unwrap();
+        let moved = secretary
+            .after(&CareerEvent {
+                from_region: Some(secretary.region),
+                to_region: Some(daxin),
+                ..event(EventType::Reassignment, "2025-01-01")
+            })
+            .unwrap();
+        assert_eq!((moved.region, moved.status), (daxin, Status::Active));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use shequ_kit::{Error, audit, convert::to_db_time, regions::RegionCode};
+use shequ_kit::{Error, call::AuditedTx, convert::to_db_time, regions::RegionCode};
 
 use super::{
     Store, date_text, is_unique_violation, stored_code, stored_date, stored_region, stored_time,
@@ -79,12 +79,12 @@ impl Store {
     /// Replaces a province's standard if its version is still `expected_version`.
     pub async fn put_standard(
         &self,
+        tx: &mut AuditedTx,
         province: RegionCode,
         standard: &Standard,
         expected_version: i64,
         now: DateTime<Utc>,
     ) -> Result<bool, Error> {
-        let mut tx = self.db.begin().await?;
         let result = if expected_version == 0 {
             sqlx::query(
                 "INSERT INTO qualification_standards (province, max_age_at_appointment, min_education, \
@@ -96,7 +96,7 @@ impl Store {
             .bind(standard.min_education.code())
             .bind(i64::from(standard.min_years_community_work))
             .bind(to_db_time(now))
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?
         } else {
             sqlx::query(
@@ -110,10 +110,10 @@ impl Store {
             .bind(to_db_time(now))
             .bind(province.to_string())
             .bind(expected_version)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?
         };
-        audit::commit_if(tx, result.rows_affected() == 1).await
+        Ok(result.rows_affected() == 1)
     }
 
     /// A province's career policy (the default until changed).
@@ -151,6 +151,7 @@ impl Store {
     /// Replaces a province's career policy if its version is still `expected_version`.
     pub async fn put_career_policy(
         &self,
+        tx: &mut AuditedTx,
         province: RegionCode,
         policy: &Policy,
         expected_version: i64,
@@ -167,7 +168,6 @@ impl Store {
                 .collect::<Vec<_>>(),
         )
         .map_err(Error::internal)?;
-        let mut tx = self.db.begin().await?;
         let result = if expected_version == 0 {
             sqlx::query(
                 "INSERT INTO career_policies (province, rung_requirements, violation_lookback_months, \
@@ -179,7 +179,7 @@ impl Store {
             .bind(i64::from(policy.violation_lookback_months))
             .bind(i64::from(policy.reserve_annual_target))
             .bind(to_db_time(now))
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?
         } else {
             sqlx::query(
@@ -193,36 +193,42 @@ impl Store {
             .bind(to_db_time(now))
             .bind(province.to_string())
             .bind(expected_version)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?
         };
-        audit::commit_if(tx, result.rows_affected() == 1).await
+        Ok(result.rows_affected() == 1)
     }
 
-    /// Copies the shipped catalogue to a province that has none yet (idempotent and safe to race).
-    async fn ensure_catalogue(&self, province: RegionCode) -> Result<(), Error> {
+    /// True once a province has its own copy of the catalogue (until then the shipped items
+    /// apply, served without writing anything).
+    async fn has_catalogue(&self, province: RegionCode) -> Result<bool, Error> {
         let count: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM negative_list_items WHERE province = $1")
                 .bind(province.to_string())
                 .fetch_one(self.db.pool())
                 .await?;
-        if count > 0 {
-            return Ok(());
-        }
-        let mut tx = self.db.begin().await?;
-        for (code, title, description) in DEFAULT_ITEMS {
+        Ok(count > 0)
+    }
+
+    /// Copies the shipped catalogue to a province that has none yet, inside the write that
+    /// changes it (idempotent and safe to race).
+    async fn ensure_catalogue(
+        &self,
+        tx: &mut AuditedTx,
+        province: RegionCode,
+    ) -> Result<(), Error> {
+        for item in shipped_items(province) {
             sqlx::query(
                 "INSERT INTO negative_list_items (province, code, title, description, active, version) \
                  VALUES ($1, $2, $3, $4, 1, 1) ON CONFLICT (province, code) DO NOTHING",
             )
             .bind(province.to_string())
-            .bind(code)
-            .bind(title)
-            .bind(description)
-            .execute(&mut *tx)
+            .bind(&item.code)
+            .bind(&item.title)
+            .bind(&item.description)
+            .execute(&mut **tx)
             .await?;
         }
-        tx.commit().await?;
         Ok(())
     }
 
@@ -233,7 +239,14 @@ impl Store {
         after_code: &str,
         limit: usize,
     ) -> Result<Vec<NegativeListItem>, Error> {
-        self.ensure_catalogue(province).await?;
+        if !self.has_catalogue(province).await? {
+            let mut items: Vec<NegativeListItem> = shipped_items(province)
+                .filter(|item| item.code.as_str() > after_code)
+                .collect();
+            items.sort_by(|a, b| a.code.cmp(&b.code));
+            items.truncate(limit);
+            return Ok(items);
+        }
         let rows: Vec<(String, String, String, String, i64, i64)> = sqlx::query_as(
             "SELECT province, code, title, description, active, version FROM negative_list_items \
              WHERE province = $1 AND code > $2 ORDER BY code LIMIT $3",
@@ -252,7 +265,6 @@ impl Store {
         province: RegionCode,
         code: &str,
     ) -> Result<Option<NegativeListItem>, Error> {
-        self.ensure_catalogue(province).await?;
         let row: Option<(String, String, String, String, i64, i64)> = sqlx::query_as(
             "SELECT province, code, title, description, active, version FROM negative_list_items \
              WHERE province = $1 AND code = $2",
@@ -261,13 +273,22 @@ impl Store {
         .bind(code)
         .fetch_optional(self.db.pool())
         .await?;
-        row.map(decode_item).transpose()
+        match row {
+            Some(row) => decode_item(row).map(Some),
+            None if !self.has_catalogue(province).await? => {
+                Ok(shipped_items(province).find(|item| item.code == code))
+            }
+            None => Ok(None),
+        }
     }
 
     /// Adds an item; ALREADY_EXISTS when the code is taken.
-    pub async fn insert_negative_list_item(&self, item: &NegativeListItem) -> Result<(), Error> {
-        self.ensure_catalogue(item.province).await?;
-        let mut tx = self.db.begin().await?;
+    pub async fn insert_negative_list_item(
+        &self,
+        tx: &mut AuditedTx,
+        item: &NegativeListItem,
+    ) -> Result<(), Error> {
+        self.ensure_catalogue(tx, item.province).await?;
         let result = sqlx::query(
             "INSERT INTO negative_list_items (province, code, title, description, active, version) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -278,7 +299,7 @@ impl Store {
         .bind(&item.description)
         .bind(i64::from(item.active))
         .bind(item.version)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await;
         match result {
             Err(e) if is_unique_violation(&e) => Err(Error::AlreadyExists {
@@ -293,17 +314,18 @@ impl Store {
                 )),
             }),
             Err(e) => Err(e.into()),
-            Ok(_) => audit::commit(tx).await,
+            Ok(_) => Ok(()),
         }
     }
 
     /// Writes an item if its version is still `expected_version`.
     pub async fn update_negative_list_item(
         &self,
+        tx: &mut AuditedTx,
         item: &NegativeListItem,
         expected_version: i64,
     ) -> Result<bool, Error> {
-        let mut tx = self.db.begin().await?;
+        self.ensure_catalogue(tx, item.province).await?;
         let result = sqlx::query(
             "UPDATE negative_list_items SET title = $1, description = $2, active = $3, version = $4 \
              WHERE province = $5 AND code = $6 AND version = $7",
@@ -315,14 +337,18 @@ impl Store {
         .bind(item.province.to_string())
         .bind(&item.code)
         .bind(expected_version)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        audit::commit_if(tx, result.rows_affected() == 1).await
+        Ok(result.rows_affected() == 1)
     }
 
     /// Records a violation.
-    pub async fn insert_violation(&self, violation: &Violation) -> Result<(), Error> {
-        let mut tx = self.db.begin().await?;
+    pub async fn insert_violation(
+        &self,
+        tx: &mut AuditedTx,
+        violation: &Violation,
+    ) -> Result<(), Error> {
+        self.ensure_catalogue(tx, violation.province).await?;
         sqlx::query(
             "INSERT INTO violations (id, secretary_id, province, item_code, occurred_on, evidence, recorded_by, create_time) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -335,9 +361,9 @@ impl Store {
         .bind(&violation.evidence)
         .bind(&violation.recorded_by)
         .bind(to_db_time(violation.create_time))
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        audit::commit(tx).await
+        Ok(())
     }
 
     /// Up to `limit` violations of a secretary, most recent first, after the (date, id) cursor.
@@ -398,6 +424,20 @@ impl Store {
                 .await?;
         dates.iter().map(|d| stored_date(d)).collect()
     }
+}
+
+/// The shipped catalogue as a province's items (version 1, active).
+fn shipped_items(province: RegionCode) -> impl Iterator<Item = NegativeListItem> {
+    DEFAULT_ITEMS
+        .iter()
+        .map(move |(code, title, description)| NegativeListItem {
+            province,
+            code: (*code).to_owned(),
+            title: (*title).to_owned(),
+            description: (*description).to_owned(),
+            active: true,
+            version: 1,
+        })
 }
 
 fn decode_item(row: (String, String, String, String, i64, i64)) -> Result<NegativeListItem, Error> {

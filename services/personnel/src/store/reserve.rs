@@ -1,7 +1,7 @@
 //! The reserve talent pool (储备人才).
 
 use chrono::NaiveDate;
-use shequ_kit::{Error, audit, convert::to_db_time, regions::RegionCode};
+use shequ_kit::{Error, call::AuditedTx, convert::to_db_time, regions::RegionCode};
 
 use super::{Store, date_text, region_range, stored_code, stored_date, stored_region, stored_time};
 use crate::domain::{Education, Gender, Readiness, ReserveCandidate, ReserveStatus};
@@ -61,11 +61,14 @@ fn decode(row: CandidateRow) -> Result<ReserveCandidate, Error> {
 
 impl Store {
     /// Adds a candidate.
-    pub async fn insert_candidate(&self, c: &ReserveCandidate) -> Result<(), Error> {
+    pub async fn insert_candidate(
+        &self,
+        tx: &mut AuditedTx,
+        c: &ReserveCandidate,
+    ) -> Result<(), Error> {
         let sql = format!(
             "INSERT INTO reserve_candidates ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         );
-        let mut tx = self.db.begin().await?;
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&c.id)
             .bind(c.region.to_string())
@@ -80,9 +83,9 @@ impl Store {
             .bind(c.version)
             .bind(to_db_time(c.create_time))
             .bind(to_db_time(c.update_time))
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
-        audit::commit(tx).await
+        Ok(())
     }
 
     /// One candidate.
@@ -124,10 +127,10 @@ impl Store {
     /// Writes a candidate if its version is still `expected_version`.
     pub async fn update_candidate(
         &self,
+        tx: &mut AuditedTx,
         c: &ReserveCandidate,
         expected_version: i64,
     ) -> Result<bool, Error> {
-        let mut tx = self.db.begin().await?;
         let result = sqlx::query(
             "UPDATE reserve_candidates SET display_name = $1, gender = $2, birth_date = $3, education = $4, \
              readiness = $5, status = $6, note = $7, version = $8, update_time = $9 WHERE id = $10 AND version = $11",
@@ -143,9 +146,9 @@ impl Store {
         .bind(to_db_time(c.update_time))
         .bind(&c.id)
         .bind(expected_version)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        audit::commit_if(tx, result.rows_affected() == 1).await
+        Ok(result.rows_affected() == 1)
     }
 
     /// Pool counts of a province for the year from `year_start` to `year_end`.

@@ -1,7 +1,7 @@
 //! Secretaries and their append-only career events.
 
 use chrono::NaiveDate;
-use shequ_kit::{Error, audit, convert::to_db_time, regions::RegionCode};
+use shequ_kit::{Error, call::AuditedTx, convert::to_db_time, regions::RegionCode};
 
 use super::{
     ID_NUMBER, PHONE_NUMBER, Store, date_text, is_unique_violation, region_range, stored_code,
@@ -136,10 +136,10 @@ impl Store {
     /// number is registered already.
     pub async fn insert_secretary(
         &self,
+        tx: &mut AuditedTx,
         secretary: &Secretary,
         appointment: &CareerEvent,
     ) -> Result<(), Error> {
-        let mut tx = self.db.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO secretaries (id, region, display_name, gender, birth_date, id_number_enc, id_number_index, \
              phone_number_enc, education, political_status, appointment_date, work_start_date, status, ladder, rung, \
@@ -167,14 +167,14 @@ impl Store {
         .bind(secretary.version)
         .bind(to_db_time(secretary.create_time))
         .bind(to_db_time(secretary.update_time))
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await;
         match inserted {
             Err(e) if is_unique_violation(&e) => return Err(id_number_taken()),
             other => other?,
         };
-        insert_event(&mut tx, appointment).await?;
-        audit::commit(tx).await
+        insert_event(tx, appointment).await?;
+        Ok(())
     }
 
     fn encrypt_phone(&self, phone: Option<&PhoneNumber>) -> Option<String> {
@@ -238,10 +238,10 @@ impl Store {
     /// false when someone else changed the record first.
     pub async fn update_profile(
         &self,
+        tx: &mut AuditedTx,
         secretary: &Secretary,
         expected_version: i64,
     ) -> Result<bool, Error> {
-        let mut tx = self.db.begin().await?;
         let result = sqlx::query(
             "UPDATE secretaries SET display_name = $1, gender = $2, birth_date = $3, id_number_enc = $4, \
              id_number_index = $5, phone_number_enc = $6, education = $7, political_status = $8, \
@@ -262,12 +262,12 @@ impl Store {
         .bind(to_db_time(secretary.update_time))
         .bind(&secretary.id)
         .bind(expected_version)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await;
         match result {
             Err(e) if is_unique_violation(&e) => Err(id_number_taken()),
             Err(e) => Err(e.into()),
-            Ok(done) => audit::commit_if(tx, done.rows_affected() == 1).await,
+            Ok(done) => Ok(done.rows_affected() == 1),
         }
     }
 
@@ -275,11 +275,11 @@ impl Store {
     /// stored version is still `expected_version`; returns false otherwise.
     pub async fn apply_event(
         &self,
+        tx: &mut AuditedTx,
         secretary: &Secretary,
         expected_version: i64,
         event: &CareerEvent,
     ) -> Result<bool, Error> {
-        let mut tx = self.db.begin().await?;
         let updated = sqlx::query(
             "UPDATE secretaries SET region = $1, status = $2, ladder = $3, rung = $4, rung_since = $5, \
              professional_title = $6, left_on = $7, version = $8, update_time = $9 \
@@ -296,13 +296,12 @@ impl Store {
         .bind(to_db_time(secretary.update_time))
         .bind(&secretary.id)
         .bind(expected_version)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         if updated.rows_affected() != 1 {
             return Ok(false);
         }
-        insert_event(&mut tx, event).await?;
-        audit::commit(tx).await?;
+        insert_event(tx, event).await?;
         Ok(true)
     }
 
@@ -411,10 +410,7 @@ fn id_number_taken() -> Error {
     }
 }
 
-async fn insert_event(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    event: &CareerEvent,
-) -> Result<(), Error> {
+async fn insert_event(tx: &mut AuditedTx, event: &CareerEvent) -> Result<(), Error> {
     sqlx::query(
         "INSERT INTO career_events (id, secretary_id, seq, type, effective_date, ladder, from_rung, to_rung, \
          from_region, to_region, destination, title, note, recorded_by, create_time) \

@@ -1,4 +1,5 @@
 use shequ_kit::auth::Role;
+use shequ_personnel::Personnel;
 use shequ_proto::{audit::v1 as audit_pb, personnel::v1 as pb};
 use tonic::Code;
 
@@ -251,10 +252,10 @@ async fn the_verify_command_reports_an_intact_and_then_a_tampered_chain() {
         create(&app, secretary(&id_number(1980 + serial, 98))).await;
     }
     let (database, keys, _) = app.stop().await;
-    let mut config = shequ_personnel::default_config();
+    let mut config = shequ_kit::service::default_config::<Personnel>();
     config.database.url = shequ_kit::config::Secret::new(database.url());
     config.crypto.master_key = keys.master_key.clone();
-    let intact = shequ_personnel::verify_audit(&config).await.unwrap();
+    let intact = shequ_kit::audit::verify_database(&config).await.unwrap();
     assert_eq!((intact.checked, intact.problems.len()), (3, 0));
 
     let db = shequ_kit::db::Database::connect(&config.database)
@@ -265,7 +266,7 @@ async fn the_verify_command_reports_an_intact_and_then_a_tampered_chain() {
         .await
         .unwrap();
     db.close().await;
-    let tampered = shequ_personnel::verify_audit(&config).await.unwrap();
+    let tampered = shequ_kit::audit::verify_database(&config).await.unwrap();
     assert_eq!(
         tampered.problems,
         vec![shequ_kit::audit::Problem::Tampered { seq: 2 }]

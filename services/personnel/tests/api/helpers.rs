@@ -8,6 +8,7 @@ use shequ_kit::{
     clock::ManualClock,
     testing::{Bearer, TestDatabase, TestKeys, TestServer},
 };
+use shequ_personnel::Personnel;
 use shequ_proto::personnel::v1::{self as pb, personnel_service_client::PersonnelServiceClient};
 use tonic::{Status, service::interceptor::InterceptedService, transport::Channel};
 use tonic_health::pb::health_client::HealthClient;
@@ -51,15 +52,7 @@ impl TestApp {
         keys: TestKeys,
         clock: ManualClock,
     ) -> TestApp {
-        let server = TestServer::start(
-            shequ_personnel::default_config(),
-            shequ_personnel::SERVICE_GRPC_NAME,
-            database,
-            keys,
-            clock,
-            shequ_personnel::run_with_clock,
-        )
-        .await;
+        let server = TestServer::start::<Personnel>(database, keys, clock).await;
         TestApp {
             address: server.url(),
             keys: server.keys.clone(),

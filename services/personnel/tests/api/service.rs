@@ -2,6 +2,7 @@ use shequ_kit::{
     auth::{KeyPair, Role, TokenIssuer},
     testing::TestDatabase,
 };
+use shequ_personnel::Personnel;
 use shequ_proto::personnel::v1 as pb;
 use tonic::Code;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
@@ -126,13 +127,13 @@ async fn health_reports_serving_and_shutdown_completes() {
 async fn check_only_migration_mode_refuses_an_unmigrated_database_and_accepts_a_migrated_one() {
     let database = TestDatabase::create().await;
     let keys = shequ_kit::testing::TestKeys::new();
-    let mut config = shequ_personnel::default_config();
+    let mut config = shequ_kit::service::default_config::<Personnel>();
     config.database.url = shequ_kit::config::Secret::new(database.url());
     config.database.migrate = shequ_kit::config::MigrateMode::Check;
     config.auth = keys.auth_config();
     config.crypto.master_key = keys.master_key.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let refused = shequ_personnel::run(config.clone(), listener, async {}).await;
+    let refused = shequ_kit::service::run::<Personnel>(config.clone(), listener, async {}).await;
     assert!(
         refused.is_err(),
         "an unmigrated database must be refused in check mode"
@@ -149,7 +150,7 @@ async fn check_only_migration_mode_refuses_an_unmigrated_database_and_accepts_a_
     .unwrap();
     db.close().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    shequ_personnel::run(config, listener, async {})
+    shequ_kit::service::run::<Personnel>(config, listener, async {})
         .await
         .expect("a migrated database passes the check");
 }
@@ -198,7 +199,7 @@ async fn wait_for_health(app: &TestApp, wanted: ServingStatus) {
         let status = app
             .health()
             .check(HealthCheckRequest {
-                service: shequ_personnel::SERVICE_GRPC_NAME.into(),
+                service: shequ_kit::service::grpc_name::<Personnel>().into(),
             })
             .await
             .map(|r| r.into_inner().status);
