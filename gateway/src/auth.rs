@@ -5,7 +5,8 @@
 //! - `Authorization: Bearer <access token>` from the province's identity provider (OIDC, verified
 //!   against its JWKS: issuer, audience, expiry, algorithm allow-list);
 //! - `Authorization: ApiKey <secret>` of an integrating system, verified by the identity service
-//!   (cached briefly, so a revocation takes effect within `api_key_cache_secs`);
+//!   and cached for `api_key_cache_secs`; the gateway follows identity's event feed and drops a
+//!   revoked or rotated key from the cache as soon as the change commits (see [`crate::revocations`]);
 //! - in development mode only, `Authorization: Bearer <token>` signed by the suite's own key (the
 //!   token the `shequ` launcher prints).
 //!
@@ -64,7 +65,9 @@ pub struct AuthConfig {
     pub province: String,
     /// The identity provider; without it people cannot sign in (API keys still work).
     pub oidc: Option<OidcConfig>,
-    /// How long a verified API key is trusted before it is checked again.
+    /// How long a verified API key is trusted before it is checked again (a revocation or
+    /// rotation drops it at once through identity's feed; this bounds staleness should the feed
+    /// be interrupted).
     pub api_key_cache_secs: u64,
     /// Requests per second allowed per credential, on average.
     pub rate_per_second: f64,
@@ -364,6 +367,33 @@ impl Authenticator {
         }
         cache.insert(fingerprint, (caller.clone(), Instant::now()));
         Ok(caller)
+    }
+
+    /// Drops the cached verification of API key `api_key` (`apiKeys/{id}`): identity's feed said
+    /// it was revoked or rotated.
+    pub fn forget_api_key(&self, api_key: &str) {
+        let Some(id) = api_key.strip_prefix("apiKeys/") else {
+            return;
+        };
+        let subject = format!("apikey:{id}");
+        self.lock_api_keys()
+            .retain(|_, (caller, _)| caller.subject != subject);
+    }
+
+    /// Drops every cached API-key verification (the feed was interrupted: anything may have been
+    /// revoked meanwhile).
+    pub fn forget_api_keys(&self) {
+        self.lock_api_keys().clear();
+    }
+
+    /// The identity service, when configured.
+    pub fn identity(&self) -> Option<&Backend> {
+        self.identity.as_ref()
+    }
+
+    /// The gateway's own caller token, for its own calls (verifying keys, following feeds).
+    pub fn own_token(&self) -> String {
+        self.internal_token(&self.gateway_caller)
     }
 
     fn lock_api_keys(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Caller, Instant)>> {

@@ -26,6 +26,7 @@ pub mod limits;
 pub mod metrics;
 pub mod oidc;
 pub mod openapi;
+pub mod revocations;
 pub mod routes;
 pub mod server;
 pub mod template;
@@ -79,6 +80,10 @@ pub async fn run_with_descriptors(
             }
         }
         tokio::spawn(oidc.keep_fresh(stop.clone()));
+    }
+    // Revoked and rotated API keys are dropped from the cache as identity commits the change.
+    if gateway.authenticator().identity().is_some() {
+        tokio::spawn(revocations::follow(gateway.auth_handle(), stop.clone()));
     }
     let drain_started = stop.clone();
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();

@@ -58,7 +58,7 @@ struct OpsLabels {
 
 /// Everything a request needs, built once at start-up.
 pub struct Gateway {
-    auth: crate::auth::Authenticator,
+    auth: Arc<crate::auth::Authenticator>,
     routes: RouteTable,
     backends: Backends,
     openapi: Bytes,
@@ -88,7 +88,7 @@ impl Gateway {
         let routes = RouteTable::from_pool(&pool)?;
         let backends = Backends::connect(&config.backends, &pool, stop).await?;
         let identity = backends.get(IDENTITY_SERVICE).cloned();
-        let auth = crate::auth::Authenticator::new(&config.auth, identity)?;
+        let auth = Arc::new(crate::auth::Authenticator::new(&config.auth, identity)?);
         for route in routes.routes() {
             if backends.get(route.service()).is_none() {
                 tracing::warn!(service = route.service(), route = %route.label, "no backend configured; the route answers 503");
@@ -135,6 +135,11 @@ impl Gateway {
     /// The client authenticator.
     pub fn authenticator(&self) -> &crate::auth::Authenticator {
         &self.auth
+    }
+
+    /// The client authenticator, shared with the revocation follower.
+    pub fn auth_handle(&self) -> Arc<crate::auth::Authenticator> {
+        Arc::clone(&self.auth)
     }
 }
 

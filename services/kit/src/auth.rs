@@ -351,13 +351,15 @@ impl fmt::Debug for TokenVerifier {
 }
 
 /// The trusted services' public keys, and where they come from. A token naming a service whose
-/// key is not known yet makes the source be read again (at most once a second), so a key added to
-/// the folder (a ConfigMap update, a new service) is trusted without a restart.
+/// key is not known yet makes the source be read again when the folder changed, or at most once a
+/// second otherwise, so a key added to the folder (a ConfigMap update, a new service) is trusted
+/// without a restart.
 #[derive(Default)]
 struct ServiceKeys {
     keys: std::collections::HashMap<String, DecodingKey>,
     source: Option<AuthConfig>,
     loaded_at: Option<std::time::Instant>,
+    folder_changed: Option<std::time::SystemTime>,
 }
 
 impl ServiceKeys {
@@ -374,14 +376,22 @@ impl ServiceKeys {
         Ok(())
     }
 
-    /// Reads the source again if it has not been read in the last second.
+    /// When the folder of keys last changed.
+    fn folder_time(&self) -> Option<std::time::SystemTime> {
+        let dir = self.source.as_ref()?.service_keys_dir.as_ref()?;
+        std::fs::metadata(dir).and_then(|m| m.modified()).ok()
+    }
+
+    /// Reads the source again if the folder changed or it has not been read in the last second.
     fn reload(&mut self) {
+        let changed = self.folder_time();
         let recent = self
             .loaded_at
             .is_some_and(|at| at.elapsed() < Duration::from_secs(1));
-        if recent {
+        if recent && changed == self.folder_changed {
             return;
         }
+        self.folder_changed = changed;
         self.loaded_at = Some(std::time::Instant::now());
         let Some(source) = &self.source else { return };
         match source.service_public_keys() {
@@ -451,7 +461,11 @@ impl TokenVerifier {
             )
         })?;
         let verifier = verifier.with_services(config.service_public_keys()?)?;
-        verifier.write_services().source = Some(config.clone());
+        {
+            let mut services = verifier.write_services();
+            services.source = Some(config.clone());
+            services.folder_changed = services.folder_time();
+        }
         Ok(verifier)
     }
 

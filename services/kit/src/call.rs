@@ -197,8 +197,25 @@ impl Call {
 }
 
 /// A write transaction of a [`Call`]. Statements run on it like on a connection
-/// (`.execute(&mut *tx)`). [`AuditedTx::commit`] writes the call's audit entry and the events
+/// (`.execute(&mut **tx)`). [`AuditedTx::commit`] writes the call's audit entry and the events
 /// published on it, then commits; dropping it, or [`AuditedTx::rollback`], changes nothing.
+///
+/// There is no other way to commit. The raw transaction inside is out of reach:
+///
+/// ```compile_fail,E0616
+/// async fn unaudited(tx: shequ_kit::call::AuditedTx) {
+///     tx.tx.commit().await.unwrap(); // field `tx` is private
+/// }
+/// ```
+///
+/// and a service cannot open an unaudited transaction on its database either:
+///
+/// ```compile_fail,E0624
+/// async fn unaudited(db: &shequ_kit::db::Database) {
+///     let tx = db.begin().await.unwrap(); // method `begin` is private to the kit
+///     tx.commit().await.unwrap();
+/// }
+/// ```
 #[derive(Debug)]
 pub struct AuditedTx {
     tx: Transaction<'static, Any>,
@@ -276,5 +293,139 @@ impl AuditedTx {
     pub async fn rollback(self) -> Result<(), Error> {
         self.tx.rollback().await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        auth::Role,
+        clock::ManualClock,
+        config::{DatabaseConfig, MigrateMode, Secret},
+        db::KIT_MIGRATIONS,
+        testing::{TestDatabase, caller},
+    };
+
+    async fn database() -> (Database, AuditLog, TestDatabase) {
+        let test = TestDatabase::create().await;
+        let db = Database::connect(&DatabaseConfig {
+            url: Secret::new(test.url()),
+            ..DatabaseConfig::default()
+        })
+        .await
+        .unwrap();
+        db.migrate(&KIT_MIGRATIONS, MigrateMode::Run).await.unwrap();
+        sqlx::query("CREATE TABLE notes (text TEXT NOT NULL)")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        let log = AuditLog::new(db.clone(), [3; 32]);
+        (db, log, test)
+    }
+
+    fn call(log: &AuditLog) -> Call {
+        Call::new(
+            CallStart {
+                caller: caller(Role::DistrictAdmin, "440305000000"),
+                token: None,
+                action: "CreateNote",
+                request_id: "req-1".into(),
+                client_request_id: Some("client-7".into()),
+                deadline: None,
+            },
+            log.clone(),
+            Arc::new(ManualClock::at("2026-06-15T02:00:00Z".parse().unwrap())),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_spawned_task_keeps_the_whole_call_context() {
+        let (db, log, _test) = database().await;
+        let call = call(&log);
+        call.target("notes/1", RegionCode::parse("440305001001").unwrap());
+        let spawned = {
+            let (call, db) = (call.clone(), db.clone());
+            tokio::spawn(async move {
+                let mut tx = call.begin(&db).await?;
+                sqlx::query("INSERT INTO notes (text) VALUES ('written elsewhere')")
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await
+            })
+        };
+        spawned.await.unwrap().unwrap();
+        assert!(call.recorded(), "the entry is the call's");
+        let entries = log
+            .query(&crate::audit::AuditFilter::default(), 0, 10)
+            .await
+            .unwrap();
+        assert_eq!(entries.len(), 1);
+        let entry = &entries[0];
+        assert_eq!(entry.actor, "test:district_admin:440305000000");
+        assert_eq!(entry.action, "CreateNote");
+        assert_eq!(entry.resource, "notes/1");
+        assert_eq!(entry.region, "440305001001");
+        assert_eq!(entry.request_id, "req-1");
+        assert!(entry.detail.contains("client-7"), "{}", entry.detail);
+    }
+
+    #[tokio::test]
+    async fn a_rolled_back_or_dropped_transaction_leaves_neither_change_nor_entry() {
+        let (db, log, _test) = database().await;
+        let call = call(&log);
+        {
+            let mut tx = call.begin(&db).await.unwrap();
+            sqlx::query("INSERT INTO notes (text) VALUES ('dropped')")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+        let mut tx = call.begin(&db).await.unwrap();
+        sqlx::query("INSERT INTO notes (text) VALUES ('rolled back')")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        assert!(!tx.commit_if(false).await.unwrap());
+        let notes: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notes")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        let entries: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_entries")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        assert_eq!((notes, entries), (0, 0));
+        assert!(!call.recorded());
+    }
+
+    #[tokio::test]
+    async fn events_become_visible_with_the_commit_in_order() {
+        let (db, log, _test) = database().await;
+        let region = RegionCode::parse("440305001001").unwrap();
+        let call = call(&log);
+        let mut tx = call.begin(&db).await.unwrap();
+        let message = prost_types::Duration {
+            seconds: 1,
+            nanos: 0,
+        };
+        tx.publish("notes/1", region, &message);
+        tx.publish("notes/2", region, &message);
+        let feed = crate::feed::Feed::new("notes", db.clone());
+        assert!(
+            feed.list(0, 10).await.unwrap().is_empty(),
+            "not before the commit"
+        );
+        tx.commit().await.unwrap();
+        let events = feed.list(0, 10).await.unwrap();
+        let order: Vec<(i64, &str)> = events
+            .iter()
+            .map(|e| (e.sequence, e.subject.as_str()))
+            .collect();
+        assert_eq!(order, [(1, "notes/1"), (2, "notes/2")]);
+        assert_eq!(
+            events[0].payload.as_ref().unwrap().type_url,
+            "type.googleapis.com/google.protobuf.Duration"
+        );
     }
 }

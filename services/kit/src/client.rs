@@ -245,15 +245,34 @@ impl Replicas {
         Fut: Future<Output = Result<T, Status>>,
     {
         let mut tried = Vec::new();
+        let mut attempts = 0;
         loop {
-            let Some(replica) = self.pick(&tried) else {
-                return Err(match tried.is_empty() {
-                    true => Status::unavailable(format!("{} has no replica", self.name)),
-                    false => Status::unavailable(format!(
-                        "{} is unreachable on every replica tried",
-                        self.name
-                    )),
-                });
+            attempts += 1;
+            // Every replica tried once: a second round may meet a replica whose connection was
+            // only stale (a channel reports the failure of its last connection attempt once).
+            let replica = match self.pick(&tried) {
+                Some(replica) => replica,
+                None if !tried.is_empty() && attempts <= SAFE_ATTEMPTS => {
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                    match self.pick(&[]) {
+                        Some(replica) => replica,
+                        None => {
+                            return Err(Status::unavailable(format!(
+                                "{} has no replica",
+                                self.name
+                            )));
+                        }
+                    }
+                }
+                None => {
+                    return Err(match tried.is_empty() {
+                        true => Status::unavailable(format!("{} has no replica", self.name)),
+                        false => Status::unavailable(format!(
+                            "{} is unreachable on every replica tried",
+                            self.name
+                        )),
+                    });
+                }
             };
             let outcome = call(replica.channel.clone()).await;
             let Err(status) = &outcome else {
@@ -263,8 +282,10 @@ impl Replicas {
                 return outcome;
             }
             replica.eject();
-            tried.push(replica.address);
-            let again = (safe || never_sent(status)) && tried.len() < SAFE_ATTEMPTS;
+            if !tried.contains(&replica.address) {
+                tried.push(replica.address);
+            }
+            let again = (safe || never_sent(status)) && attempts < SAFE_ATTEMPTS;
             if !again {
                 return outcome;
             }
@@ -301,10 +322,39 @@ async fn watch_health(channel: Channel, service: String, health: Arc<AtomicU8>) 
 }
 
 /// The failure says the replica (not the call) is the problem: it refused, reset or closed the
-/// connection, or is shutting down.
+/// connection (a crashed pod cancels the calls in flight on it), or is shutting down. A call
+/// cancelled by its own deadline is not: its time is up wherever it goes.
 fn replica_gone(status: &Status) -> bool {
-    status.code() == tonic::Code::Unavailable
-        || (status.code() == tonic::Code::Unknown && io_error(status).is_some())
+    match status.code() {
+        tonic::Code::Unavailable => true,
+        tonic::Code::Unknown => io_error(status).is_some(),
+        tonic::Code::Cancelled | tonic::Code::Internal => connection_lost(status),
+        _ => false,
+    }
+}
+
+/// The transport lost the connection under the call (not the call's own timer).
+fn connection_lost(status: &Status) -> bool {
+    // tonic turns a hyper error caused by HTTP/2 (a connection reset by a dying server) into a
+    // status without a source, only this message; a service's own INTERNAL never carries it.
+    if status.message().starts_with("h2 protocol error") {
+        return true;
+    }
+    let mut source = status.source();
+    while let Some(error) = source {
+        if let Some(hyper) = error.downcast_ref::<hyper::Error>() {
+            return hyper.is_canceled() || hyper.is_closed() || hyper.is_incomplete_message();
+        }
+        // The HTTP/2 connection broke (reset, went away), not the call's own content.
+        if let Some(h2) = error.downcast_ref::<h2::Error>() {
+            return h2.is_io() || h2.is_go_away() || h2.is_reset();
+        }
+        if error.downcast_ref::<std::io::Error>().is_some() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }
 
 /// The request never reached a server: the connection was refused.
@@ -634,8 +684,8 @@ mod tests {
         assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
         assert_eq!(
             attempts.load(Ordering::Relaxed),
-            2,
-            "refused on both replicas: never sent, so tried on each"
+            SAFE_ATTEMPTS,
+            "refused every time: never sent, so tried on each replica and once more"
         );
     }
 }

@@ -123,6 +123,8 @@ pub struct ServiceEntry {
     pub grpc_name: &'static str,
     /// The services it calls.
     pub dependencies: &'static [&'static str],
+    /// What it lets other components call.
+    pub grants: &'static [Grant],
     run: fn(ServiceConfig, TcpListener, Shutdown, Arc<dyn Clock>) -> Running,
 }
 
@@ -143,6 +145,7 @@ impl ServiceEntry {
             port: S::PORT,
             grpc_name: grpc_name::<S>(),
             dependencies: S::DEPENDENCIES,
+            grants: S::GRANTS,
             run: |config, listener, shutdown, clock| {
                 let config = config.map_service(S::Settings::default());
                 Box::pin(run_with_clock::<S>(config, listener, shutdown, clock))

@@ -29,7 +29,14 @@ pub struct TestDatabase {
 #[derive(Debug)]
 enum Cleanup {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
+    /// Another handle on a database some other handle removes.
+    Alias {
+        postgres: bool,
+    },
 }
 
 impl TestDatabase {
@@ -77,7 +84,21 @@ impl TestDatabase {
 
     /// True on PostgreSQL.
     pub fn is_postgres(&self) -> bool {
-        matches!(self.cleanup, Cleanup::Postgres { .. })
+        matches!(
+            self.cleanup,
+            Cleanup::Postgres { .. } | Cleanup::Alias { postgres: true }
+        )
+    }
+
+    /// Another handle on the same database (for a second replica of a service): it removes
+    /// nothing when dropped, so it must not outlive this one.
+    pub fn alias(&self) -> TestDatabase {
+        TestDatabase {
+            url: self.url.clone(),
+            cleanup: Cleanup::Alias {
+                postgres: self.is_postgres(),
+            },
+        }
     }
 }
 
@@ -400,10 +421,12 @@ impl TestServer {
         (database, keys, clock)
     }
 
-    /// Stops the service abruptly, as a crash would: in-flight work is dropped, nothing drains.
-    pub fn kill(mut self) -> (TestDatabase, TestKeys, ManualClock) {
+    /// Stops the service abruptly, as a crash would: in-flight work is dropped, nothing drains
+    /// (its background tasks are told to stop too, as a dead process's would be).
+    pub async fn kill(mut self) -> (TestDatabase, TestKeys, ManualClock) {
         if let Some(task) = self.task.take() {
             task.abort();
+            let _ = task.await;
         }
         self.stop.take();
         let TestServer {

@@ -13,6 +13,7 @@ pub mod store;
 use shequ_kit::{
     config::NoSettings,
     db::Migrations,
+    feed::FEED_OPERATIONS,
     grants::Grant,
     service::{Kit, Service},
 };
@@ -28,8 +29,27 @@ impl Service for Personnel {
     const NAME: &'static str = "personnel";
     const PORT: u16 = 50051;
     const MIGRATIONS: Migrations = store::MIGRATIONS;
-    /// Nothing yet: training, evaluation and warnings will follow the feed.
-    const GRANTS: &'static [Grant] = &[];
+    /// Training, evaluation and warnings follow the feed (appointments start cultivation plans,
+    /// departures close them, violations revoke certificates, reassignments move scope);
+    /// evaluation records a confirmed adjustment (调整) as a career event, as itself.
+    const GRANTS: &'static [Grant] = &[
+        Grant {
+            component: "training",
+            operations: FEED_OPERATIONS,
+        },
+        Grant {
+            component: "evaluation",
+            operations: FEED_OPERATIONS,
+        },
+        Grant {
+            component: "warnings",
+            operations: FEED_OPERATIONS,
+        },
+        Grant {
+            component: "evaluation",
+            operations: &["CreateCareerEvent"],
+        },
+    ];
     type Settings = NoSettings;
     type Api = PersonnelApi;
 

@@ -169,8 +169,6 @@ impl Stack {
                 .iter()
                 .map(|(entry, server)| (entry.grpc_name, server.url())),
         );
-        // revocations take effect at once in tests
-        gateway.auth.api_key_cache_secs = 0;
         adjust(&mut gateway);
         let mut stack = Self::gateway_only(gateway, keys).await;
         stack.services = services.into_iter().map(|(_, server)| server).collect();
@@ -228,6 +226,30 @@ impl Stack {
             "gateway never became ready: {}",
             self.get("/readyz", None).await.text
         );
+    }
+
+    /// Repeats a GET with `authorization` until it is refused with 401, for at most a second
+    /// (a revocation reaches the gateway through identity's feed); returns the refusal and how
+    /// long it took.
+    pub(crate) async fn until_refused(&self, path: &str, authorization: &str) -> (Reply, Duration) {
+        let started = std::time::Instant::now();
+        loop {
+            let reply = self
+                .send(
+                    Method::GET,
+                    path,
+                    None,
+                    None,
+                    &[("authorization", authorization)],
+                )
+                .await;
+            if reply.status == StatusCode::UNAUTHORIZED
+                || started.elapsed() > Duration::from_secs(1)
+            {
+                return (reply, started.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// A token for `role` over `scope`.

@@ -3,7 +3,9 @@
 //! called with a plain HTTP client as any other government system would.
 
 mod authorization;
+mod between_services;
 mod helpers;
 mod operations;
+mod replicas;
 mod secretaries;
 mod security;

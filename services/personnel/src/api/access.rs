@@ -25,6 +25,23 @@ pub(crate) const RECORD_READERS: &[Role] = &[
 /// Roles that change personnel records within their scope.
 pub(crate) const RECORD_WRITERS: &[Role] =
     &[Role::ProvinceAdmin, Role::CityAdmin, Role::DistrictAdmin];
+/// Who may record a career event: the record writers, and a service acting as itself where this
+/// service's grant table lets it (evaluation recording a confirmed adjustment).
+pub(crate) const EVENT_RECORDERS: &[Role] = &[
+    Role::ProvinceAdmin,
+    Role::CityAdmin,
+    Role::DistrictAdmin,
+    Role::Service,
+];
+
+/// The roles that may change a secretary through `operation`.
+pub(crate) fn writers_of(operation: &str) -> &'static [Role] {
+    match operation {
+        "CreateCareerEvent" => EVENT_RECORDERS,
+        _ => RECORD_WRITERS,
+    }
+}
+
 /// Roles that may see ID and phone numbers unmasked within their scope.
 pub(crate) const UNMASKED_READERS: &[Role] =
     &[Role::ProvinceAdmin, Role::CityAdmin, Role::DistrictAdmin];

@@ -72,7 +72,7 @@ pub(crate) async fn load_writable(
     operation: &str,
 ) -> Result<Secretary, Error> {
     let caller = call.caller();
-    caller.require_any(access::RECORD_WRITERS, operation)?;
+    caller.require_any(access::writers_of(operation), operation)?;
     let id = names::secretary_id(field, name)?;
     let secretary = ctx
         .store

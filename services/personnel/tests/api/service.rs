@@ -124,6 +124,43 @@ async fn health_reports_serving_and_shutdown_completes() {
 }
 
 #[tokio::test]
+async fn reflection_lists_exactly_what_this_port_serves() {
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let app = TestApp::spawn().await;
+    let mut client = ServerReflectionClient::new(app.channel());
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut replies = client
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(MessageResponse::ListServicesResponse(list)) =
+        replies.message().await.unwrap().unwrap().message_response
+    else {
+        panic!("a list of services");
+    };
+    let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+            "shequ.feed.v1.EventFeedService",
+            "shequ.personnel.v1.PersonnelService",
+        ],
+        "not the identity API, which this port does not serve"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn check_only_migration_mode_refuses_an_unmigrated_database_and_accepts_a_migrated_one() {
     let database = TestDatabase::create().await;
     let keys = shequ_kit::testing::TestKeys::new();
