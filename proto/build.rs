@@ -3,13 +3,23 @@
 
 use std::{env, path::PathBuf};
 
-/// Every service contract of the suite. A new service adds its file here.
-const CONTRACTS: &[&str] = &[
-    "shequ/audit/v1/audit.proto",
-    "shequ/feed/v1/feed.proto",
-    "shequ/identity/v1/identity.proto",
-    "shequ/personnel/v1/personnel.proto",
-];
+/// Every contract of the suite: each `shequ/<package>/<version>/*.proto` file, found on disk, so a
+/// new service's contract needs no line here.
+fn contracts(root: &std::path::Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    for package in std::fs::read_dir(root.join("shequ"))? {
+        for version in std::fs::read_dir(package?.path())? {
+            for file in std::fs::read_dir(version?.path())? {
+                let path = file?.path();
+                if path.extension().is_some_and(|e| e == "proto") {
+                    found.push(path);
+                }
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = PathBuf::from(env::var("OUT_DIR")?);
@@ -18,7 +28,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut compiler = protox::Compiler::new([&root])?;
     compiler.include_imports(true).include_source_info(true);
-    compiler.open_files(CONTRACTS.iter().map(|c| root.join(c)))?;
+    compiler.open_files(contracts(&root)?)?;
+    // a contract added, removed or renamed reruns the build
+    println!("cargo:rerun-if-changed={}", root.join("shequ").display());
 
     // encode_file_descriptor_set keeps extension options such as google.api.http; a round trip
     // through prost_types::FileDescriptorSet would silently drop them.

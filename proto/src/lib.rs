@@ -9,41 +9,36 @@ pub use tonic;
 /// Encoded `FileDescriptorSet` of every contract and its imports, including source comments.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptor.bin"));
 
-/// `shequ.audit.v1`: audit-log messages every service serves under its own path.
-pub mod audit {
-    /// Version 1 of the audit messages.
-    pub mod v1 {
-        #![allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
-        tonic::include_proto!("shequ.audit.v1");
-    }
+/// Declares the generated code of one contract package as `pub mod <service>::<version>`.
+macro_rules! contract {
+    ($(#[$doc:meta])* $service:ident :: $version:ident = $package:literal) => {
+        $(#[$doc])*
+        pub mod $service {
+            #[doc = concat!("`", $package, "`.")]
+            pub mod $version {
+                #![allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
+                tonic::include_proto!($package);
+            }
+        }
+    };
 }
 
-/// `shequ.feed.v1`: the event feed every service serves to the services that follow it.
-pub mod feed {
-    /// Version 1 of the feed contract.
-    pub mod v1 {
-        #![allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
-        tonic::include_proto!("shequ.feed.v1");
-    }
-}
-
-/// `shequ.identity.v1`: API keys of integrating systems.
-pub mod identity {
-    /// Version 1 of the identity contract.
-    pub mod v1 {
-        #![allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
-        tonic::include_proto!("shequ.identity.v1");
-    }
-}
-
-/// `shequ.personnel.v1`: secretaries, careers, negative list, reserve pool, statistics.
-pub mod personnel {
-    /// Version 1 of the personnel contract.
-    pub mod v1 {
-        #![allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
-        tonic::include_proto!("shequ.personnel.v1");
-    }
-}
+contract!(
+    /// Audit-log messages every service serves under its own path.
+    audit::v1 = "shequ.audit.v1"
+);
+contract!(
+    /// The event feed every service serves to the services that follow it.
+    feed::v1 = "shequ.feed.v1"
+);
+contract!(
+    /// API keys of integrating systems.
+    identity::v1 = "shequ.identity.v1"
+);
+contract!(
+    /// Secretaries, careers, negative list, reserve pool, statistics.
+    personnel::v1 = "shequ.personnel.v1"
+);
 
 #[cfg(test)]
 mod tests {

@@ -58,3 +58,31 @@ impl Service for Personnel {
         Ok(PersonnelApi::new(api::Context { kit, store }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shequ_kit::grants::Grants;
+
+    #[test]
+    fn other_services_get_exactly_what_they_need() {
+        let grants = Grants::new(Personnel::GRANTS);
+        for follower in ["training", "evaluation", "warnings"] {
+            assert!(
+                grants.allows(follower, "WatchEvents"),
+                "{follower} follows the feed"
+            );
+            assert!(!grants.allows(follower, "UpdateSecretary"));
+        }
+        assert!(
+            grants.allows("evaluation", "CreateCareerEvent"),
+            "records adjustments"
+        );
+        assert!(!grants.allows("training", "CreateCareerEvent"));
+        assert!(
+            !grants.allows("gateway", "ListEvents"),
+            "the gateway follows identity only"
+        );
+        assert!(!grants.allows("identity", "ListEvents"));
+    }
+}
