@@ -68,7 +68,7 @@ gateway_port=$(free_port)
 # GATEWAY_WORKERS sets the gateway's tokio worker threads (default: one per core).
 env ${GATEWAY_WORKERS:+TOKIO_WORKER_THREADS=$GATEWAY_WORKERS} \
     SHEQU_HTTP__LISTEN="127.0.0.1:$gateway_port" SHEQU_BACKENDS__PERSONNEL="$personnel" \
-    SHEQU_BACKENDS__IDENTITY="$(field identity)" \
+    SHEQU_BACKENDS__IDENTITY="$(python3 -c "import json; print(json.load(open('$work/stack.json'))['services']['identity'])")" \
     SHEQU_AUTH__MODE=development SHEQU_AUTH__SIGNING_KEY_PEM="$(field signing_key_pem)" \
     SHEQU_AUTH__RATE_PER_SECOND=1000000000 SHEQU_AUTH__RATE_BURST=4000000000 \
     "$target_dir/release/shequ-gateway" >"$work/gateway.log" 2>&1 &
