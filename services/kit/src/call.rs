@@ -139,6 +139,11 @@ impl Call {
         self.state().target.sensitive_read = true;
     }
 
+    /// True when the call noted that it returned personal data unmasked.
+    pub fn is_sensitive_read(&self) -> bool {
+        self.state().target.sensitive_read
+    }
+
     /// What the call has noted about its target so far.
     pub fn noted_target(&self) -> Target {
         self.state().target.clone()

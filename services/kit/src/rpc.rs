@@ -112,13 +112,19 @@ impl Recorder {
         self.grants
     }
 
-    /// The call a request starts.
-    fn start<T>(&self, action: &'static str, request: &Request<T>) -> Result<Call, Error> {
-        let caller = Caller::of(request)?;
+    /// The call a request starts (its caller and token move from the request into the call).
+    fn start<T>(&self, action: &'static str, request: &mut Request<T>) -> Result<Call, Error> {
+        let caller = request
+            .extensions_mut()
+            .remove::<Caller>()
+            .ok_or(Error::Unauthenticated {
+                reason: "TOKEN_MISSING",
+                message: "no verified caller on this request".to_owned(),
+            })?;
         let token = request
-            .extensions()
-            .get::<BearerToken>()
-            .map(|t| t.0.clone());
+            .extensions_mut()
+            .remove::<BearerToken>()
+            .map(|t| t.0);
         Ok(Call::new(
             CallStart {
                 caller,
@@ -138,16 +144,16 @@ impl Recorder {
     pub async fn read<Req, Resp, Fut>(
         &self,
         action: &'static str,
-        request: Request<Req>,
+        mut request: Request<Req>,
         handler: impl FnOnce(Call, Req) -> Fut,
     ) -> Result<Response<Resp>, Status>
     where
         Fut: Future<Output = Result<Resp, Error>>,
     {
-        let call = to_status(self.start(action, &request))?;
+        let call = to_status(self.start(action, &mut request))?;
         to_status(self.grants.check(call.caller(), action))?;
         let outcome = to_status(handler(call.clone(), request.into_inner()).await);
-        if call.noted_target().sensitive_read {
+        if call.is_sensitive_read() {
             let code = outcome
                 .as_ref()
                 .map_or_else(Status::code, |_| tonic::Code::Ok);
@@ -161,7 +167,7 @@ impl Recorder {
     pub async fn write<Req, Resp, Fut>(
         &self,
         action: &'static str,
-        request: Request<Req>,
+        mut request: Request<Req>,
         request_id_field: impl Fn(&Req) -> &str,
         handler: impl FnOnce(Call, Req) -> Fut,
     ) -> Result<Response<Resp>, Status>
@@ -170,7 +176,7 @@ impl Recorder {
         Resp: prost::Message + Default,
         Fut: Future<Output = Result<Resp, Error>>,
     {
-        let call = to_status(self.start(action, &request))?;
+        let call = to_status(self.start(action, &mut request))?;
         if let Err(refused) = self.grants.check(call.caller(), action) {
             call.record_outcome(refused.code()).await;
             return Err(to_status::<()>(Err(refused)).unwrap_err());
