@@ -174,7 +174,12 @@ impl Authenticator {
                 "auth.signing_key_file (SHEQU_AUTH__SIGNING_KEY_FILE) must name the key that signs caller tokens"
             ),
         };
-        let pair = KeyPair::from_private_pem(&private_pem)?;
+        let pair = KeyPair::from_private_pem(&private_pem).map_err(|e| {
+            anyhow::anyhow!(
+                "auth.signing_key_file / auth.signing_key_pem: {e}; give the gateway the private key \
+                 (signing-key.pem from `shequ-gateway keygen`), the services its public half"
+            )
+        })?;
         let province = RegionCode::parse(&config.province)
             .map_err(|e| anyhow::anyhow!("auth.province: {e}"))?;
         let oidc = config.oidc.clone().map(OidcVerifier::new).transpose()?;
@@ -273,7 +278,7 @@ impl Authenticator {
             && let Ok(mut caller) = self.own_tokens.verify(credential)
         {
             // the gateway role is the gateway's own, whoever signed the token
-            caller.roles.retain(|r| *r != Role::Gateway);
+            caller.roles.retain(|r| !r.is_internal());
             if caller.roles.is_empty() {
                 return Err(unauthenticated(
                     "TOKEN_INVALID",
@@ -354,7 +359,7 @@ impl Authenticator {
                 .roles
                 .iter()
                 .filter_map(|r| Role::parse(r))
-                .filter(|r| *r != Role::Gateway)
+                .filter(|r| !r.is_internal())
                 .collect(),
             scope: RegionCode::parse(&key.scope).map_err(|_| AuthError::Unavailable {
                 message: "the identity service returned a bad scope".into(),

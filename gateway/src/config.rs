@@ -26,6 +26,10 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// How long in-flight requests may take to finish after shutdown begins.
     pub shutdown_grace_ms: u64,
+    /// A second, internal listener for operators: `/metrics`, `/healthz` and `/readyz`. When set,
+    /// `/metrics` is served there only and no longer on the public listener (which keeps
+    /// `/healthz`, `/readyz`, `/openapi.json` and `/docs`, none of which reveals data).
+    pub admin_listen: Option<SocketAddr>,
 }
 
 impl Default for HttpConfig {
@@ -35,6 +39,7 @@ impl Default for HttpConfig {
             default_deadline_ms: 10_000,
             max_body_bytes: 1 << 20,
             shutdown_grace_ms: 10_000,
+            admin_listen: None,
         }
     }
 }

@@ -42,6 +42,30 @@ pub use server::Gateway;
 /// Service name used in logs and telemetry.
 pub const SERVICE_NAME: &str = "shequ-gateway";
 
+/// `keygen DIR`: a new Ed25519 key pair that signs the caller tokens the gateway sends the
+/// services: `signing-key.pem` (the gateway's, readable by the owner only) and
+/// `signing-key.pub.pem` (every service's `auth.public_key_file`). Never overwrites a key.
+pub fn keygen(dir: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let private = dir.join("signing-key.pem");
+    let public = dir.join("signing-key.pub.pem");
+    for file in [&private, &public] {
+        anyhow::ensure!(
+            !file.exists(),
+            "{} exists; keygen never overwrites a key (move it away first)",
+            file.display()
+        );
+    }
+    let pair = shequ_kit::auth::KeyPair::generate();
+    shequ_kit::auth::write_private(&private, pair.private_pem.as_bytes())?;
+    std::fs::write(&public, &pair.public_pem)?;
+    println!("shequ-gateway: keys written to {}", dir.display());
+    println!("  signing-key.pem     -> the gateway's SHEQU_AUTH__SIGNING_KEY_FILE");
+    println!("  signing-key.pub.pem -> every service's SHEQU_AUTH__PUBLIC_KEY_FILE");
+    Ok(())
+}
+
 /// Serves the suite's contracts ([`shequ_proto::FILE_DESCRIPTOR_SET`]) on `listener` until
 /// `shutdown` completes, then lets in-flight requests finish for `http.shutdown_grace_ms`.
 pub async fn run(
@@ -84,6 +108,23 @@ pub async fn run_with_descriptors(
     // Revoked and rotated API keys are dropped from the cache as identity commits the change.
     if gateway.authenticator().identity().is_some() {
         tokio::spawn(revocations::follow(gateway.auth_handle(), stop.clone()));
+    }
+    // The operators' listener, when configured: metrics and health only.
+    if let Some(address) = config.http.admin_listen {
+        let admin = TcpListener::bind(address)
+            .await
+            .map_err(|e| anyhow::anyhow!("http.admin_listen {address}: {e}"))?;
+        tracing::info!(address = %admin.local_addr()?, "admin listener (metrics, health)");
+        let router = server::admin_router(gateway.clone());
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(admin, router)
+                .with_graceful_shutdown(async move { stop.wait().await })
+                .await;
+            if let Err(error) = served {
+                tracing::error!(%error, "admin listener failed");
+            }
+        });
     }
     let drain_started = stop.clone();
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();

@@ -1,11 +1,17 @@
 //! `shequ-gateway`: the REST gateway alone, for separate deployment.
 //!
+//! `shequ-gateway keygen DIR` writes a new signing key pair (see `docs/operations.md`).
+//!
 //! Configuration: defaults, then the TOML file named by `SHEQU_CONFIG` (if set), then
 //! `SHEQU_<SECTION>__<KEY>` variables, e.g. `SHEQU_HTTP__LISTEN=0.0.0.0:8080`,
 //! `SHEQU_BACKENDS__PERSONNEL=http://personnel:50051`.
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if std::env::args().nth(1).as_deref() == Some("keygen") {
+        let dir = std::env::args().nth(2).unwrap_or_else(|| ".".to_owned());
+        return shequ_gateway::keygen(std::path::Path::new(&dir));
+    }
     let file = std::env::var_os("SHEQU_CONFIG").map(std::path::PathBuf::from);
     // The gateway's own loader: it ignores DATABASE_URL, which an env file shared with the
     // services may carry.

@@ -295,7 +295,7 @@ impl OidcVerifier {
             .iter()
             .filter_map(|r| r.as_str().and_then(Role::parse))
             // the gateway role is the gateway's own, never a person's
-            .filter(|r| *r != Role::Gateway)
+            .filter(|r| !r.is_internal())
             .collect();
         if roles.is_empty() {
             return Err("the token grants no role of this suite".to_owned());

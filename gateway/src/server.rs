@@ -65,6 +65,8 @@ pub struct Gateway {
     metrics: Metrics,
     default_deadline: Duration,
     max_body_bytes: usize,
+    /// `/metrics` on the public listener (false when an admin listener serves it).
+    public_metrics: bool,
     labels: OpsLabels,
 }
 
@@ -106,6 +108,7 @@ impl Gateway {
             metrics: Metrics::default(),
             default_deadline: config.http.default_deadline(),
             max_body_bytes: config.http.max_body_bytes,
+            public_metrics: config.http.admin_listen.is_none(),
             labels: OpsLabels {
                 healthz: label("GET /healthz"),
                 readyz: label("GET /readyz"),
@@ -188,6 +191,30 @@ pub fn router(gateway: Arc<Gateway>, cors: &CorsConfig) -> anyhow::Result<Router
     Ok(router.layer(layer))
 }
 
+/// The operators' listener: metrics and health, nothing of the API.
+pub fn admin_router(gateway: Arc<Gateway>) -> Router {
+    Router::new().fallback(handle_admin).with_state(gateway)
+}
+
+async fn handle_admin(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> Response {
+    if request.method() != Method::GET {
+        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+    }
+    match request.uri().path() {
+        "/metrics" => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            )],
+            gateway.metrics.render(),
+        )
+            .into_response(),
+        "/healthz" => json_response(StatusCode::OK, br#"{"status":"ok"}"#.to_vec()),
+        "/readyz" => readiness(&gateway).await,
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
 async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
@@ -254,7 +281,7 @@ async fn dispatch(
     let ops = match path {
         "/healthz" => Some(&gateway.labels.healthz),
         "/readyz" => Some(&gateway.labels.readyz),
-        "/metrics" => Some(&gateway.labels.metrics),
+        "/metrics" if gateway.public_metrics => Some(&gateway.labels.metrics),
         "/openapi.json" => Some(&gateway.labels.openapi),
         "/docs" | "/docs/" => Some(&gateway.labels.docs),
         _ => None,

@@ -106,6 +106,12 @@ pub enum Problem {
         /// Last missing sequence number.
         to: i64,
     },
+    /// Not one entry, nor the head, verifies: almost certainly the master key is not the one the
+    /// log was written with.
+    WrongKey {
+        /// Entries checked.
+        checked: u64,
+    },
     /// The head record does not match the last entry, or its MAC is wrong (tail truncated or head
     /// forged).
     Head {
@@ -124,6 +130,12 @@ impl std::fmt::Display for Problem {
             ),
             Problem::Missing { from, to } => write!(f, "entries {from}..={to} are missing"),
             Problem::Head { detail } => write!(f, "chain head: {detail}"),
+            Problem::WrongKey { checked } => write!(
+                f,
+                "none of the {checked} entries nor the head verifies under this master key: check \
+                 that crypto.master_key (SHEQU_CRYPTO__MASTER_KEY) is the key this service's \
+                 database was written with (if it is, every entry was altered)"
+            ),
         }
     }
 }
@@ -442,6 +454,16 @@ impl AuditLog {
                 detail: "the head record is missing".into(),
             }),
             _ => {}
+        }
+        let tampered = problems
+            .iter()
+            .filter(|p| matches!(p, Problem::Tampered { .. }))
+            .count() as u64;
+        let head_forged = problems
+            .iter()
+            .any(|p| matches!(p, Problem::Head { detail } if detail.contains("MAC")));
+        if checked > 0 && tampered == checked && head_forged {
+            problems = vec![Problem::WrongKey { checked }];
         }
         Ok(VerifyReport {
             checked,
@@ -840,6 +862,14 @@ mod tests {
                 && problems.contains(&Problem::Tampered { seq: 3 }),
             "{problems:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn the_wrong_master_key_is_named_not_reported_as_tampering() {
+        let (_, db, _test) = filled(4).await;
+        let problems = AuditLog::new(db, [8; 32]).verify().await.unwrap().problems;
+        assert_eq!(problems, vec![Problem::WrongKey { checked: 4 }]);
+        assert!(problems[0].to_string().contains("crypto.master_key"));
     }
 
     #[tokio::test]

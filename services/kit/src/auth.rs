@@ -335,7 +335,7 @@ impl TokenIssuer {
 /// microseconds, so verified tokens are remembered (bounded) until they expire.
 #[derive(Clone)]
 pub struct TokenVerifier {
-    key: Arc<DecodingKey>,
+    keys: Arc<Vec<DecodingKey>>,
     services: Arc<std::sync::RwLock<ServiceKeys>>,
     validation: Arc<Validation>,
     verified: Arc<std::sync::RwLock<std::collections::HashMap<String, (Caller, i64)>>>,
@@ -356,7 +356,7 @@ impl fmt::Debug for TokenVerifier {
 /// without a restart.
 #[derive(Default)]
 struct ServiceKeys {
-    keys: std::collections::HashMap<String, DecodingKey>,
+    keys: std::collections::HashMap<String, Vec<DecodingKey>>,
     source: Option<AuthConfig>,
     loaded_at: Option<std::time::Instant>,
     folder_changed: Option<std::time::SystemTime>,
@@ -366,10 +366,10 @@ impl ServiceKeys {
     fn load(&mut self, pairs: Vec<(String, String)>) -> anyhow::Result<()> {
         let mut keys = std::collections::HashMap::new();
         for (name, pem) in pairs {
-            let key = DecodingKey::from_ed_pem(pem.as_bytes()).map_err(|e| {
+            let decoded = public_keys(&pem).map_err(|e| {
                 anyhow::anyhow!("the public key of service {name} is not an Ed25519 PEM key: {e}")
             })?;
-            keys.insert(format!("{SERVICE_SUBJECT_PREFIX}{name}"), key);
+            keys.insert(format!("{SERVICE_SUBJECT_PREFIX}{name}"), decoded);
         }
         self.keys = keys;
         self.loaded_at = Some(std::time::Instant::now());
@@ -420,7 +420,7 @@ impl TokenVerifier {
     /// A verifier for tokens signed by `public_pem`, with the issuer and audience of `config`.
     pub fn new(public_pem: &str, issuer: &str, audience: &str) -> anyhow::Result<Self> {
         Ok(TokenVerifier {
-            key: Arc::new(DecodingKey::from_ed_pem(public_pem.as_bytes())?),
+            keys: Arc::new(public_keys(public_pem)?),
             services: Arc::default(),
             validation: Arc::new(validation(issuer, audience)),
             verified: Arc::default(),
@@ -522,23 +522,27 @@ impl TokenVerifier {
             }
             None => None,
         };
-        let key = service_key.as_ref().unwrap_or(&self.key);
-        let data =
-            jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|e| {
-                match e.kind() {
-                    ErrorKind::ExpiredSignature => {
-                        refused("TOKEN_EXPIRED", "the bearer token has expired")
-                    }
-                    ErrorKind::InvalidAudience | ErrorKind::InvalidIssuer => refused(
-                        "TOKEN_WRONG_AUDIENCE",
-                        "the bearer token was not issued for this suite",
-                    ),
-                    _ => refused(
-                        "TOKEN_INVALID",
-                        "the bearer token is malformed or its signature is invalid",
-                    ),
-                }
-            })?;
+        let keys = service_key.as_deref().unwrap_or(&self.keys);
+        // Several keys while one is being rotated: the token verifies under one of them.
+        let mut outcome = Err(jsonwebtoken::errors::ErrorKind::InvalidSignature.into());
+        for key in keys {
+            outcome = jsonwebtoken::decode::<Claims>(token, key, &self.validation);
+            let wrong_key = matches!(&outcome, Err(e) if *e.kind() == ErrorKind::InvalidSignature);
+            if !wrong_key {
+                break;
+            }
+        }
+        let data = outcome.map_err(|e: jsonwebtoken::errors::Error| match e.kind() {
+            ErrorKind::ExpiredSignature => refused("TOKEN_EXPIRED", "the bearer token has expired"),
+            ErrorKind::InvalidAudience | ErrorKind::InvalidIssuer => refused(
+                "TOKEN_WRONG_AUDIENCE",
+                "the bearer token was not issued for this suite",
+            ),
+            _ => refused(
+                "TOKEN_INVALID",
+                "the bearer token is malformed or its signature is invalid",
+            ),
+        })?;
         let claims = data.claims;
         let scope = RegionCode::parse(&claims.scope).map_err(|_| {
             refused(
@@ -576,6 +580,23 @@ impl TokenVerifier {
             claims.exp,
         ))
     }
+}
+
+/// Every Ed25519 public key in `pem` (one, or several concatenated while a key is rotated).
+fn public_keys(pem: &str) -> anyhow::Result<Vec<DecodingKey>> {
+    const END: &str = "-----END PUBLIC KEY-----";
+    let mut keys = Vec::new();
+    let mut rest = pem;
+    while let Some(end) = rest.find(END) {
+        let block = &rest[..end + END.len()];
+        keys.push(DecodingKey::from_ed_pem(block.trim().as_bytes())?);
+        rest = &rest[end + END.len()..];
+    }
+    anyhow::ensure!(
+        !keys.is_empty(),
+        "no PUBLIC KEY block (is it a private key?)"
+    );
+    Ok(keys)
 }
 
 /// The credential of a service calling other services as itself: its own Ed25519 key, with
@@ -824,6 +845,34 @@ mod tests {
         )
         .unwrap();
         assert!(verifier.verify(&hs).is_err());
+    }
+
+    #[test]
+    fn during_a_key_rotation_tokens_of_the_old_and_the_new_key_verify() {
+        let (old, new) = (KeyPair::generate(), KeyPair::generate());
+        let both = format!("{}{}", old.public_pem, new.public_pem);
+        let verifier = TokenVerifier::new(&both, DEFAULT_ISSUER, DEFAULT_AUDIENCE).unwrap();
+        for pair in [&old, &new] {
+            let issuer = TokenIssuer::new(pair, DEFAULT_ISSUER, DEFAULT_AUDIENCE).unwrap();
+            let token = issuer.issue(&caller(), Duration::from_secs(60));
+            assert_eq!(verifier.verify(&token).unwrap(), caller());
+        }
+        let stranger = TokenIssuer::new(&KeyPair::generate(), DEFAULT_ISSUER, DEFAULT_AUDIENCE)
+            .unwrap()
+            .issue(&caller(), Duration::from_secs(60));
+        assert!(verifier.verify(&stranger).is_err());
+    }
+
+    #[test]
+    fn a_private_key_where_the_public_key_belongs_is_named() {
+        let pair = KeyPair::generate();
+        let config = AuthConfig {
+            public_key_pem: Some(pair.private_pem.clone()),
+            ..AuthConfig::default()
+        };
+        let refused = TokenVerifier::from_config(&config).unwrap_err().to_string();
+        assert!(refused.contains("auth.public_key"), "{refused}");
+        assert!(refused.contains("public half"), "{refused}");
     }
 
     #[test]

@@ -398,6 +398,11 @@ pub fn main<S: Service>() -> std::process::ExitCode {
 
 async fn main_async<S: Service>() -> anyhow::Result<std::process::ExitCode> {
     let name = binary_name::<S>();
+    if std::env::args().nth(1).as_deref() == Some("keygen") {
+        let dir = std::env::args().nth(2).unwrap_or_else(|| ".".to_owned());
+        keygen(&name, std::path::Path::new(&dir))?;
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
     let file = std::env::var_os("SHEQU_CONFIG").map(std::path::PathBuf::from);
     let config = crate::config::load(&default_config::<S>(), file.as_deref())?;
     match std::env::args().nth(1).as_deref() {
@@ -417,8 +422,41 @@ async fn main_async<S: Service>() -> anyhow::Result<std::process::ExitCode> {
             Ok(crate::audit::print_report(&name, &report))
         }
         Some(other) => {
-            eprintln!("unknown command {other:?}; usage: {name} [serve | audit-verify]");
+            eprintln!(
+                "unknown command {other:?}; usage: {name} [serve | audit-verify | keygen DIR]"
+            );
             Ok(std::process::ExitCode::from(2))
         }
     }
+}
+
+/// `keygen DIR`: the secrets a service needs in production, written to new files readable by
+/// the owner only: its master key (personal-data encryption, blind indexes, page tokens, the
+/// audit chain) and its own key pair (calls it makes as itself; the public half goes to every
+/// service it calls). Existing files are never overwritten.
+pub fn keygen(binary: &str, dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let master = dir.join("master.key");
+    let private = dir.join("service-key.pem");
+    let public = dir.join("service-key.pub.pem");
+    for file in [&master, &private, &public] {
+        anyhow::ensure!(
+            !file.exists(),
+            "{} exists; keygen never overwrites a key (move it away first)",
+            file.display()
+        );
+    }
+    let pair = crate::auth::KeyPair::generate();
+    crate::auth::write_private(&master, Keys::generate_master().expose().as_bytes())?;
+    crate::auth::write_private(&private, pair.private_pem.as_bytes())?;
+    std::fs::write(&public, &pair.public_pem)?;
+    println!("{binary}: keys written to {}", dir.display());
+    println!(
+        "  master.key          -> SHEQU_CRYPTO__MASTER_KEY (its contents); keep it as long as the data"
+    );
+    println!("  service-key.pem     -> SHEQU_AUTH__SERVICE_KEY_FILE");
+    println!(
+        "  service-key.pub.pem -> <name>.pub.pem in SHEQU_AUTH__SERVICE_KEYS_DIR of the services it calls"
+    );
+    Ok(())
 }

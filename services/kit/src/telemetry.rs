@@ -74,8 +74,13 @@ pub fn init(service: &'static str, config: &TelemetryConfig) -> anyhow::Result<T
                     .with_writer(writer),
             )
             .try_init()?,
+        // Colours only for a person at a terminal: a log file or a collector gets plain text.
         LogFormat::Text => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(writer))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                    .with_writer(writer),
+            )
             .try_init()?,
     }
     Ok(Telemetry {

@@ -107,10 +107,12 @@ async fn consumer_database() -> (TestDatabase, Database) {
     (test, db)
 }
 
-/// Records each appointment it is handed, slowly enough to be killed mid-feed.
+/// Records each appointment it is handed; with a `stall_at`, the handling of that event writes
+/// its row and then hangs inside the transaction (where the test kills the consumer).
 struct Recorder {
     handled: Arc<AtomicUsize>,
     types: Vec<String>,
+    stall_at: Option<(usize, Arc<tokio::sync::Notify>)>,
 }
 
 impl EventHandler for Recorder {
@@ -127,8 +129,13 @@ impl EventHandler for Recorder {
                 .bind(&appointed.secretary)
                 .execute(&mut **tx)
                 .await?;
-            tokio::time::sleep(Duration::from_millis(15)).await;
-            self.handled.fetch_add(1, Ordering::Relaxed);
+            let handled = self.handled.fetch_add(1, Ordering::Relaxed) + 1;
+            if let Some((at, stalled)) = &self.stall_at
+                && handled == *at
+            {
+                stalled.notify_one();
+                std::future::pending::<()>().await;
+            }
             Ok(())
         })
     }
@@ -140,6 +147,7 @@ async fn follower(
     address: &str,
     db: &Database,
     handled: Arc<AtomicUsize>,
+    stall_at: Option<(usize, Arc<tokio::sync::Notify>)>,
 ) -> Follower {
     let (_, stop) = shequ_kit::shutdown::channel();
     let identity = keys.service_identity("training");
@@ -165,6 +173,7 @@ async fn follower(
         Arc::new(Recorder {
             handled,
             types: vec![type_url::<pb::SecretaryAppointed>()],
+            stall_at,
         }),
     )
 }
@@ -200,25 +209,38 @@ async fn a_consumer_killed_mid_feed_resumes_and_handles_every_event_exactly_once
     appoint(&producer, 0, 30).await;
     let (_test, db) = consumer_database().await;
 
-    // First run: killed (its task aborted mid-transaction, as a crash would) partway through.
-    let handled = Arc::new(AtomicUsize::new(0));
-    let first = follower(&keys, &producer.url(), &db, handled.clone()).await;
+    // First run: killed (its task aborted, as a crash would) in the middle of handling the 9th
+    // event, after that event's row was written and before its transaction committed.
+    let stalled = Arc::new(tokio::sync::Notify::new());
+    let first = follower(
+        &keys,
+        &producer.url(),
+        &db,
+        Arc::new(AtomicUsize::new(0)),
+        Some((9, stalled.clone())),
+    )
+    .await;
     let (stop_first, stopped_first) = shequ_kit::shutdown::channel();
     let task = tokio::spawn(first.run(stopped_first));
-    while handled.load(Ordering::Relaxed) < 8 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    stalled.notified().await;
     task.abort();
     let _ = task.await;
     drop(stop_first);
-    let partial = seen(&db).await.len();
-    assert!(
-        (8..30).contains(&partial),
-        "killed mid-feed after {partial} events"
+    assert_eq!(
+        seen(&db).await.len(),
+        8,
+        "eight events committed; the ninth, killed mid-transaction, left nothing"
     );
 
     // Second run from the cursor in the consumer's own database.
-    let second = follower(&keys, &producer.url(), &db, Arc::new(AtomicUsize::new(0))).await;
+    let second = follower(
+        &keys,
+        &producer.url(),
+        &db,
+        Arc::new(AtomicUsize::new(0)),
+        None,
+    )
+    .await;
     let (stop_second, stopped_second) = shequ_kit::shutdown::channel();
     let task = tokio::spawn(second.run(stopped_second));
     let rows = wait_for(&db, 30).await;
@@ -254,7 +276,14 @@ async fn a_consumer_waits_while_the_producer_is_down_and_catches_up() {
     let address = producer.address;
     appoint(&producer, 100, 5).await;
     let (_test, db) = consumer_database().await;
-    let follower = follower(&keys, &producer.url(), &db, Arc::new(AtomicUsize::new(0))).await;
+    let follower = follower(
+        &keys,
+        &producer.url(),
+        &db,
+        Arc::new(AtomicUsize::new(0)),
+        None,
+    )
+    .await;
     let (stop, stopped) = shequ_kit::shutdown::channel();
     let task = tokio::spawn(follower.run(stopped));
     wait_for(&db, 5).await;

@@ -252,6 +252,29 @@ impl Stack {
         }
     }
 
+    /// A plain GET of any URL (another listener of the gateway): status and body text.
+    pub(crate) async fn client_get(url: &str) -> (StatusCode, String) {
+        let client: Client<HttpConnector, Full<Bytes>> =
+            Client::builder(TokioExecutor::new()).build_http();
+        let response = client
+            .request(
+                Request::builder()
+                    .uri(url)
+                    .body(Full::new(Bytes::new()))
+                    .expect("request"),
+            )
+            .await
+            .expect("the listener answers");
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
     /// A token for `role` over `scope`.
     pub(crate) fn token(&self, role: Role, scope: &str) -> String {
         self.keys.token(role, scope)

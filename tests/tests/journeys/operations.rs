@@ -249,3 +249,62 @@ async fn cors_answers_only_allowed_origins() {
     assert_eq!(refused.header("access-control-allow-origin"), "");
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_route_whose_service_has_no_backend_answers_503_backend_not_configured() {
+    // only identity is configured: there is no built-in default for personnel to fall back on
+    let stack = Stack::gateway_only(
+        GatewayConfig::with_backends([(
+            IDENTITY,
+            format!("http://127.0.0.1:{}", closed_port().await),
+        )]),
+        TestKeys::new(),
+    )
+    .await;
+    let reply = stack
+        .get(
+            &format!("/v1/regions/{NANSHAN}/secretaries"),
+            Some(&stack.admin()),
+        )
+        .await;
+    reply.problem(503, "UNAVAILABLE", "BACKEND_NOT_CONFIGURED");
+    // and the route is still documented
+    let document = stack.get("/openapi.json", None).await;
+    let paths = document.body["paths"].as_object().unwrap();
+    assert!(
+        paths.keys().any(|p| p.ends_with("/secretaries")),
+        "{:?}",
+        paths.keys().collect::<Vec<_>>()
+    );
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn an_admin_listener_takes_the_metrics_off_the_public_one() {
+    let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin_address = admin.local_addr().unwrap();
+    drop(admin);
+    let mut config = GatewayConfig::with_backends::<&str, &str>([]);
+    config.http.admin_listen = Some(admin_address);
+    let stack = Stack::gateway_only(config, TestKeys::new()).await;
+    stack.get("/healthz", None).await;
+    let public = stack.get("/metrics", None).await;
+    assert_eq!(public.status, StatusCode::NOT_FOUND, "{}", public.text);
+    let operators = Stack::client_get(&format!("http://{admin_address}/metrics")).await;
+    assert_eq!(operators.0, StatusCode::OK);
+    assert!(
+        operators.1.contains("shequ_gateway_http_requests_total"),
+        "{}",
+        operators.1
+    );
+    assert_eq!(
+        Stack::client_get(&format!("http://{admin_address}/v1/secretaries/x"))
+            .await
+            .0,
+        StatusCode::NOT_FOUND,
+        "no API on the admin listener"
+    );
+    // the API documentation stays public
+    assert_eq!(stack.get("/docs", None).await.status, StatusCode::OK);
+    stack.stop().await;
+}
