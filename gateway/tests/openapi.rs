@@ -101,7 +101,16 @@ fn bodies_follow_the_rule_and_other_fields_become_query_parameters() {
         mask["schema"]["type"], "string",
         "a FieldMask is a comma-separated string"
     );
-    assert_eq!(mask["required"], true, "REQUIRED field behaviour");
+    assert!(
+        mask.get("required").is_none_or(|r| r == false),
+        "optional: without a mask the fields the request sets change (AIP-134)"
+    );
+    let create_item = &doc["paths"]["/v1/provinces/{province}/negativeListItems"]["post"];
+    assert_eq!(
+        parameter(create_item, "negativeListItemId")["required"],
+        true,
+        "REQUIRED field behaviour"
+    );
 
     let promote = &doc["paths"]["/v1/secretaries/{secretary}:promote"]["post"];
     let body = &promote["requestBody"]["content"]["application/json"]["schema"];

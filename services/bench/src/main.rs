@@ -130,6 +130,7 @@ async fn seed(store: &Store, audit: AuditLog) -> anyhow::Result<()> {
                     professional_title: String::new(),
                     left_on: None,
                     version: 1,
+                    tenure: 1,
                     create_time: now,
                     update_time: now,
                 };
@@ -148,6 +149,7 @@ async fn seed(store: &Store, audit: AuditLog) -> anyhow::Result<()> {
                     note: String::new(),
                     recorded_by: "bench".into(),
                     create_time: now,
+                    corrects: None,
                 };
                 let mut tx = call.begin(store.database()).await?;
                 store.insert_secretary(&mut tx, &secretary, &event).await?;

@@ -57,10 +57,12 @@ pub(crate) const POLICY_READERS: &[Role] = &[
 /// Roles that change a province's policies (with a scope of that whole province).
 pub(crate) const POLICY_WRITERS: &[Role] = &[Role::ProvinceAdmin];
 
-/// A secretary reading their own record.
-fn is_own_record(caller: &Caller, secretary_id: &str) -> bool {
+/// A secretary reading their own record: the token's `secretary` claim names it, and the
+/// record lies in the token's scope (a mis-issued token naming a record elsewhere gets nothing).
+fn is_own_record(caller: &Caller, secretary: &Secretary) -> bool {
     caller.has_any(&[Role::Secretary])
-        && caller.secretary.as_deref() == Some(secretary_name(secretary_id).as_str())
+        && caller.secretary.as_deref() == Some(secretary_name(&secretary.id).as_str())
+        && caller.covers(secretary.region)
 }
 
 /// Before loading a secretary for reading: the caller must hold a reading role or be a secretary.
@@ -73,7 +75,7 @@ pub(crate) fn may_read_secretaries(caller: &Caller, operation: &str) -> Result<(
 /// After loading: the record must be in scope, or be the calling secretary's own.
 pub(crate) fn check_read(caller: &Caller, secretary: &Secretary) -> Result<(), Error> {
     let staff = caller.has_any(RECORD_READERS) && caller.covers(secretary.region);
-    if staff || is_own_record(caller, &secretary.id) {
+    if staff || is_own_record(caller, secretary) {
         Ok(())
     } else {
         Err(Error::not_found(secretary_name(&secretary.id)))
@@ -92,7 +94,7 @@ pub(crate) fn check_write(caller: &Caller, secretary: &Secretary) -> Result<(), 
 /// Whether the caller may see this secretary's personal data unmasked.
 pub(crate) fn check_unmasked(caller: &Caller, secretary: &Secretary) -> Result<(), Error> {
     if (caller.has_any(UNMASKED_READERS) && caller.covers(secretary.region))
-        || is_own_record(caller, &secretary.id)
+        || is_own_record(caller, secretary)
     {
         Ok(())
     } else {

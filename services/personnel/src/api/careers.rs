@@ -16,7 +16,10 @@ use shequ_proto::personnel::v1 as pb;
 
 use super::{
     Context,
-    convert::{self, event_pb, ladder_pb, rung_pb, secretary_pb, status_pb, violation_pb},
+    convert::{
+        self, event_in_force_pb, event_pb, ladder_pb, rung_pb, secretary_pb, status_pb,
+        violation_pb,
+    },
     names::{self, region_error},
     secretaries::{load_readable, load_writable},
 };
@@ -95,7 +98,11 @@ async fn effective_date(
     let Some(&date) = date.get() else {
         return Ok(date);
     };
-    let last = ctx.store.last_event_date(&secretary.id).await?;
+    let history = ctx.store.history(&secretary.id).await?;
+    let last = crate::domain::in_force(&history)
+        .into_iter()
+        .map(|(_, date)| date)
+        .max();
     Ok(match last {
         Some(last) if date < last => checks.refuse(
             field,
@@ -217,6 +224,7 @@ pub(crate) async fn promote(
         note: valid.value(note),
         recorded_by: call.caller().subject.clone(),
         create_time: ctx.kit.clock.now(),
+        corrects: None,
     };
     let next = secretary
         .after(&event)
@@ -375,6 +383,7 @@ pub(crate) async fn create_event(
         note: valid.value(note),
         recorded_by: call.caller().subject.clone(),
         create_time: ctx.kit.clock.now(),
+        corrects: None,
     };
     let next = secretary.after(&event).map_err(|refused| {
         illegal_transition(
@@ -406,12 +415,12 @@ pub(crate) async fn get_event(
         "GetCareerEvent",
     )
     .await?;
-    let event = ctx
-        .store
-        .career_event(secretary_id, event_id)
-        .await?
+    let history = ctx.store.history(secretary_id).await?;
+    let event = history
+        .iter()
+        .find(|e| e.id == event_id)
         .ok_or_else(|| Error::not_found(&request.name))?;
-    Ok(event_pb(&event))
+    Ok(event_in_force_pb(event, &history))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -432,8 +441,12 @@ pub(crate) async fn list_events(
         .career_events(&secretary.id, after, page.fetch())
         .await?;
     let next_page_token = page.next(&mut events, |last| SeqCursor { after: last.0 });
+    let history = ctx.store.history(&secretary.id).await?;
     Ok(pb::ListCareerEventsResponse {
-        career_events: events.iter().map(|(_, e)| event_pb(e)).collect(),
+        career_events: events
+            .iter()
+            .map(|(_, e)| event_in_force_pb(e, &history))
+            .collect(),
         next_page_token,
     })
 }
@@ -550,4 +563,178 @@ pub(crate) async fn list_violations(
         violations: violations.iter().map(violation_pb).collect(),
         next_page_token,
     })
+}
+
+/// The refusal of a change of the history, as the API says it.
+fn history_refusal(field: &str, refused: &crate::domain::Refused) -> Error {
+    match refused {
+        crate::domain::Refused::Transition(t) => illegal_transition(
+            t.describe(),
+            vec![
+                ("event_type", t.kind.code().to_owned()),
+                ("status", t.status.code().to_owned()),
+            ],
+        ),
+        crate::domain::Refused::DateOrder { .. } => {
+            Error::invalid(field, "DATE_ORDER", refused.describe())
+        }
+        crate::domain::Refused::NotCorrectable => {
+            Error::invalid("name", "EVENT_NOT_CORRECTABLE", refused.describe())
+        }
+    }
+}
+
+pub(crate) async fn correct_event(
+    ctx: &Context,
+    call: &Call,
+    request: pb::CorrectCareerEventRequest,
+) -> Result<pb::CareerEvent, Error> {
+    let (secretary_id, event_id) = names::secretary_child("name", &request.name, "careerEvents")?;
+    let secretary = load_writable(
+        ctx,
+        call,
+        "name",
+        &names::secretary_name(secretary_id),
+        "CorrectCareerEvent",
+    )
+    .await?;
+    let mut checks = Checks::new();
+    let date = checks.past_date(
+        "effective_date",
+        &request.effective_date,
+        ctx.kit.clock.today(),
+    );
+    let note = checks.text("note", &request.note, NOTE_MAX);
+    let valid = checks.finish()?;
+    let history = ctx.store.history(&secretary.id).await?;
+    let corrected = history
+        .iter()
+        .find(|e| e.id == event_id)
+        .ok_or_else(|| Error::not_found(&request.name))?;
+    let date = valid.value(date);
+    if corrected.kind == EventType::Appointment {
+        check_appointment_age(&secretary, date)?;
+    }
+    let correction = CareerEvent {
+        id: new_id(),
+        secretary_id: secretary.id.clone(),
+        kind: EventType::Correction,
+        effective_date: date,
+        ladder: None,
+        from_rung: None,
+        to_rung: None,
+        from_region: None,
+        to_region: None,
+        destination: String::new(),
+        title: String::new(),
+        note: valid.value(note),
+        recorded_by: call.caller().subject.clone(),
+        create_time: ctx.kit.clock.now(),
+        corrects: Some(corrected.id.clone()),
+    };
+    let next = secretary
+        .corrected(&history, &correction)
+        .map_err(|refused| history_refusal("effective_date", &refused))?;
+    if !record_event(ctx, call, &secretary, &next, &correction).await? {
+        return Err(concurrent(&request.name));
+    }
+    let mut history = history;
+    history.push(correction.clone());
+    Ok(event_in_force_pb(&correction, &history))
+}
+
+/// An appointment date the secretary's life allows: at 18 to 70, after starting community work.
+fn check_appointment_age(secretary: &Secretary, date: NaiveDate) -> Result<(), Error> {
+    let mut checks = Checks::new();
+    super::secretaries::check_life_dates(
+        &mut checks,
+        "",
+        secretary.birth_date,
+        secretary.community_work_start,
+        date,
+    );
+    checks.finish().map(|_| ())
+}
+
+pub(crate) async fn reappoint(
+    ctx: &Context,
+    call: &Call,
+    request: pb::ReappointSecretaryRequest,
+) -> Result<pb::ReappointSecretaryResponse, Error> {
+    let secretary = load_writable(ctx, call, "name", &request.name, "ReappointSecretary").await?;
+    let mut checks = Checks::new();
+    let date = checks.past_date(
+        "appointment_date",
+        &request.appointment_date,
+        ctx.kit.clock.today(),
+    );
+    let region = checks.take(
+        ctx.kit
+            .regions
+            .known_at(&request.region, Level::Community)
+            .map_err(|e| region_error("region", e)),
+    );
+    let note = checks.optional_text("note", &request.note, NOTE_MAX);
+    let valid = checks.finish()?;
+    let (date, region) = (valid.value(date), valid.value(region));
+    call.caller().require_scope(region, "region")?;
+    check_appointment_age(&secretary, date)?;
+    let appointment = CareerEvent {
+        id: new_id(),
+        secretary_id: secretary.id.clone(),
+        kind: EventType::Appointment,
+        effective_date: date,
+        ladder: None,
+        from_rung: None,
+        to_rung: Some(Rung::Secretary),
+        from_region: (region != secretary.region).then_some(secretary.region),
+        to_region: Some(region),
+        destination: String::new(),
+        title: String::new(),
+        note: valid.value(note),
+        recorded_by: call.caller().subject.clone(),
+        create_time: ctx.kit.clock.now(),
+        corrects: None,
+    };
+    let next = secretary
+        .reappoint(&appointment)
+        .map_err(|refused| history_refusal("appointment_date", &refused))?;
+    let mut tx = call.begin(ctx.store.database()).await?;
+    if !ctx
+        .store
+        .apply_event(&mut tx, &next, secretary.version, &appointment)
+        .await?
+    {
+        tx.rollback().await?;
+        return Err(concurrent(&request.name));
+    }
+    super::secretaries::publish_appointment(&mut tx, &next, &appointment);
+    tx.commit().await?;
+    tracing::info!(secretary = %secretary.id, tenure = next.tenure, "secretary re-appointed");
+    Ok(pb::ReappointSecretaryResponse {
+        secretary: Some(secretary_pb(&next, false)),
+        career_event: Some(event_pb(&appointment)),
+    })
+}
+
+pub(crate) async fn get_violation(
+    ctx: &Context,
+    call: &Call,
+    request: pb::GetViolationRequest,
+) -> Result<pb::Violation, Error> {
+    let (secretary_id, violation_id) = names::secretary_child("name", &request.name, "violations")?;
+    load_readable(
+        ctx,
+        call,
+        "name",
+        &names::secretary_name(secretary_id),
+        "GetViolation",
+    )
+    .await?;
+    let violation = ctx
+        .store
+        .violation(secretary_id, violation_id)
+        .await?
+        .ok_or_else(|| Error::not_found(&request.name))?;
+    Ok(violation_pb(&violation))
 }

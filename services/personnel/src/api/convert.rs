@@ -55,6 +55,7 @@ shequ_kit::wire_enum!(event_type, event_type_pb, pb::CareerEventType, EventType 
     Departure <=> Departure,
     Retirement <=> Retirement,
     Removal <=> Removal,
+    Correction <=> Correction,
 });
 shequ_kit::wire_enum!(readiness, readiness_pb, pb::Readiness, Readiness {
     ReadyNow <=> ReadyNow,
@@ -73,7 +74,14 @@ pub(crate) fn secretary_pb(s: &Secretary, unmasked: bool) -> pb::Secretary {
         name: secretary_name(&s.id),
         display_name: s.display_name.clone(),
         gender: gender_pb(s.gender) as i32,
-        birth_date: format_date(s.birth_date),
+        // The date is half of the ID number: the masked view keeps the year only.
+        birth_date: if unmasked {
+            format_date(s.birth_date)
+        } else {
+            String::new()
+        },
+        birth_year: chrono::Datelike::year(&s.birth_date),
+        tenure: s.tenure,
         id_number: if unmasked {
             s.id_number.expose().to_owned()
         } else {
@@ -107,10 +115,21 @@ pub(crate) fn secretary_pb(s: &Secretary, unmasked: bool) -> pb::Secretary {
     }
 }
 
-/// A career event on the wire.
+/// The name of a career event.
+pub(crate) fn event_name(secretary_id: &str, event_id: &str) -> String {
+    format!("{}/careerEvents/{event_id}", secretary_name(secretary_id))
+}
+
+/// A career event on the wire (its date in force is its own; see [`event_in_force_pb`]).
 pub(crate) fn event_pb(e: &CareerEvent) -> pb::CareerEvent {
     pb::CareerEvent {
-        name: format!("{}/careerEvents/{}", secretary_name(&e.secretary_id), e.id),
+        name: event_name(&e.secretary_id, &e.id),
+        corrects: e
+            .corrects
+            .as_deref()
+            .map(|id| event_name(&e.secretary_id, id))
+            .unwrap_or_default(),
+        current_effective_date: format_date(e.effective_date),
         r#type: event_type_pb(e.kind) as i32,
         effective_date: format_date(e.effective_date),
         ladder: e.ladder.map_or(pb::Ladder::Unspecified, ladder_pb) as i32,
@@ -124,6 +143,18 @@ pub(crate) fn event_pb(e: &CareerEvent) -> pb::CareerEvent {
         recorded_by: e.recorded_by.clone(),
         create_time: Some(to_timestamp(e.create_time)),
     }
+}
+
+/// A career event on the wire with its date in force, given the whole history it belongs to.
+pub(crate) fn event_in_force_pb(e: &CareerEvent, history: &[CareerEvent]) -> pb::CareerEvent {
+    let mut wire = event_pb(e);
+    if let Some((_, date)) = crate::domain::in_force(history)
+        .into_iter()
+        .find(|(event, _)| event.id == e.id)
+    {
+        wire.current_effective_date = format_date(date);
+    }
+    wire
 }
 
 /// A catalogue item on the wire.
@@ -152,9 +183,15 @@ pub(crate) fn violation_pb(v: &Violation) -> pb::Violation {
     }
 }
 
-/// A reserve candidate on the wire.
+/// A reserve candidate on the wire; the ID number always masked.
 pub(crate) fn candidate_pb(c: &ReserveCandidate) -> pb::ReserveCandidate {
     pb::ReserveCandidate {
+        id_number: c
+            .id_number
+            .as_ref()
+            .map(crate::domain::identity::IdNumber::masked)
+            .unwrap_or_default(),
+        secretary: c.secretary.clone().unwrap_or_default(),
         name: format!("reserveCandidates/{}", c.id),
         display_name: c.display_name.clone(),
         gender: c.gender.map_or(pb::Gender::Unspecified, gender_pb) as i32,

@@ -42,6 +42,8 @@ shequ_kit::grpc_service! {
     read "CheckPromotion" check_promotion(pb::CheckPromotionRequest) -> pb::PromotionCheck => careers::check_promotion;
     create "PromoteSecretary" promote_secretary(pb::PromoteSecretaryRequest) -> pb::PromoteSecretaryResponse => careers::promote;
     create "CreateCareerEvent" create_career_event(pb::CreateCareerEventRequest) -> pb::CareerEvent => careers::create_event;
+    create "CorrectCareerEvent" correct_career_event(pb::CorrectCareerEventRequest) -> pb::CareerEvent => careers::correct_event;
+    create "ReappointSecretary" reappoint_secretary(pb::ReappointSecretaryRequest) -> pb::ReappointSecretaryResponse => careers::reappoint;
     read "GetCareerEvent" get_career_event(pb::GetCareerEventRequest) -> pb::CareerEvent => careers::get_event;
     read "ListCareerEvents" list_career_events(pb::ListCareerEventsRequest) -> pb::ListCareerEventsResponse => careers::list_events;
     read "ListNegativeListItems" list_negative_list_items(pb::ListNegativeListItemsRequest) -> pb::ListNegativeListItemsResponse => policies::list_items;
@@ -49,6 +51,7 @@ shequ_kit::grpc_service! {
     create "CreateNegativeListItem" create_negative_list_item(pb::CreateNegativeListItemRequest) -> pb::NegativeListItem => policies::create_item;
     write "UpdateNegativeListItem" update_negative_list_item(pb::UpdateNegativeListItemRequest) -> pb::NegativeListItem => policies::update_item;
     create "CreateViolation" create_violation(pb::CreateViolationRequest) -> pb::Violation => careers::create_violation;
+    read "GetViolation" get_violation(pb::GetViolationRequest) -> pb::Violation => careers::get_violation;
     read "ListViolations" list_violations(pb::ListViolationsRequest) -> pb::ListViolationsResponse => careers::list_violations;
     create "CreateReserveCandidate" create_reserve_candidate(pb::CreateReserveCandidateRequest) -> pb::ReserveCandidate => reserve::create;
     read "GetReserveCandidate" get_reserve_candidate(pb::GetReserveCandidateRequest) -> pb::ReserveCandidate => reserve::get;

@@ -18,7 +18,7 @@ use super::{
     convert::{self, candidate_pb},
     names::{self, region_error},
 };
-use crate::domain::{ReserveCandidate, ReserveStatus, full_years, statistics};
+use crate::domain::{ReserveCandidate, ReserveStatus, full_years, identity::IdNumber, statistics};
 
 const NAME_MAX: usize = 50;
 const NOTE_MAX: usize = 1_000;
@@ -31,6 +31,7 @@ const UPDATABLE: &[Mutable<pb::ReserveCandidate>] = mutable_fields!(pb::ReserveC
     readiness,
     status,
     note,
+    id_number,
 });
 
 async fn load(
@@ -107,6 +108,8 @@ pub(crate) async fn create(
         today,
     );
     let note = checks.optional_text("reserve_candidate.note", &input.note, NOTE_MAX);
+    let id_number =
+        optional_id_number(&mut checks, "reserve_candidate.id_number", &input.id_number);
     if let Some(&birth) = birth_date.get() {
         checks.rule(
             full_years(birth, today) < 18,
@@ -130,6 +133,8 @@ pub(crate) async fn create(
         status: valid.value(status).unwrap_or(ReserveStatus::InPool),
         pool_entry_date: valid.value(entry),
         note: valid.value(note),
+        id_number: valid.value(id_number),
+        secretary: None,
         version: 1,
         create_time: now,
         update_time: now,
@@ -270,6 +275,12 @@ fn apply_changes(
             next.status = v;
         }
     }
+    if mask.has("id_number") {
+        let value = optional_id_number(&mut checks, &field("id_number"), &input.id_number);
+        if let Some(v) = value.into_option() {
+            next.id_number = v;
+        }
+    }
     if mask.has("note") {
         let value = checks.optional_text(&field("note"), &input.note, NOTE_MAX);
         if let Some(v) = value.into_option() {
@@ -278,6 +289,21 @@ fn apply_changes(
     }
     checks.finish()?;
     Ok(next)
+}
+
+/// An optional ID number: valid when given, and agreeing with the candidate's birth date.
+fn optional_id_number(
+    checks: &mut Checks,
+    field: &str,
+    text: &str,
+) -> shequ_kit::validate::Checked<Option<IdNumber>> {
+    if text.trim().is_empty() {
+        return checks.take(Ok(None));
+    }
+    match IdNumber::parse(text) {
+        Ok(id) => checks.take(Ok(Some(id))),
+        Err(e) => checks.refuse(field, e.reason(), e.describe()),
+    }
 }
 
 /// The year a statistics request is about: 0 means the current year; future years and years before
@@ -352,7 +378,7 @@ pub(crate) async fn statistics(
     caller.require_scope(region, "region")?;
     let (start, reference) = year_bounds(year, today);
     let people = ctx.store.statistics_rows(region).await?;
-    let figures = statistics::compute(&people, start, reference);
+    let figures = statistics::compute(&people, region, start, reference);
     Ok(pb::WorkforceStatistics {
         region: request.region,
         year,
@@ -370,5 +396,7 @@ pub(crate) async fn statistics(
         transfer_rate_under_35: figures.transfer_rate_under_35,
         talent_loss_rate: figures.talent_loss_rate,
         headcount_at_start_of_year: figures.headcount_at_start_of_year,
+        served_during_year: figures.served_during_year,
+        served_during_year_under_35: figures.served_during_year_under_35,
     })
 }

@@ -21,6 +21,7 @@ use crate::{
     domain::{
         CareerEvent, NewSecretary, Secretary, full_years,
         identity::{IdNumber, PhoneNumber},
+        plausible,
         qualification::Profile,
     },
     store::SecretaryFilter,
@@ -38,7 +39,6 @@ const UPDATABLE: &[Mutable<pb::Secretary>] = mutable_fields!(pb::Secretary {
     phone_number,
     education,
     political_status,
-    appointment_date,
     community_work_start_date,
 });
 
@@ -132,9 +132,10 @@ fn check_phone(checks: &mut Checks, field: &str, text: &str) -> Checked<Option<P
     }
 }
 
-/// Dates of a life must be in order: community work from 16, appointment from 18 and after the
-/// start of community work.
-fn check_life_dates(
+/// Dates of a life must be in order and plausible for a serving secretary (see
+/// `domain::plausible`): born from 1920, community work from 16, appointed at 18 to 70, after the
+/// start of community work and not before the residents' committees existed.
+pub(crate) fn check_life_dates(
     checks: &mut Checks,
     prefix: &str,
     birth: chrono::NaiveDate,
@@ -148,10 +149,37 @@ fn check_life_dates(
         "community work cannot start before the 16th birthday",
     );
     checks.rule(
-        full_years(birth, appointed) < 18,
+        birth < plausible::EARLIEST_BIRTH,
+        &format!("{prefix}birth_date"),
+        "DATE_IMPLAUSIBLE",
+        format!(
+            "nobody born before {} serves as a secretary",
+            plausible::EARLIEST_BIRTH
+        ),
+    );
+    checks.rule(
+        full_years(birth, appointed) < plausible::MIN_AGE_AT_APPOINTMENT,
         &format!("{prefix}appointment_date"),
         "DATE_ORDER",
         "a secretary is appointed at 18 or older",
+    );
+    checks.rule(
+        full_years(birth, appointed) > plausible::MAX_AGE_AT_APPOINTMENT,
+        &format!("{prefix}appointment_date"),
+        "DATE_IMPLAUSIBLE",
+        format!(
+            "a secretary is appointed at {} or younger",
+            plausible::MAX_AGE_AT_APPOINTMENT
+        ),
+    );
+    checks.rule(
+        appointed < plausible::EARLIEST_APPOINTMENT,
+        &format!("{prefix}appointment_date"),
+        "DATE_IMPLAUSIBLE",
+        format!(
+            "no appointment predates the residents' committees ({})",
+            plausible::EARLIEST_APPOINTMENT
+        ),
     );
     checks.rule(
         appointed < work,
@@ -230,6 +258,7 @@ pub(crate) fn publish_appointment(tx: &mut AuditedTx, secretary: &Secretary, eve
         region: secretary.region.to_string(),
         appointment_date: shequ_kit::convert::format_date(event.effective_date),
         career_event: event_pb(event).name,
+        tenure: secretary.tenure,
     };
     tx.publish(&name, secretary.region, &payload);
 }
@@ -262,8 +291,17 @@ pub(crate) async fn create(
     ctx.store
         .insert_secretary(&mut tx, &secretary, &appointment)
         .await?;
+    // A reserve candidate with the same ID number became this secretary.
+    let name = names::secretary_name(&secretary.id);
+    let linked = ctx
+        .store
+        .link_candidate(&mut tx, &secretary.id_number, &name, secretary.create_time)
+        .await?;
     publish_appointment(&mut tx, &secretary, &appointment);
     tx.commit().await?;
+    if linked {
+        tracing::info!(secretary = %secretary.id, "reserve candidate appointed");
+    }
     tracing::info!(secretary = %secretary.id, region = %secretary.region, "secretary created");
     Ok(secretary_pb(&secretary, false))
 }
@@ -391,12 +429,6 @@ fn apply_changes(
             next.political_status = v.unwrap_or(crate::domain::PoliticalStatus::Unspecified);
         }
     }
-    if mask.has("appointment_date") {
-        let value = checks.past_date(&field("appointment_date"), &input.appointment_date, today);
-        if let Some(v) = value.into_option() {
-            next.appointment_date = v;
-        }
-    }
     if mask.has("community_work_start_date") {
         let value = checks.past_date(
             &field("community_work_start_date"),
@@ -435,6 +467,26 @@ fn apply_changes(
     Ok(next)
 }
 
+/// The appointment date belongs to the career history: a mask naming it is told where it is
+/// corrected instead of being refused as an unknown field.
+fn refuse_history_dates(mask: Option<&prost_types::FieldMask>) -> Result<(), Error> {
+    let named = mask.is_some_and(|m| {
+        m.paths
+            .iter()
+            .any(|p| p == "appointment_date" || p == "appointmentDate")
+    });
+    if named {
+        return Err(Error::invalid(
+            "update_mask",
+            "CORRECT_THROUGH_HISTORY",
+            "the appointment date is part of the career history: correct it with \
+             CorrectCareerEvent on the appointment event, so that the history, the date of the \
+             current rung and the profile agree",
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) async fn update(
     ctx: &Context,
     call: &Call,
@@ -445,6 +497,7 @@ pub(crate) async fn update(
     })?;
     // Authorised before validated: a caller who may not write learns nothing about the input.
     let stored = load_writable(ctx, call, "secretary.name", &input.name, "UpdateSecretary").await?;
+    refuse_history_dates(request.update_mask.as_ref())?;
     let mask = aip::update_mask(request.update_mask.as_ref(), &input, UPDATABLE)?;
     let expected = aip::parse_etag("secretary.etag", &input.etag)?;
     let mut next = apply_changes(ctx, &stored, &input, &mask)?;

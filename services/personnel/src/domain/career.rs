@@ -239,6 +239,8 @@ coded_enum! {
         Retirement => "retirement",
         /// 调整.
         Removal => "removal",
+        /// A correction of another event's effective date.
+        Correction => "correction",
     }
 }
 
@@ -257,14 +259,18 @@ impl EventType {
             EventType::Appointment
             | EventType::Promotion
             | EventType::Reassignment
-            | EventType::TitlePromotion => Status::Active,
+            | EventType::TitlePromotion
+            | EventType::Correction => Status::Active,
         })
     }
 
     /// True for the events CreateCareerEvent accepts (appointment and promotion have their own
     /// operations, which check their own rules).
     pub fn recordable_directly(self) -> bool {
-        !matches!(self, EventType::Appointment | EventType::Promotion)
+        !matches!(
+            self,
+            EventType::Appointment | EventType::Promotion | EventType::Correction
+        )
     }
 
     /// True when the event ends the secretary's time in post.

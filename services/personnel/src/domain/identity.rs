@@ -101,9 +101,12 @@ impl IdNumber {
         }
     }
 
-    /// Display form: the 6-digit area code and the last 4 characters, e.g. `110105********1234`.
+    /// Display form, e.g. `110105************`: the six characters of the region of
+    /// registration and nothing else. The birth date (eight characters), serial and check digit
+    /// (four) stay hidden: with the birth year and gender a masked reader also sees, a masked
+    /// number that kept them would leave only a handful of candidates.
     pub fn masked(&self) -> String {
-        format!("{}********{}", &self.0[..6], &self.0[14..])
+        format!("{}************", &self.0[..6])
     }
 }
 
@@ -209,7 +212,7 @@ mod tests {
     fn masking_keeps_only_the_area_code_and_the_last_four() {
         assert_eq!(
             IdNumber::parse(VALID).unwrap().masked(),
-            "110105********002X"
+            "110105************"
         );
         assert!(!format!("{:?}", IdNumber::parse(VALID).unwrap()).contains("19491231"));
     }

@@ -174,6 +174,8 @@ pub struct Secretary {
     pub left_on: Option<NaiveDate>,
     /// Optimistic-concurrency version; the etag.
     pub version: i64,
+    /// Tenures so far: 1, plus one per re-appointment.
+    pub tenure: i32,
     /// Created.
     pub create_time: DateTime<Utc>,
     /// Last changed.
@@ -250,6 +252,7 @@ impl Secretary {
             note: String::new(),
             recorded_by: recorded_by.to_owned(),
             create_time: now,
+            corrects: None,
         };
         let secretary = Secretary {
             id,
@@ -270,12 +273,186 @@ impl Secretary {
             professional_title: String::new(),
             left_on: None,
             version: 1,
+            tenure: 1,
             create_time: now,
             update_time: now,
         };
         (secretary, appointment)
     }
 
+    /// A new tenure of a secretary who left the post (transfer, departure, retirement), from
+    /// `appointment` (an APPOINTMENT event to the community it names): active again, at the first
+    /// rung. A secretary removed after evaluation (调整) is not re-appointed this way, and the new
+    /// tenure starts after the last one ended.
+    pub fn reappoint(&self, appointment: &CareerEvent) -> Result<Secretary, Refused> {
+        if !matches!(
+            self.status,
+            Status::Transferred | Status::Departed | Status::Retired
+        ) {
+            return Err(Refused::Transition(IllegalTransition {
+                kind: EventType::Appointment,
+                status: self.status,
+            }));
+        }
+        if let Some(left) = self.left_on
+            && appointment.effective_date <= left
+        {
+            return Err(Refused::DateOrder {
+                date: appointment.effective_date,
+                after: Some(left),
+                before: None,
+            });
+        }
+        let mut next = self.clone();
+        next.status = Status::Active;
+        next.ladder = None;
+        next.rung = Rung::Secretary;
+        next.rung_since = appointment.effective_date;
+        next.appointment_date = appointment.effective_date;
+        next.region = appointment.to_region.unwrap_or(self.region);
+        next.left_on = None;
+        next.tenure = self.tenure + 1;
+        next.version = self.version + 1;
+        next.update_time = appointment.create_time;
+        Ok(next)
+    }
+
+    /// The secretary once `correction` (a CORRECTION event naming an event of `history`) is in
+    /// force: the corrected date must keep the history in order, and the dates of the profile
+    /// that follow from the history (the current tenure's appointment, the current rung, the
+    /// date of leaving) follow it.
+    pub fn corrected(
+        &self,
+        history: &[CareerEvent],
+        correction: &CareerEvent,
+    ) -> Result<Secretary, Refused> {
+        let corrected = correction
+            .corrects
+            .as_deref()
+            .and_then(|id| history.iter().find(|e| e.id == id))
+            .ok_or(Refused::NotCorrectable)?;
+        if corrected.kind == EventType::Correction {
+            return Err(Refused::NotCorrectable);
+        }
+        let mut with: Vec<CareerEvent> = history.to_vec();
+        with.push(correction.clone());
+        let dated = in_force(&with);
+        let position = dated
+            .iter()
+            .position(|(event, _)| event.id == corrected.id)
+            .ok_or(Refused::NotCorrectable)?;
+        let date = correction.effective_date;
+        let after = position.checked_sub(1).map(|i| dated[i].1);
+        let before = dated.get(position + 1).map(|(_, d)| *d);
+        if after.is_some_and(|a| date < a) || before.is_some_and(|b| date > b) {
+            return Err(Refused::DateOrder {
+                date,
+                after,
+                before,
+            });
+        }
+        let mut next = self.with_dates_from(&dated);
+        next.version = self.version + 1;
+        next.update_time = correction.create_time;
+        Ok(next)
+    }
+
+    /// The secretary with the dates that follow from a history in force (see [`in_force`]).
+    fn with_dates_from(&self, dated: &[(&CareerEvent, NaiveDate)]) -> Secretary {
+        let mut next = self.clone();
+        for (event, date) in dated {
+            match event.kind {
+                EventType::Appointment => {
+                    next.appointment_date = *date;
+                    next.rung_since = *date;
+                    next.left_on = None;
+                }
+                EventType::Promotion => next.rung_since = *date,
+                kind if kind.ends_service() => next.left_on = Some(*date),
+                _ => {}
+            }
+        }
+        next
+    }
+}
+
+/// The events of a history other than corrections, in the order they were recorded, each with
+/// the date in force: its effective date, or the date of its latest correction.
+pub fn in_force(history: &[CareerEvent]) -> Vec<(&CareerEvent, NaiveDate)> {
+    history
+        .iter()
+        .filter(|e| e.kind != EventType::Correction)
+        .map(|event| {
+            let date = history
+                .iter()
+                .rev()
+                .find(|c| c.corrects.as_deref() == Some(event.id.as_str()))
+                .map_or(event.effective_date, |c| c.effective_date);
+            (event, date)
+        })
+        .collect()
+}
+
+/// Why a change of the history was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// The event cannot happen in the secretary's state.
+    Transition(IllegalTransition),
+    /// The date would put the history out of order: it must lie between `after` and `before`.
+    DateOrder {
+        /// The date asked for.
+        date: NaiveDate,
+        /// The date in force of the event before, if any.
+        after: Option<NaiveDate>,
+        /// The date in force of the event after, if any.
+        before: Option<NaiveDate>,
+    },
+    /// A correction must name an event of the history that is not itself a correction.
+    NotCorrectable,
+}
+
+impl Refused {
+    /// For officials: what was refused and why.
+    pub fn describe(&self) -> String {
+        match self {
+            Refused::Transition(t) => t.describe(),
+            Refused::DateOrder {
+                date,
+                after,
+                before,
+            } => match (after, before) {
+                (Some(a), Some(b)) => {
+                    format!("{date} must lie between the events before ({a}) and after ({b}) it")
+                }
+                (Some(a), None) => format!("{date} must not precede the event before it ({a})"),
+                (None, Some(b)) => format!("{date} must not follow the event after it ({b})"),
+                (None, None) => format!("{date} is out of order"),
+            },
+            Refused::NotCorrectable => {
+                "only a recorded event other than a correction can be corrected".into()
+            }
+        }
+    }
+}
+
+/// Plausibility bounds of the people and dates the service accepts (**Decision**): nobody born
+/// before 1920 serves; a secretary is appointed at 18 to 70 years of age; no appointment predates
+/// the 1954 regulations that created residents' committees.
+pub mod plausible {
+    use chrono::NaiveDate;
+
+    /// Earliest birth date.
+    pub const EARLIEST_BIRTH: NaiveDate = NaiveDate::from_ymd_opt(1920, 1, 1).expect("a date");
+    /// Earliest appointment date (城市居民委员会组织条例, 31 December 1954).
+    pub const EARLIEST_APPOINTMENT: NaiveDate =
+        NaiveDate::from_ymd_opt(1954, 12, 31).expect("a date");
+    /// Youngest age at appointment.
+    pub const MIN_AGE_AT_APPOINTMENT: i32 = 18;
+    /// Oldest age at appointment.
+    pub const MAX_AGE_AT_APPOINTMENT: i32 = 70;
+}
+
+impl Secretary {
     /// The secretary once `event` has happened to them: status, rung, title, community and the
     /// end of service follow from the event, and the version moves on. The event's own rules
     /// (a promotion's rung and prerequisites, dates in order) are checked before it is built.
@@ -339,6 +516,8 @@ pub struct CareerEvent {
     pub recorded_by: String,
     /// When it was recorded.
     pub create_time: DateTime<Utc>,
+    /// Corrections: the id of the corrected event.
+    pub corrects: Option<String>,
 }
 
 /// A negative-list catalogue item of a province.
@@ -402,6 +581,10 @@ pub struct ReserveCandidate {
     pub pool_entry_date: NaiveDate,
     /// Note.
     pub note: String,
+    /// 居民身份证号, when known: one pool entry per person, and the link to the secretary record.
+    pub id_number: Option<IdNumber>,
+    /// The secretary the candidate became (`secretaries/{id}`), once appointed.
+    pub secretary: Option<String>,
     /// Version; the etag.
     pub version: i64,
     /// Created.
@@ -516,6 +699,7 @@ mod tests {
             .after(&event(EventType::Departure, "2025-01-01"))
             .unwrap();
         assert_eq!(departed.status, Status::Departed);
+        assert_eq!(departed.tenure, 1);
         assert_eq!(departed.left_on, Some(d("2025-01-01")));
         let refused = departed
             .after(&event(EventType::Reassignment, "2025-02-01"))
@@ -535,6 +719,109 @@ mod tests {
             })
             .unwrap();
         assert_eq!((moved.region, moved.status), (daxin, Status::Active));
+    }
+
+    #[test]
+    fn a_corrected_appointment_date_moves_the_profile_dates_with_it() {
+        let (secretary, appointment) = appointed();
+        let correction = CareerEvent {
+            id: "c1".into(),
+            kind: EventType::Correction,
+            effective_date: d("2019-09-01"),
+            corrects: Some(appointment.id.clone()),
+            ..event(EventType::Correction, "2019-09-01")
+        };
+        let next = secretary
+            .corrected(std::slice::from_ref(&appointment), &correction)
+            .unwrap();
+        assert_eq!(next.appointment_date, d("2019-09-01"));
+        assert_eq!(
+            next.rung_since,
+            d("2019-09-01"),
+            "the rung started with the appointment"
+        );
+        assert_eq!(next.version, secretary.version + 1);
+    }
+
+    #[test]
+    fn a_correction_that_would_put_the_history_out_of_order_is_refused() {
+        let (secretary, appointment) = appointed();
+        let promotion = CareerEvent {
+            id: "p1".into(),
+            ladder: Some(Ladder::Management),
+            to_rung: Some(Rung::AreaDirector),
+            ..event(EventType::Promotion, "2024-05-01")
+        };
+        let promoted = secretary.after(&promotion).unwrap();
+        let history = vec![appointment.clone(), promotion.clone()];
+        let too_late = CareerEvent {
+            id: "c1".into(),
+            corrects: Some(appointment.id.clone()),
+            ..event(EventType::Correction, "2025-01-01")
+        };
+        let refused = promoted.corrected(&history, &too_late).unwrap_err();
+        assert!(
+            matches!(refused, Refused::DateOrder { before: Some(b), .. } if b == d("2024-05-01"))
+        );
+        // moving the promotion itself moves the date of the current rung, not the appointment
+        let promotion_moved = CareerEvent {
+            id: "c2".into(),
+            corrects: Some(promotion.id.clone()),
+            ..event(EventType::Correction, "2023-05-01")
+        };
+        let next = promoted.corrected(&history, &promotion_moved).unwrap();
+        assert_eq!(next.rung_since, d("2023-05-01"));
+        assert_eq!(next.appointment_date, d("2020-03-01"));
+        // a correction of a correction is not a thing
+        let history = vec![appointment, promotion, promotion_moved.clone()];
+        let twice = CareerEvent {
+            id: "c3".into(),
+            corrects: Some(promotion_moved.id.clone()),
+            ..event(EventType::Correction, "2023-06-01")
+        };
+        assert_eq!(
+            next.corrected(&history, &twice).unwrap_err(),
+            Refused::NotCorrectable
+        );
+    }
+
+    #[test]
+    fn a_secretary_who_left_is_reappointed_for_a_new_tenure_and_a_removed_one_is_not() {
+        let (secretary, _) = appointed();
+        let departed = secretary
+            .after(&event(EventType::Departure, "2023-01-01"))
+            .unwrap();
+        let daxin = RegionCode::parse("440305001003").unwrap();
+        let again = CareerEvent {
+            to_region: Some(daxin),
+            ..event(EventType::Appointment, "2025-03-01")
+        };
+        let back = departed.reappoint(&again).unwrap();
+        assert_eq!(
+            (back.status, back.tenure, back.region),
+            (Status::Active, 2, daxin)
+        );
+        assert_eq!(
+            (back.appointment_date, back.rung_since),
+            (d("2025-03-01"), d("2025-03-01"))
+        );
+        assert_eq!(back.left_on, None);
+        let too_early = event(EventType::Appointment, "2022-12-31");
+        assert!(matches!(
+            departed.reappoint(&too_early),
+            Err(Refused::DateOrder { .. })
+        ));
+        let removed = secretary
+            .after(&event(EventType::Removal, "2023-01-01"))
+            .unwrap();
+        assert!(matches!(
+            removed.reappoint(&again),
+            Err(Refused::Transition(_))
+        ));
+        assert!(
+            matches!(secretary.reappoint(&again), Err(Refused::Transition(_))),
+            "already in post"
+        );
     }
 
     #[test]

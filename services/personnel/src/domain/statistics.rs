@@ -1,18 +1,37 @@
 //! Workforce statistics of a region for one calendar year (DOMAIN.md §1).
 //!
 //! Definitions (**Decision**, documented in the contract):
-//! - *in post on a date*: appointed on or before it and not yet left (transfer, departure,
-//!   retirement or removal take effect on their date);
+//! - a secretary's history in force (corrections applied) says when they were in post and where:
+//!   an appointment (or re-appointment) starts a tenure in a community, a reassignment moves them,
+//!   a transfer, departure, retirement or removal ends the tenure on its date;
+//! - every figure counts a secretary in the community they served *at the time* (a reassignment
+//!   does not move their past into the new community);
 //! - figures are as of the reference date: 31 December, or today for the current year;
-//! - *over ten years of service*: at least 10 full years since starting community work;
-//! - *transfer rate under 35*: transfers (转岗) during the year of people under 35 at the time,
-//!   over those under 35 in post on 1 January;
-//! - *talent-loss rate*: transfers and departures during the year over the headcount on
-//!   1 January (retirements and removals are not losses).
+//! - *over ten years of service*: more than 10 full years (超过10年) of community work: exactly ten
+//!   years on the reference date is not more than ten;
+//! - *served during the year*: in post in the region on 1 January, or appointed or reassigned into
+//!   it during the year; the rates' denominator, so a rate is never above 100%;
+//! - *transfer rate under 35*: secretaries who transferred (转岗) out of the region during the year
+//!   while under 35, over those who served in it during the year and were under 35 on 1 January
+//!   (or when they came);
+//! - *talent-loss rate*: secretaries who transferred or departed from the region during the year,
+//!   over those who served in it (retirements and removals are not losses).
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
+use shequ_kit::regions::RegionCode;
 
 use super::{career::EventType, full_years};
+
+/// One event of a history in force: what happened, when, and the community it moved to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Happened {
+    /// The event.
+    pub kind: EventType,
+    /// Its date in force.
+    pub date: NaiveDate,
+    /// Appointments and reassignments: the community served from then on.
+    pub to_region: Option<RegionCode>,
+}
 
 /// What statistics need to know about one secretary.
 #[derive(Debug, Clone)]
@@ -21,17 +40,71 @@ pub struct Person {
     pub birth_date: NaiveDate,
     /// 参加社区工作时间.
     pub community_work_start: NaiveDate,
-    /// 任职日期.
-    pub appointment_date: NaiveDate,
-    /// Date the person left the post, if they have.
-    pub left_on: Option<NaiveDate>,
-    /// Career events relevant to the figures (transfers, departures, title promotions).
-    pub events: Vec<(EventType, NaiveDate)>,
+    /// The history in force, in recorded order (no corrections).
+    pub history: Vec<Happened>,
+}
+
+/// Where a person stands after the events up to a date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Standing {
+    in_post: bool,
+    region: Option<RegionCode>,
 }
 
 impl Person {
-    fn in_post_on(&self, date: NaiveDate) -> bool {
-        self.appointment_date <= date && self.left_on.is_none_or(|left| left > date)
+    /// Where the person stands on `date`, every event dated on or before it applied (an event
+    /// that ends service ends it on its own date).
+    fn standing_on(&self, date: NaiveDate) -> Standing {
+        let mut standing = Standing {
+            in_post: false,
+            region: None,
+        };
+        for event in self.history.iter().filter(|e| e.date <= date) {
+            standing = standing.after(event);
+        }
+        standing
+    }
+
+    fn in_post_in(&self, scope: RegionCode, date: NaiveDate) -> bool {
+        let standing = self.standing_on(date);
+        standing.in_post && standing.region.is_some_and(|r| scope.contains(r))
+    }
+
+    /// The events of the year, each with the standing just before it.
+    fn year_events(
+        &self,
+        start: NaiveDate,
+        end: NaiveDate,
+    ) -> impl Iterator<Item = (Standing, &Happened)> {
+        let mut standing = Standing {
+            in_post: false,
+            region: None,
+        };
+        self.history.iter().filter_map(move |event| {
+            let before = standing;
+            standing = standing.after(event);
+            (event.date >= start && event.date <= end).then_some((before, event))
+        })
+    }
+}
+
+impl Standing {
+    fn after(self, event: &Happened) -> Standing {
+        match event.kind {
+            EventType::Appointment => Standing {
+                in_post: true,
+                region: event.to_region.or(self.region),
+            },
+            EventType::Reassignment => Standing {
+                region: event.to_region.or(self.region),
+                ..self
+            },
+            kind if kind.ends_service() => Standing {
+                in_post: false,
+                ..self
+            },
+            _ => self,
+        }
     }
 }
 
@@ -50,7 +123,7 @@ pub struct Figures {
     pub headcount: i32,
     /// Headcount per [`AGE_BANDS`] entry.
     pub age_bands: Vec<(&'static str, i32)>,
-    /// Percent with at least 10 full years of community work.
+    /// Percent with more than 10 full years of community work.
     pub percent_over_ten_years_service: f64,
     /// Percent who ever had a title promotion.
     pub percent_with_title_promotion: f64,
@@ -60,6 +133,10 @@ pub struct Figures {
     pub talent_loss_rate: f64,
     /// In post on 1 January.
     pub headcount_at_start_of_year: i32,
+    /// Served in the region at any time of the year.
+    pub served_during_year: i32,
+    /// Of those, under 35 on 1 January or when they came.
+    pub served_during_year_under_35: i32,
 }
 
 fn percent(part: usize, whole: usize) -> f64 {
@@ -70,12 +147,27 @@ fn percent(part: usize, whole: usize) -> f64 {
     }
 }
 
-/// Computes the figures for the year that starts on `year_start` and is observed until
-/// `reference` (31 December, or today for the current year).
-pub fn compute(people: &[Person], year_start: NaiveDate, reference: NaiveDate) -> Figures {
-    let in_post: Vec<&Person> = people.iter().filter(|p| p.in_post_on(reference)).collect();
-    let at_start: Vec<&Person> = people.iter().filter(|p| p.in_post_on(year_start)).collect();
-    let in_year = |date: NaiveDate| date >= year_start && date <= reference;
+/// More than `years` full years from `from` to `to`: the anniversary itself is not more.
+fn more_than_years(from: NaiveDate, to: NaiveDate, years: i32) -> bool {
+    from.with_year(from.year() + years)
+        .or_else(|| (from + chrono::Days::new(1)).with_year(from.year() + years)) // 29 February
+        .is_some_and(|anniversary| anniversary < to)
+}
+
+/// Computes the figures of `scope` for the year that starts on `year_start` and is observed
+/// until `reference` (31 December, or today for the current year).
+pub fn compute(
+    people: &[Person],
+    scope: RegionCode,
+    year_start: NaiveDate,
+    reference: NaiveDate,
+) -> Figures {
+    let in_post: Vec<&Person> = people
+        .iter()
+        .filter(|p| p.in_post_in(scope, reference))
+        .collect();
+    let at_start = |p: &Person| p.in_post_in(scope, year_start);
+    let in_scope = |region: Option<RegionCode>| region.is_some_and(|r| scope.contains(r));
 
     let age_bands = AGE_BANDS
         .iter()
@@ -89,43 +181,73 @@ pub fn compute(people: &[Person], year_start: NaiveDate, reference: NaiveDate) -
         .collect();
     let veterans = in_post
         .iter()
-        .filter(|p| full_years(p.community_work_start, reference) >= 10)
+        .filter(|p| more_than_years(p.community_work_start, reference, 10))
         .count();
     let titled = in_post
         .iter()
         .filter(|p| {
-            p.events
+            p.history
                 .iter()
-                .any(|(kind, date)| *kind == EventType::TitlePromotion && *date <= reference)
+                .any(|e| e.kind == EventType::TitlePromotion && e.date <= reference)
         })
         .count();
-    let young_at_start = at_start
-        .iter()
-        .filter(|p| full_years(p.birth_date, year_start) < 35)
-        .count();
-    let young_transfers = people
-        .iter()
-        .flat_map(|p| p.events.iter().map(move |e| (p, e)))
-        .filter(|(p, (kind, date))| {
-            *kind == EventType::Transfer && in_year(*date) && full_years(p.birth_date, *date) < 35
-        })
-        .count();
-    let losses = people
-        .iter()
-        .flat_map(|p| p.events.iter())
-        .filter(|(kind, date)| {
-            matches!(kind, EventType::Transfer | EventType::Departure) && in_year(*date)
-        })
-        .count();
+
+    let (mut served, mut served_young, mut lost, mut young_transferred) = (0, 0, 0, 0);
+    for person in people {
+        // When the person came into the region this year (None: in post there on 1 January).
+        let came = person
+            .year_events(year_start, reference)
+            .find(|(before, e)| {
+                matches!(e.kind, EventType::Appointment | EventType::Reassignment)
+                    && in_scope(e.to_region)
+                    && !(before.in_post && in_scope(before.region))
+            })
+            .map(|(_, e)| e.date);
+        let was_there = at_start(person);
+        if !was_there && came.is_none() {
+            continue;
+        }
+        served += 1;
+        let counted_from = if was_there {
+            year_start
+        } else {
+            came.unwrap_or(year_start)
+        };
+        let young = full_years(person.birth_date, counted_from) < 35;
+        if young {
+            served_young += 1;
+        }
+        let leaving: Vec<&Happened> = person
+            .year_events(year_start, reference)
+            .filter(|(before, e)| {
+                matches!(e.kind, EventType::Transfer | EventType::Departure)
+                    && before.in_post
+                    && in_scope(before.region)
+            })
+            .map(|(_, e)| e)
+            .collect();
+        if !leaving.is_empty() {
+            lost += 1;
+        }
+        if young
+            && leaving.iter().any(|e| {
+                e.kind == EventType::Transfer && full_years(person.birth_date, e.date) < 35
+            })
+        {
+            young_transferred += 1;
+        }
+    }
 
     Figures {
         headcount: in_post.len() as i32,
         age_bands,
         percent_over_ten_years_service: percent(veterans, in_post.len()),
         percent_with_title_promotion: percent(titled, in_post.len()),
-        transfer_rate_under_35: percent(young_transfers, young_at_start),
-        talent_loss_rate: percent(losses, at_start.len()),
-        headcount_at_start_of_year: at_start.len() as i32,
+        transfer_rate_under_35: percent(young_transferred, served_young),
+        talent_loss_rate: percent(lost, served),
+        headcount_at_start_of_year: people.iter().filter(|p| at_start(p)).count() as i32,
+        served_during_year: served as i32,
+        served_during_year_under_35: served_young as i32,
     }
 }
 
@@ -137,37 +259,62 @@ mod tests {
         text.parse().unwrap()
     }
 
+    fn region(code: &str) -> RegionCode {
+        RegionCode::parse(code).unwrap()
+    }
+
+    const NANTOU: &str = "440305001001";
+    const DAXIN: &str = "440305001003";
+
     fn person(birth: &str, work: &str, appointed: &str) -> Person {
         Person {
             birth_date: d(birth),
             community_work_start: d(work),
-            appointment_date: d(appointed),
-            left_on: None,
-            events: vec![],
+            history: vec![Happened {
+                kind: EventType::Appointment,
+                date: d(appointed),
+                to_region: Some(region(NANTOU)),
+            }],
         }
     }
 
-    fn leaves(mut p: Person, kind: EventType, on: &str) -> Person {
-        p.left_on = Some(d(on));
-        p.events.push((kind, d(on)));
+    fn then(mut p: Person, kind: EventType, on: &str) -> Person {
+        p.history.push(Happened {
+            kind,
+            date: d(on),
+            to_region: None,
+        });
+        p
+    }
+
+    fn moved(mut p: Person, to: &str, on: &str) -> Person {
+        p.history.push(Happened {
+            kind: EventType::Reassignment,
+            date: d(on),
+            to_region: Some(region(to)),
+        });
         p
     }
 
     const START: &str = "2025-01-01";
     const END: &str = "2025-12-31";
 
+    fn figures(people: &[Person], scope: &str) -> Figures {
+        compute(people, region(scope), d(START), d(END))
+    }
+
     #[test]
     fn headcount_counts_those_in_post_on_the_reference_date() {
         let people = vec![
             person("1980-01-01", "2010-01-01", "2015-01-01"),
             person("1990-01-01", "2020-01-01", "2026-01-05"), // appointed after the year
-            leaves(
+            then(
                 person("1970-01-01", "2000-01-01", "2005-01-01"),
                 EventType::Retirement,
                 "2025-06-30",
             ),
         ];
-        let figures = compute(&people, d(START), d(END));
+        let figures = figures(&people, NANTOU);
         assert_eq!(figures.headcount, 1);
         assert_eq!(figures.headcount_at_start_of_year, 2);
     }
@@ -180,9 +327,8 @@ mod tests {
             person("1975-06-01", "2000-01-01", "2010-01-01"), // 50
             person("1960-01-01", "1990-01-01", "2000-01-01"), // 65
         ];
-        let figures = compute(&people, d(START), d(END));
         assert_eq!(
-            figures.age_bands,
+            figures(&people, NANTOU).age_bands,
             vec![
                 ("under 35", 1),
                 ("35-44", 1),
@@ -193,73 +339,123 @@ mod tests {
     }
 
     #[test]
-    fn shares_of_veterans_and_title_holders_are_percentages_of_headcount() {
-        let mut titled = person("1980-01-01", "2010-01-01", "2012-01-01"); // 15 years
-        titled
-            .events
-            .push((EventType::TitlePromotion, d("2020-05-01")));
+    fn exactly_ten_years_of_service_is_not_more_than_ten() {
+        let titled = then(
+            person("1980-01-01", "2010-01-01", "2012-01-01"), // 15 years
+            EventType::TitlePromotion,
+            "2020-05-01",
+        );
         let people = vec![
             titled,
             person("1990-01-01", "2016-01-01", "2018-01-01"), // 9 years
-            person("1985-01-01", "2015-12-31", "2018-01-01"), // 10 years on 2025-12-31
+            person("1985-01-01", "2015-12-31", "2018-01-01"), // exactly 10 years on 2025-12-31
+            person("1985-01-01", "2015-12-30", "2018-01-01"), // 10 years and a day
         ];
-        let figures = compute(&people, d(START), d(END));
-        assert_eq!(figures.percent_over_ten_years_service, 66.7);
-        assert_eq!(figures.percent_with_title_promotion, 33.3);
+        let figures = figures(&people, NANTOU);
+        assert_eq!(figures.percent_over_ten_years_service, 50.0, "2 of 4");
+        assert_eq!(figures.percent_with_title_promotion, 25.0);
     }
 
     #[test]
-    fn transfer_rate_under_35_uses_age_at_the_transfer() {
+    fn one_starter_and_two_who_came_and_left_in_the_same_year_is_not_200_percent() {
         let people = vec![
-            leaves(
-                person("1995-01-01", "2018-01-01", "2020-01-01"),
+            person("1985-01-01", "2015-01-01", "2020-01-01"), // in post all year
+            then(
+                person("1990-01-01", "2015-01-01", "2025-02-01"),
+                EventType::Departure,
+                "2025-08-01",
+            ),
+            then(
+                person("1992-01-01", "2015-01-01", "2025-03-01"),
                 EventType::Transfer,
-                "2025-03-01",
-            ), // 30
-            person("1996-01-01", "2018-01-01", "2020-01-01"), // young, stays
-            leaves(
-                person("1970-01-01", "2000-01-01", "2005-01-01"),
-                EventType::Transfer,
-                "2025-03-01",
-            ), // 55: not young
+                "2025-09-01",
+            ),
         ];
-        let figures = compute(&people, d(START), d(END));
-        assert_eq!(figures.transfer_rate_under_35, 50.0);
+        let figures = figures(&people, NANTOU);
+        assert_eq!(figures.headcount_at_start_of_year, 1);
+        assert_eq!(figures.served_during_year, 3);
+        assert_eq!(figures.talent_loss_rate, 66.7, "2 of the 3 who served");
+        // only the one born in 1992 was under 35 when they came (1990 turned 35 before)
+        assert_eq!(figures.served_during_year_under_35, 1);
+        assert_eq!(figures.transfer_rate_under_35, 100.0);
+    }
+
+    #[test]
+    fn a_rate_is_never_above_100_percent_even_with_several_leavings_of_one_person() {
+        let mut twice = then(
+            person("1990-01-01", "2015-01-01", "2020-01-01"),
+            EventType::Departure,
+            "2025-02-01",
+        );
+        twice.history.push(Happened {
+            kind: EventType::Appointment,
+            date: d("2025-05-01"),
+            to_region: Some(region(NANTOU)),
+        });
+        let twice = then(twice, EventType::Departure, "2025-09-01");
+        let figures = figures(&[twice], NANTOU);
+        assert_eq!(figures.talent_loss_rate, 100.0);
+    }
+
+    #[test]
+    fn a_secretary_is_counted_where_they_served_that_year() {
+        // reassigned from Nantou to Daxin in 2026: in 2025 they served in Nantou
+        let moved_later = moved(
+            person("1980-01-01", "2010-01-01", "2015-01-01"),
+            DAXIN,
+            "2026-03-01",
+        );
+        let people = vec![moved_later];
+        assert_eq!(figures(&people, NANTOU).headcount, 1);
+        assert_eq!(figures(&people, DAXIN).headcount, 0);
+        // reassigned during 2025: leaves Nantou's headcount, joins Daxin's, served in both
+        let moved_in_year = moved(
+            person("1980-01-01", "2010-01-01", "2015-01-01"),
+            DAXIN,
+            "2025-06-01",
+        );
+        let people = vec![moved_in_year];
+        assert_eq!(figures(&people, NANTOU).headcount, 0);
+        assert_eq!(figures(&people, NANTOU).served_during_year, 1);
+        assert_eq!(figures(&people, DAXIN).headcount, 1);
+        assert_eq!(figures(&people, DAXIN).served_during_year, 1);
+        // the district sees one secretary throughout
+        assert_eq!(figures(&people, "440305000000").served_during_year, 1);
     }
 
     #[test]
     fn talent_loss_counts_transfers_and_departures_but_not_retirements() {
         let people = vec![
-            leaves(
+            then(
                 person("1990-01-01", "2015-01-01", "2018-01-01"),
                 EventType::Transfer,
                 "2025-02-01",
             ),
-            leaves(
+            then(
                 person("1990-01-01", "2015-01-01", "2018-01-01"),
                 EventType::Departure,
                 "2025-04-01",
             ),
-            leaves(
+            then(
                 person("1962-01-01", "1990-01-01", "2000-01-01"),
                 EventType::Retirement,
                 "2025-05-01",
             ),
             person("1988-01-01", "2015-01-01", "2018-01-01"),
-            leaves(
+            then(
                 person("1988-01-01", "2015-01-01", "2018-01-01"),
                 EventType::Departure,
                 "2024-11-01",
             ), // last year
         ];
-        let figures = compute(&people, d(START), d(END));
+        let figures = figures(&people, NANTOU);
         assert_eq!(figures.headcount_at_start_of_year, 4);
         assert_eq!(figures.talent_loss_rate, 50.0);
     }
 
     #[test]
     fn an_empty_region_has_zero_rates_not_nan() {
-        let figures = compute(&[], d(START), d(END));
+        let figures = figures(&[], NANTOU);
         assert_eq!(figures.headcount, 0);
         assert_eq!(figures.talent_loss_rate, 0.0);
         assert_eq!(figures.transfer_rate_under_35, 0.0);

@@ -388,31 +388,24 @@ impl Store {
         .bind(limit as i64)
         .fetch_all(self.db.pool())
         .await?;
-        rows.into_iter()
-            .map(
-                |(
-                    id,
-                    secretary_id,
-                    province,
-                    item_code,
-                    occurred_on,
-                    evidence,
-                    recorded_by,
-                    created,
-                )| {
-                    Ok(Violation {
-                        id,
-                        secretary_id,
-                        province: stored_region(&province)?,
-                        item_code,
-                        occurred_on: stored_date(&occurred_on)?,
-                        evidence,
-                        recorded_by,
-                        create_time: stored_time(&created)?,
-                    })
-                },
-            )
-            .collect()
+        rows.into_iter().map(decode_violation).collect()
+    }
+
+    /// One violation of a secretary.
+    pub async fn violation(
+        &self,
+        secretary_id: &str,
+        id: &str,
+    ) -> Result<Option<Violation>, Error> {
+        let row: Option<ViolationRow> = sqlx::query_as(
+            "SELECT id, secretary_id, province, item_code, occurred_on, evidence, recorded_by, create_time \
+             FROM violations WHERE secretary_id = $1 AND id = $2",
+        )
+        .bind(secretary_id)
+        .bind(id)
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.map(decode_violation).transpose()
     }
 
     /// Dates of all of a secretary's violations (for promotion prerequisites).
@@ -449,5 +442,19 @@ fn decode_item(row: (String, String, String, String, i64, i64)) -> Result<Negati
         description,
         active: active != 0,
         version,
+    })
+}
+
+fn decode_violation(row: ViolationRow) -> Result<Violation, Error> {
+    let (id, secretary_id, province, item_code, occurred_on, evidence, recorded_by, created) = row;
+    Ok(Violation {
+        id,
+        secretary_id,
+        province: stored_region(&province)?,
+        item_code,
+        occurred_on: stored_date(&occurred_on)?,
+        evidence,
+        recorded_by,
+        create_time: stored_time(&created)?,
     })
 }

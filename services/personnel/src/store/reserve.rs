@@ -3,11 +3,22 @@
 use chrono::NaiveDate;
 use shequ_kit::{Error, call::AuditedTx, convert::to_db_time, regions::RegionCode};
 
-use super::{Store, date_text, region_range, stored_code, stored_date, stored_region, stored_time};
-use crate::domain::{Education, Gender, Readiness, ReserveCandidate, ReserveStatus};
+use shequ_kit::crypto::Keys;
+
+use super::{
+    Store, date_text, is_unique_violation, region_range, stored_code, stored_date, stored_region,
+    stored_time,
+};
+use crate::domain::{
+    Education, Gender, Readiness, ReserveCandidate, ReserveStatus, identity::IdNumber,
+};
 
 const COLUMNS: &str = "id, region, display_name, gender, birth_date, education, readiness, status, \
-     pool_entry_date, note, version, create_time, update_time";
+     pool_entry_date, note, version, create_time, update_time, id_number_enc, secretary";
+
+/// Column context bound into the ciphertext and blind index of a candidate's ID number: the same
+/// as a secretary's, so that the two indexes of one person are equal and link them.
+const ID_NUMBER: &str = super::ID_NUMBER;
 
 #[derive(sqlx::FromRow)]
 struct CandidateRow {
@@ -24,6 +35,8 @@ struct CandidateRow {
     version: i64,
     create_time: String,
     update_time: String,
+    id_number_enc: Option<String>,
+    secretary: Option<String>,
 }
 
 /// Counts behind a province's reserve-pool progress.
@@ -37,8 +50,25 @@ pub struct PoolCounts {
     pub ready_now: i64,
 }
 
-fn decode(row: CandidateRow) -> Result<ReserveCandidate, Error> {
+fn decode(keys: &Keys, row: CandidateRow) -> Result<ReserveCandidate, Error> {
+    let id_number = match &row.id_number_enc {
+        None => None,
+        Some(enc) => Some(
+            keys.personal_data
+                .decrypt_string(enc, ID_NUMBER)
+                .ok()
+                .and_then(|plain| IdNumber::parse(&plain).ok())
+                .ok_or_else(|| {
+                    Error::internal(anyhow::anyhow!(
+                        "candidate {}: ID number does not decrypt",
+                        row.id
+                    ))
+                })?,
+        ),
+    };
     Ok(ReserveCandidate {
+        id_number,
+        secretary: row.secretary,
         region: stored_region(&row.region)?,
         gender: row
             .gender
@@ -67,9 +97,10 @@ impl Store {
         c: &ReserveCandidate,
     ) -> Result<(), Error> {
         let sql = format!(
-            "INSERT INTO reserve_candidates ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            "INSERT INTO reserve_candidates ({COLUMNS}, id_number_index) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
+        let inserted = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&c.id)
             .bind(c.region.to_string())
             .bind(&c.display_name)
@@ -83,9 +114,49 @@ impl Store {
             .bind(c.version)
             .bind(to_db_time(c.create_time))
             .bind(to_db_time(c.update_time))
+            .bind(self.encrypt_id_number(c.id_number.as_ref()))
+            .bind(c.secretary.as_deref())
+            .bind(self.index_id_number(c.id_number.as_ref()))
             .execute(&mut **tx)
-            .await?;
-        Ok(())
+            .await;
+        match inserted {
+            Err(e) if is_unique_violation(&e) => Err(candidate_taken()),
+            other => other.map(|_| ()).map_err(Error::from),
+        }
+    }
+
+    fn encrypt_id_number(&self, id: Option<&IdNumber>) -> Option<String> {
+        id.map(|id| {
+            self.keys
+                .personal_data
+                .encrypt(id.expose().as_bytes(), ID_NUMBER)
+        })
+    }
+
+    fn index_id_number(&self, id: Option<&IdNumber>) -> Option<String> {
+        id.map(|id| self.keys.blind_index.of(id.expose(), ID_NUMBER))
+    }
+
+    /// Marks the candidate with `id_number` (if any is in the pool) as appointed, becoming
+    /// `secretary`: in the transaction that creates the secretary.
+    pub async fn link_candidate(
+        &self,
+        tx: &mut AuditedTx,
+        id_number: &IdNumber,
+        secretary: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, Error> {
+        let done = sqlx::query(
+            "UPDATE reserve_candidates SET status = $1, secretary = $2, version = version + 1, \
+             update_time = $3 WHERE id_number_index = $4 AND secretary IS NULL",
+        )
+        .bind(ReserveStatus::Appointed.code())
+        .bind(secretary)
+        .bind(to_db_time(now))
+        .bind(self.keys.blind_index.of(id_number.expose(), ID_NUMBER))
+        .execute(&mut **tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// One candidate.
@@ -95,7 +166,7 @@ impl Store {
             .bind(id)
             .fetch_optional(self.db.pool())
             .await?;
-        row.map(decode).transpose()
+        row.map(|r| decode(&self.keys, r)).transpose()
     }
 
     /// Up to `limit` candidates inside `scope` after `after_id`.
@@ -121,7 +192,7 @@ impl Store {
             .bind(limit as i64)
             .fetch_all(self.db.pool())
             .await?;
-        rows.into_iter().map(decode).collect()
+        rows.into_iter().map(|r| decode(&self.keys, r)).collect()
     }
 
     /// Writes a candidate if its version is still `expected_version`.
@@ -133,7 +204,8 @@ impl Store {
     ) -> Result<bool, Error> {
         let result = sqlx::query(
             "UPDATE reserve_candidates SET display_name = $1, gender = $2, birth_date = $3, education = $4, \
-             readiness = $5, status = $6, note = $7, version = $8, update_time = $9 WHERE id = $10 AND version = $11",
+             readiness = $5, status = $6, note = $7, version = $8, update_time = $9, \
+             id_number_enc = $12, id_number_index = $13 WHERE id = $10 AND version = $11",
         )
         .bind(&c.display_name)
         .bind(c.gender.map(Gender::code))
@@ -146,9 +218,15 @@ impl Store {
         .bind(to_db_time(c.update_time))
         .bind(&c.id)
         .bind(expected_version)
+        .bind(self.encrypt_id_number(c.id_number.as_ref()))
+        .bind(self.index_id_number(c.id_number.as_ref()))
         .execute(&mut **tx)
-        .await?;
-        Ok(result.rows_affected() == 1)
+        .await;
+        match result {
+            Err(e) if is_unique_violation(&e) => Err(candidate_taken()),
+            Err(e) => Err(e.into()),
+            Ok(done) => Ok(done.rows_affected() == 1),
+        }
     }
 
     /// Pool counts of a province for the year from `year_start` to `year_end`.
@@ -177,5 +255,13 @@ impl Store {
             in_pool,
             ready_now,
         })
+    }
+}
+
+fn candidate_taken() -> Error {
+    Error::AlreadyExists {
+        reason: "CANDIDATE_ID_NUMBER_TAKEN",
+        message: "a candidate with this ID number is already in the reserve pool".to_owned(),
+        resource: None,
     }
 }

@@ -1,6 +1,5 @@
 //! Secretaries and their append-only career events.
 
-use chrono::NaiveDate;
 use shequ_kit::{Error, call::AuditedTx, convert::to_db_time, regions::RegionCode};
 
 use super::{
@@ -11,13 +10,14 @@ use crate::domain::{
     CareerEvent, Education, Gender, PoliticalStatus, Secretary, Status,
     career::{EventType, Ladder, Rung},
     identity::{IdNumber, PhoneNumber},
-    statistics::Person,
+    in_force,
+    statistics::{Happened, Person},
 };
 
 /// The columns a secretary read selects (the benchmark runs the same query through pgbench).
 pub const SECRETARY_COLUMNS: &str = "id, region, display_name, gender, birth_date, id_number_enc, phone_number_enc, \
      education, political_status, appointment_date, work_start_date, status, ladder, rung, rung_since, \
-     professional_title, left_on, version, create_time, update_time";
+     professional_title, left_on, version, create_time, update_time, tenure";
 
 #[derive(sqlx::FromRow)]
 struct SecretaryRow {
@@ -41,10 +41,11 @@ struct SecretaryRow {
     version: i64,
     create_time: String,
     update_time: String,
+    tenure: i64,
 }
 
 const EVENT_COLUMNS: &str = "id, secretary_id, type, effective_date, ladder, from_rung, to_rung, from_region, \
-     to_region, destination, title, note, recorded_by, create_time";
+     to_region, destination, title, note, recorded_by, create_time, corrects";
 
 #[derive(sqlx::FromRow)]
 struct EventRow {
@@ -63,6 +64,7 @@ struct EventRow {
     note: String,
     recorded_by: String,
     create_time: String,
+    corrects: Option<String>,
 }
 
 /// Optional filters of a secretary listing.
@@ -129,6 +131,7 @@ impl Store {
             display_name: row.display_name,
             professional_title: row.professional_title,
             version: row.version,
+            tenure: row.tenure as i32,
         })
     }
 
@@ -143,8 +146,8 @@ impl Store {
         let inserted = sqlx::query(
             "INSERT INTO secretaries (id, region, display_name, gender, birth_date, id_number_enc, id_number_index, \
              phone_number_enc, education, political_status, appointment_date, work_start_date, status, ladder, rung, \
-             rung_since, professional_title, left_on, version, create_time, update_time) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+             rung_since, professional_title, left_on, version, create_time, update_time, tenure) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
         )
         .bind(&secretary.id)
         .bind(secretary.region.to_string())
@@ -167,6 +170,7 @@ impl Store {
         .bind(secretary.version)
         .bind(to_db_time(secretary.create_time))
         .bind(to_db_time(secretary.update_time))
+        .bind(i64::from(secretary.tenure))
         .execute(&mut **tx)
         .await;
         match inserted {
@@ -282,8 +286,8 @@ impl Store {
     ) -> Result<bool, Error> {
         let updated = sqlx::query(
             "UPDATE secretaries SET region = $1, status = $2, ladder = $3, rung = $4, rung_since = $5, \
-             professional_title = $6, left_on = $7, version = $8, update_time = $9 \
-             WHERE id = $10 AND version = $11",
+             professional_title = $6, left_on = $7, version = $8, update_time = $9, \
+             appointment_date = $12, tenure = $13 WHERE id = $10 AND version = $11",
         )
         .bind(secretary.region.to_string())
         .bind(secretary.status.code())
@@ -296,6 +300,8 @@ impl Store {
         .bind(to_db_time(secretary.update_time))
         .bind(&secretary.id)
         .bind(expected_version)
+        .bind(date_text(secretary.appointment_date))
+        .bind(i64::from(secretary.tenure))
         .execute(&mut **tx)
         .await?;
         if updated.rows_affected() != 1 {
@@ -305,15 +311,16 @@ impl Store {
         Ok(true)
     }
 
-    /// The latest effective date in a secretary's history.
-    pub async fn last_event_date(&self, secretary_id: &str) -> Result<Option<NaiveDate>, Error> {
-        let last: Option<String> = sqlx::query_scalar(
-            "SELECT MAX(effective_date) FROM career_events WHERE secretary_id = $1",
-        )
-        .bind(secretary_id)
-        .fetch_one(self.db.pool())
-        .await?;
-        stored_optional_date(last.as_deref())
+    /// A secretary's whole career history, in the order it was recorded (corrections included).
+    pub async fn history(&self, secretary_id: &str) -> Result<Vec<CareerEvent>, Error> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM career_events WHERE secretary_id = $1 ORDER BY seq"
+        );
+        let rows: Vec<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(secretary_id)
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.into_iter().map(decode_event).collect()
     }
 
     /// One event of a secretary.
@@ -359,43 +366,53 @@ impl Store {
             .collect()
     }
 
-    /// Every secretary inside `scope` with the events statistics need.
+    /// Every secretary who ever served inside `scope` (now, or by an appointment or a
+    /// reassignment into or out of it), with their history in force.
     pub async fn statistics_rows(&self, scope: RegionCode) -> Result<Vec<StatisticsRow>, Error> {
         let (low, high) = region_range(scope);
-        let people: Vec<(String, String, String, String, Option<String>)> = sqlx::query_as(
-            "SELECT id, birth_date, work_start_date, appointment_date, left_on FROM secretaries \
-             WHERE region BETWEEN $1 AND $2 ORDER BY id",
-        )
+        let concerned = "(SELECT id FROM secretaries WHERE region BETWEEN $1 AND $2 \
+             UNION SELECT secretary_id FROM career_events \
+             WHERE to_region BETWEEN $1 AND $2 OR from_region BETWEEN $1 AND $2)";
+        let people: Vec<(String, String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT id, birth_date, work_start_date FROM secretaries WHERE id IN {concerned} ORDER BY id"
+        )))
         .bind(&low)
         .bind(&high)
         .fetch_all(self.db.pool())
         .await?;
-        let events: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT e.secretary_id, e.type, e.effective_date FROM career_events e \
-             JOIN secretaries s ON s.id = e.secretary_id \
-             WHERE s.region BETWEEN $1 AND $2 AND e.type IN ('transfer', 'departure', 'title_promotion')",
-        )
-        .bind(&low)
-        .bind(&high)
-        .fetch_all(self.db.pool())
-        .await?;
-        let mut by_id: std::collections::HashMap<String, Vec<(EventType, NaiveDate)>> =
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM career_events WHERE secretary_id IN {concerned} \
+             ORDER BY secretary_id, seq"
+        );
+        let rows: Vec<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(&low)
+            .bind(&high)
+            .fetch_all(self.db.pool())
+            .await?;
+        let mut histories: std::collections::HashMap<String, Vec<CareerEvent>> =
             std::collections::HashMap::new();
-        for (id, kind, date) in events {
-            by_id.entry(id).or_default().push((
-                stored_code(&kind, EventType::from_code, "event type")?,
-                stored_date(&date)?,
-            ));
+        for row in rows {
+            let event = decode_event(row)?;
+            histories
+                .entry(event.secretary_id.clone())
+                .or_default()
+                .push(event);
         }
         people
             .into_iter()
-            .map(|(id, birth, work, appointed, left)| {
+            .map(|(id, birth, work)| {
+                let history = histories.remove(&id).unwrap_or_default();
                 Ok(Person {
                     birth_date: stored_date(&birth)?,
                     community_work_start: stored_date(&work)?,
-                    appointment_date: stored_date(&appointed)?,
-                    left_on: stored_optional_date(left.as_deref())?,
-                    events: by_id.remove(&id).unwrap_or_default(),
+                    history: in_force(&history)
+                        .into_iter()
+                        .map(|(event, date)| Happened {
+                            kind: event.kind,
+                            date,
+                            to_region: event.to_region,
+                        })
+                        .collect(),
                 })
             })
             .collect()
@@ -413,9 +430,9 @@ fn id_number_taken() -> Error {
 async fn insert_event(tx: &mut AuditedTx, event: &CareerEvent) -> Result<(), Error> {
     sqlx::query(
         "INSERT INTO career_events (id, secretary_id, seq, type, effective_date, ladder, from_rung, to_rung, \
-         from_region, to_region, destination, title, note, recorded_by, create_time) \
+         from_region, to_region, destination, title, note, recorded_by, create_time, corrects) \
          VALUES ($1, $2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM career_events WHERE secretary_id = $2), \
-         $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+         $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(&event.id)
     .bind(&event.secretary_id)
@@ -431,6 +448,7 @@ async fn insert_event(tx: &mut AuditedTx, event: &CareerEvent) -> Result<(), Err
     .bind(&event.note)
     .bind(&event.recorded_by)
     .bind(to_db_time(event.create_time))
+    .bind(event.corrects.as_deref())
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -460,5 +478,6 @@ fn decode_event(row: EventRow) -> Result<CareerEvent, Error> {
         title: row.title,
         note: row.note,
         recorded_by: row.recorded_by,
+        corrects: row.corrects,
     })
 }

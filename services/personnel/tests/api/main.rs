@@ -3,6 +3,7 @@
 
 mod audit_and_idempotency;
 mod careers;
+mod corrections;
 mod helpers;
 mod policies;
 mod reserve_and_statistics;
