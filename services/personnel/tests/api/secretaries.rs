@@ -504,22 +504,48 @@ async fn a_secretary_may_read_only_their_own_record() {
     );
 }
 
+/// A create request whose encoded size is exactly `bytes`, padded in the display name.
+fn create_request_of(bytes: usize) -> pb::CreateSecretaryRequest {
+    use shequ_proto::prost::Message;
+    let mut request = pb::CreateSecretaryRequest {
+        secretary: Some(secretary(&id_number(1985, 40))),
+        request_id: String::new(),
+    };
+    let base = request.encoded_len();
+    let mut padding = bytes - base;
+    loop {
+        request.secretary.as_mut().unwrap().display_name = "a".repeat(padding);
+        match request.encoded_len() {
+            n if n == bytes => return request,
+            n if n > bytes => padding -= n - bytes,
+            n => padding += bytes - n,
+        }
+    }
+}
+
 #[tokio::test]
-async fn an_oversized_request_is_refused_before_it_is_read_and_changes_nothing() {
+async fn a_request_over_1_mib_is_refused_before_it_is_read_and_one_of_1_mib_is_read() {
     let app = TestApp::spawn().await;
-    let mut huge = secretary(&id_number(1985, 40));
-    huge.display_name = "名".repeat(shequ_kit::server::MAX_REQUEST_BYTES / 3 + 1);
+    // 1 MiB, as documented: 1,048,576 bytes is read (and refused for its oversized name) ...
+    let at_limit = app
+        .admin()
+        .create_secretary(create_request_of(1_048_576))
+        .await
+        .unwrap_err();
+    assert_eq!(at_limit.code(), Code::InvalidArgument, "{at_limit:?}");
+    // ... one byte more is refused before it is decoded.
     let refused = app
         .admin()
-        .create_secretary(pb::CreateSecretaryRequest {
-            secretary: Some(huge),
-            request_id: String::new(),
-        })
+        .create_secretary(create_request_of(1_048_577))
         .await
         .unwrap_err();
     assert!(
         matches!(refused.code(), Code::OutOfRange | Code::ResourceExhausted),
         "{refused:?}"
+    );
+    assert!(
+        reason(&refused).is_empty(),
+        "not a handler's refusal: {refused:?}"
     );
     let listed = app
         .admin()
