@@ -407,16 +407,16 @@ async fn a_dependency_that_is_down_or_slow_is_named_never_a_hang() {
     let unused = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let down = format!("http://{}", unused.local_addr().unwrap());
     drop(unused);
-    let evaluation = dependency(&keys, "evaluation", &down, 2_000).await;
-    let started = std::time::Instant::now();
-    let status = record_removal(&evaluation, "secretaries/x")
+    // A long deadline: a refused connection is named at once, not when the deadline passes
+    // (which would be DEADLINE_EXCEEDED, and a minute).
+    let evaluation = dependency(&keys, "evaluation", &down, 60_000).await;
+    let status = never_a_hang(record_removal(&evaluation, "secretaries/x"))
         .await
         .unwrap_err()
         .into_status();
     assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
     assert_eq!(reason(&status), "DEPENDENCY_UNAVAILABLE");
     assert!(status.message().contains("personnel"), "{status:?}");
-    assert!(started.elapsed() < Duration::from_secs(2));
 
     // a server that accepts connections and never answers
     let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -429,7 +429,7 @@ async fn a_dependency_that_is_down_or_slow_is_named_never_a_hang() {
     });
     let evaluation = dependency(&keys, "evaluation", &slow, 300).await;
     let started = std::time::Instant::now();
-    let status = record_removal(&evaluation, "secretaries/x")
+    let status = never_a_hang(record_removal(&evaluation, "secretaries/x"))
         .await
         .unwrap_err()
         .into_status();
@@ -437,11 +437,20 @@ async fn a_dependency_that_is_down_or_slow_is_named_never_a_hang() {
     assert_eq!(reason(&status), "DEPENDENCY_DEADLINE_EXCEEDED");
     assert!(status.message().contains("personnel"), "{status:?}");
     assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
+        started.elapsed() >= Duration::from_millis(300),
+        "the deadline, not earlier: {:?}",
         started.elapsed()
     );
     accepting.abort();
+}
+
+/// Awaits `call`, failing the test if it has not ended after 30 seconds: what these tests check
+/// ends in milliseconds, so only a hang (or a deadline ignored) takes that long, whatever the
+/// machine's load.
+async fn never_a_hang<T>(call: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(30), call)
+        .await
+        .expect("the call hung")
 }
 
 #[tokio::test]

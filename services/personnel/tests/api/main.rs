@@ -8,3 +8,4 @@ mod policies;
 mod reserve_and_statistics;
 mod secretaries;
 mod service;
+mod time_and_retention;
