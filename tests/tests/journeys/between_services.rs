@@ -107,10 +107,12 @@ async fn consumer_database() -> (TestDatabase, Database) {
     (test, db)
 }
 
-/// Records each appointment it is handed, slowly enough to be killed mid-feed.
+/// Records each appointment it is handed; with `hold_at`, the event of that number never
+/// finishes (its transaction stays open), so a test can kill the consumer in the middle of it.
 struct Recorder {
     handled: Arc<AtomicUsize>,
     types: Vec<String>,
+    hold_at: Option<usize>,
 }
 
 impl EventHandler for Recorder {
@@ -127,8 +129,10 @@ impl EventHandler for Recorder {
                 .bind(&appointed.secretary)
                 .execute(&mut **tx)
                 .await?;
-            tokio::time::sleep(Duration::from_millis(15)).await;
-            self.handled.fetch_add(1, Ordering::Relaxed);
+            let number = self.handled.fetch_add(1, Ordering::Relaxed) + 1;
+            if self.hold_at == Some(number) {
+                std::future::pending::<()>().await;
+            }
             Ok(())
         })
     }
@@ -140,6 +144,7 @@ async fn follower(
     address: &str,
     db: &Database,
     handled: Arc<AtomicUsize>,
+    hold_at: Option<usize>,
 ) -> Follower {
     let (_, stop) = shequ_kit::shutdown::channel();
     let identity = keys.service_identity("training");
@@ -165,6 +170,7 @@ async fn follower(
         Arc::new(Recorder {
             handled,
             types: vec![type_url::<pb::SecretaryAppointed>()],
+            hold_at,
         }),
     )
 }
@@ -200,25 +206,33 @@ async fn a_consumer_killed_mid_feed_resumes_and_handles_every_event_exactly_once
     appoint(&producer, 0, 30).await;
     let (_test, db) = consumer_database().await;
 
-    // First run: killed (its task aborted mid-transaction, as a crash would) partway through.
+    // First run: killed (its task aborted, as a crash would) in the middle of the 9th event's
+    // transaction, which cannot finish before.
     let handled = Arc::new(AtomicUsize::new(0));
-    let first = follower(&keys, &producer.url(), &db, handled.clone()).await;
+    let first = follower(&keys, &producer.url(), &db, handled.clone(), Some(9)).await;
     let (stop_first, stopped_first) = shequ_kit::shutdown::channel();
     let task = tokio::spawn(first.run(stopped_first));
-    while handled.load(Ordering::Relaxed) < 8 {
+    while handled.load(Ordering::Relaxed) < 9 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     task.abort();
     let _ = task.await;
     drop(stop_first);
     let partial = seen(&db).await.len();
-    assert!(
-        (8..30).contains(&partial),
-        "killed mid-feed after {partial} events"
+    assert_eq!(
+        partial, 8,
+        "eight committed, the ninth rolled back with the crash"
     );
 
     // Second run from the cursor in the consumer's own database.
-    let second = follower(&keys, &producer.url(), &db, Arc::new(AtomicUsize::new(0))).await;
+    let second = follower(
+        &keys,
+        &producer.url(),
+        &db,
+        Arc::new(AtomicUsize::new(0)),
+        None,
+    )
+    .await;
     let (stop_second, stopped_second) = shequ_kit::shutdown::channel();
     let task = tokio::spawn(second.run(stopped_second));
     let rows = wait_for(&db, 30).await;
@@ -254,7 +268,14 @@ async fn a_consumer_waits_while_the_producer_is_down_and_catches_up() {
     let address = producer.address;
     appoint(&producer, 100, 5).await;
     let (_test, db) = consumer_database().await;
-    let follower = follower(&keys, &producer.url(), &db, Arc::new(AtomicUsize::new(0))).await;
+    let follower = follower(
+        &keys,
+        &producer.url(),
+        &db,
+        Arc::new(AtomicUsize::new(0)),
+        None,
+    )
+    .await;
     let (stop, stopped) = shequ_kit::shutdown::channel();
     let task = tokio::spawn(follower.run(stopped));
     wait_for(&db, 5).await;
