@@ -13,14 +13,20 @@
 //! The caller is then re-issued as a short-lived internal token signed by the gateway's key,
 //! which is the only thing the services accept. Failed authentications count towards a lockout of
 //! the client address; authenticated callers are rate-limited per credential.
+//!
+//! The lockout, the rate limit and the API-key cache read the injected [`Clock`] (tests move a
+//! manual clock); internal tokens, whose expiry the services check on the wall clock, are reused
+//! by the wall clock.
 
 use std::{
     collections::HashMap,
     net::IpAddr,
     path::PathBuf,
-    sync::Mutex,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
+
+use chrono::{DateTime, Utc};
 
 use crate::{
     limits::{FailureLockout, RateLimiter},
@@ -29,6 +35,7 @@ use crate::{
 use serde::{Deserialize, Serialize};
 use shequ_kit::{
     auth::{Caller, DEFAULT_AUDIENCE, DEFAULT_ISSUER, KeyPair, Role, TokenIssuer, TokenVerifier},
+    clock::{Clock, SystemClock},
     config::Secret,
     regions::RegionCode,
 };
@@ -144,10 +151,11 @@ pub struct Authenticator {
     gateway_caller: Caller,
     token_ttl: Duration,
     api_key_ttl: Duration,
-    api_keys: Mutex<HashMap<String, (Caller, Instant)>>,
+    api_keys: Mutex<HashMap<String, (Caller, DateTime<Utc>)>>,
     minted: Mutex<HashMap<String, (String, Instant)>>,
     limiter: RateLimiter,
     lockout: FailureLockout,
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -165,6 +173,15 @@ impl Authenticator {
     /// An authenticator as `config` says, verifying API keys through `identity` (the identity
     /// service's channel, when configured).
     pub fn new(config: &AuthConfig, identity: Option<Backend>) -> anyhow::Result<Authenticator> {
+        Self::with_clock(config, identity, Arc::new(SystemClock))
+    }
+
+    /// As [`Authenticator::new`], reading time from `clock`.
+    pub fn with_clock(
+        config: &AuthConfig,
+        identity: Option<Backend>,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Authenticator> {
         let private_pem = match (&config.signing_key_pem, &config.signing_key_file) {
             (Some(pem), _) => pem.expose().to_owned(),
             (None, Some(file)) => std::fs::read_to_string(file).map_err(|e| {
@@ -210,6 +227,7 @@ impl Authenticator {
                 Duration::from_secs(config.lockout_window_secs),
                 Duration::from_secs(config.lockout_secs),
             ),
+            clock,
         })
     }
 
@@ -225,7 +243,7 @@ impl Authenticator {
         authorization: Option<&str>,
         client: IpAddr,
     ) -> Result<Caller, AuthError> {
-        let now = Instant::now();
+        let now = self.clock.now();
         let address = client.to_string();
         if let Err(retry_after) = self.lockout.check(&address, now) {
             return Err(AuthError::LockedOut { retry_after });
@@ -304,7 +322,9 @@ impl Authenticator {
     async fn api_key(&self, secret: &str) -> Result<Caller, AuthError> {
         let fingerprint = hex::encode(sm3::Sm3::digest(secret.as_bytes()));
         if let Some((caller, verified)) = self.lock_api_keys().get(&fingerprint).cloned()
-            && verified.elapsed() < self.api_key_ttl
+            && (self.clock.now() - verified)
+                .to_std()
+                .is_ok_and(|age| age < self.api_key_ttl)
         {
             return Ok(caller);
         }
@@ -370,7 +390,7 @@ impl Authenticator {
         if cache.len() >= CACHE_CAPACITY {
             cache.clear();
         }
-        cache.insert(fingerprint, (caller.clone(), Instant::now()));
+        cache.insert(fingerprint, (caller.clone(), self.clock.now()));
         Ok(caller)
     }
 
@@ -401,7 +421,7 @@ impl Authenticator {
         self.internal_token(&self.gateway_caller)
     }
 
-    fn lock_api_keys(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Caller, Instant)>> {
+    fn lock_api_keys(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Caller, DateTime<Utc>)>> {
         self.api_keys
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -522,47 +542,71 @@ mod tests {
         );
     }
 
+    fn manual() -> shequ_kit::clock::ManualClock {
+        shequ_kit::clock::ManualClock::at("2026-06-15T02:00:00Z".parse().unwrap())
+    }
+
     #[tokio::test]
-    async fn repeated_failures_lock_the_address_out() {
+    async fn repeated_failures_lock_the_address_out_until_the_lockout_ends() {
         let (config, pair) = config(Mode::Development);
-        let auth = Authenticator::new(&config, None).unwrap();
+        let clock = manual();
+        let auth = Authenticator::with_clock(&config, None, Arc::new(clock.clone())).unwrap();
         for _ in 0..2 {
             assert!(matches!(
                 auth.authenticate(Some("Bearer forged"), local()).await,
                 Err(AuthError::Unauthenticated { .. })
             ));
         }
-        assert!(matches!(
+        assert_eq!(
             auth.authenticate(Some("Bearer forged"), local()).await,
-            Err(AuthError::LockedOut { .. })
-        ));
-        // even a good token is refused while locked out
+            Err(AuthError::LockedOut {
+                retry_after: Duration::from_secs(300)
+            })
+        );
+        // even a good token is refused while locked out, told exactly how long is left
         let good = format!("Bearer {}", dev_token(&pair));
-        assert!(matches!(
+        clock.advance(chrono::Duration::seconds(299));
+        assert_eq!(
             auth.authenticate(Some(&good), local()).await,
-            Err(AuthError::LockedOut { .. })
-        ));
+            Err(AuthError::LockedOut {
+                retry_after: Duration::from_secs(1)
+            })
+        );
         assert!(
             auth.authenticate(Some(&good), IpAddr::from([10, 0, 0, 9]))
                 .await
                 .is_ok(),
             "other addresses are unaffected"
         );
+        // five minutes after it began, the lockout is over
+        clock.advance(chrono::Duration::seconds(1));
+        assert!(auth.authenticate(Some(&good), local()).await.is_ok());
     }
 
     #[tokio::test]
     async fn a_credential_over_its_rate_is_told_when_to_retry() {
         let (config, pair) = config(Mode::Development);
-        let auth = Authenticator::new(&config, None).unwrap();
+        let clock = manual();
+        let auth = Authenticator::with_clock(&config, None, Arc::new(clock.clone())).unwrap();
         let good = format!("Bearer {}", dev_token(&pair));
+        // 1 per second, bursts of 2
         assert!(auth.authenticate(Some(&good), local()).await.is_ok());
         assert!(auth.authenticate(Some(&good), local()).await.is_ok());
-        match auth.authenticate(Some(&good), local()).await {
-            Err(AuthError::RateLimited { retry_after }) => {
-                assert!(retry_after <= Duration::from_secs(1))
-            }
-            other => panic!("{other:?}"),
-        }
+        assert_eq!(
+            auth.authenticate(Some(&good), local()).await,
+            Err(AuthError::RateLimited {
+                retry_after: Duration::from_secs(1)
+            })
+        );
+        clock.advance(chrono::Duration::milliseconds(250));
+        assert_eq!(
+            auth.authenticate(Some(&good), local()).await,
+            Err(AuthError::RateLimited {
+                retry_after: Duration::from_millis(750)
+            })
+        );
+        clock.advance(chrono::Duration::milliseconds(750));
+        assert!(auth.authenticate(Some(&good), local()).await.is_ok());
     }
 
     #[test]

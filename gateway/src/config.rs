@@ -170,7 +170,10 @@ mod tests {
         let config: GatewayConfig = load_from(&GatewayConfig::default(), None, env(&[])).unwrap();
         assert_eq!(config.http.listen.port(), 8080);
         assert_eq!(config.http.default_deadline(), Duration::from_secs(10));
-        assert_eq!(config.http.max_body_bytes, 1 << 20);
+        assert_eq!(
+            config.http.max_body_bytes, 1_048_576,
+            "1 MiB, as documented"
+        );
         assert!(
             config.backends.is_empty(),
             "each deployment names its backends"

@@ -34,6 +34,7 @@ pub mod transcode;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
+use shequ_kit::clock::{Clock, SystemClock};
 use tokio::net::TcpListener;
 
 pub use config::GatewayConfig;
@@ -73,7 +74,25 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    run_with_descriptors(config, shequ_proto::FILE_DESCRIPTOR_SET, listener, shutdown).await
+    run_with_clock(config, listener, shutdown, Arc::new(SystemClock)).await
+}
+
+/// As [`run`], reading time (lockout, rate limits, the API-key cache) from `clock`: tests move a
+/// [`shequ_kit::clock::ManualClock`] instead of waiting.
+pub async fn run_with_clock(
+    config: GatewayConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<()> {
+    serve(
+        config,
+        shequ_proto::FILE_DESCRIPTOR_SET,
+        listener,
+        shutdown,
+        clock,
+    )
+    .await
 }
 
 /// As [`run`], for another encoded descriptor set (it must keep the `google.api.http` options).
@@ -83,8 +102,26 @@ pub async fn run_with_descriptors(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    serve(
+        config,
+        descriptor_set,
+        listener,
+        shutdown,
+        Arc::new(SystemClock),
+    )
+    .await
+}
+
+async fn serve(
+    config: GatewayConfig,
+    descriptor_set: &[u8],
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<()> {
     let (stop_handle, stop) = shequ_kit::shutdown::channel();
-    let gateway = Arc::new(Gateway::new(&config, descriptor_set, stop.clone()).await?);
+    let gateway =
+        Arc::new(Gateway::with_clock(&config, descriptor_set, stop.clone(), clock).await?);
     let app = server::router(gateway.clone(), &config.cors)?;
     let backends: Vec<String> = gateway
         .backends()

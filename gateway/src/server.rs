@@ -86,11 +86,31 @@ impl Gateway {
         descriptor_set: &[u8],
         stop: shequ_kit::shutdown::Stop,
     ) -> anyhow::Result<Gateway> {
+        Self::with_clock(
+            config,
+            descriptor_set,
+            stop,
+            Arc::new(shequ_kit::clock::SystemClock),
+        )
+        .await
+    }
+
+    /// As [`Gateway::new`], reading time (lockout, rate limits, the API-key cache) from `clock`.
+    pub async fn with_clock(
+        config: &GatewayConfig,
+        descriptor_set: &[u8],
+        stop: shequ_kit::shutdown::Stop,
+        clock: Arc<dyn shequ_kit::clock::Clock>,
+    ) -> anyhow::Result<Gateway> {
         let pool = prost_reflect::DescriptorPool::decode(descriptor_set)?;
         let routes = RouteTable::from_pool(&pool)?;
         let backends = Backends::connect(&config.backends, &pool, stop).await?;
         let identity = backends.get(IDENTITY_SERVICE).cloned();
-        let auth = Arc::new(crate::auth::Authenticator::new(&config.auth, identity)?);
+        let auth = Arc::new(crate::auth::Authenticator::with_clock(
+            &config.auth,
+            identity,
+            clock,
+        )?);
         for route in routes.routes() {
             if backends.get(route.service()).is_none() {
                 tracing::warn!(service = route.service(), route = %route.label, "no backend configured; the route answers 503");

@@ -319,15 +319,21 @@ async fn a_retried_issue_returns_the_same_key_and_secret_and_no_secret_rests_in_
 async fn an_oversized_request_is_refused_before_it_is_read_and_changes_nothing() {
     let server = start().await;
     let mut admin = client(&server, Role::DistrictAdmin, NANSHAN);
-    let mut huge = key(&["integration"], NANSHAN, 30);
-    huge.display_name = "名".repeat(shequ_kit::server::MAX_REQUEST_BYTES / 3 + 1);
-    let refused = admin
-        .create_api_key(pb::CreateApiKeyRequest {
-            api_key: Some(huge),
-            request_id: String::new(),
-        })
-        .await
-        .unwrap_err();
+    // One byte over the documented 1 MiB (1,048,576 bytes).
+    let mut huge = pb::CreateApiKeyRequest {
+        api_key: Some(key(&["integration"], NANSHAN, 30)),
+        request_id: String::new(),
+    };
+    let mut padding = 1_048_577 - shequ_proto::prost::Message::encoded_len(&huge);
+    loop {
+        huge.api_key.as_mut().unwrap().display_name = "a".repeat(padding);
+        match shequ_proto::prost::Message::encoded_len(&huge) {
+            1_048_577 => break,
+            n if n > 1_048_577 => padding -= n - 1_048_577,
+            n => padding += 1_048_577 - n,
+        }
+    }
+    let refused = admin.create_api_key(huge).await.unwrap_err();
     assert!(
         matches!(refused.code(), Code::OutOfRange | Code::ResourceExhausted),
         "{refused:?}"

@@ -610,7 +610,8 @@ pub fn code_name(code: tonic::Code) -> &'static str {
 
 /// Runs the retention job until `stop`: purges audit entries older than the retention period into
 /// the archive folder (when one is configured), feed events older than the retention period, and
-/// forgets idempotency records older than a day.
+/// forgets idempotency records older than a day. It runs at start and then every
+/// `job_interval_hours` by `clock` (a test moves a manual clock a day on to see the daily run).
 pub async fn maintain(
     log: AuditLog,
     idempotency: crate::idempotency::Idempotency,
@@ -619,7 +620,8 @@ pub async fn maintain(
     clock: std::sync::Arc<dyn crate::clock::Clock>,
     stop: crate::shutdown::Stop,
 ) {
-    let interval = std::time::Duration::from_secs(config.job_interval_hours.max(1) * 3600);
+    // from an hour to a century
+    let interval = chrono::Duration::hours(config.job_interval_hours.clamp(1, 876_000) as i64);
     if config.archive_dir.is_none() {
         tracing::info!("audit.archive_dir is not set: audit entries are kept indefinitely");
     }
@@ -640,7 +642,7 @@ pub async fn maintain(
             tracing::warn!(%error, "expiring idempotency records failed");
         }
         tokio::select! {
-            () = tokio::time::sleep(interval) => {}
+            () = clock.wait_until(now + interval) => {}
             () = stop.wait() => break,
         }
     }

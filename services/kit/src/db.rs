@@ -416,10 +416,11 @@ mod tests {
     use super::*;
     use crate::{config::Secret, testing::TestDatabase};
 
-    async fn database(test: &TestDatabase, connections: u32) -> Database {
+    async fn database(test: &TestDatabase, connections: u32, read_lanes: u32) -> Database {
         Database::connect(&DatabaseConfig {
             url: Secret::new(test.url()),
             max_connections: connections,
+            read_lanes,
             ..DatabaseConfig::default()
         })
         .await
@@ -445,21 +446,109 @@ mod tests {
         .unwrap()
     }
 
+    /// PostgreSQL: a statement that cannot finish while the test holds advisory lock 42 (taken
+    /// with [`hold_gate`] on the pool's connection), answering 7 once it is released.
+    const GATED: &str =
+        "SELECT CAST(7 AS BIGINT) FROM (SELECT pg_advisory_xact_lock_shared(42)) AS gate";
+
+    /// Takes advisory lock 42 on the pool's only connection (a session lock: it stays with that
+    /// connection, back in the pool, until [`release_gate`]).
+    async fn hold_gate(db: &Database) {
+        sqlx::query("SELECT CAST(1 AS BIGINT) FROM (SELECT pg_advisory_lock(42)) AS gate")
+            .execute(db.pool())
+            .await
+            .unwrap();
+    }
+
+    async fn release_gate(db: &Database) {
+        sqlx::query("SELECT CAST(1 AS BIGINT) FROM (SELECT pg_advisory_unlock(42)) AS gate")
+            .execute(db.pool())
+            .await
+            .unwrap();
+    }
+
+    /// Returns once `count` sessions of this database wait at the gate.
+    async fn until_waiting_at_gate(db: &Database, count: i64) {
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+            if waiting >= count {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Runs `read` until it is certainly under way at the server (waiting at the gate), then
+    /// abandons it, as a caller whose deadline passed would.
+    async fn abandon_at_gate<T>(
+        db: &Database,
+        read: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+        waiting: i64,
+    ) {
+        tokio::select! {
+            _ = read => panic!("a gated read finished while the gate was held"),
+            () = until_waiting_at_gate(db, waiting) => {}
+        }
+    }
+
     #[tokio::test]
-    async fn a_read_abandoned_by_its_caller_does_not_leak_its_answer_into_the_next() {
-        let test = TestDatabase::create().await;
-        let db = database(&test, 1).await;
-        let slow = if test.is_postgres() {
-            "SELECT CAST(7 AS BIGINT) FROM pg_sleep(0.3)"
-        } else {
-            // A recursive count that takes a moment on SQLite.
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300000) \
-             SELECT CAST(7 AS BIGINT) FROM n WHERE i = 300000"
-        };
-        let abandoned =
-            tokio::time::timeout(Duration::from_millis(20), db.read(number(slow))).await;
-        assert!(abandoned.is_err(), "the slow read should still be running");
+    async fn a_read_abandoned_by_its_caller_does_not_leak_its_answer_into_the_next_on_sqlite() {
+        // On SQLite, in WAL mode, readers never wait; a write does, for the write lock the test
+        // holds, so the abandoned statement is a write answering 7 that cannot finish before the
+        // test lets it.
+        let test = TestDatabase::sqlite();
+        let db = database(&test, 1, 0).await;
+        sqlx::query("CREATE TABLE answers (value BIGINT NOT NULL)")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        let mut holder = AnyConnection::connect(test.url()).await.unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        let slow = "INSERT INTO answers (value) VALUES (7) RETURNING value";
+        // The statement reaches the connection's worker, which then waits for the lock whatever
+        // the caller does (it cannot finish: the lock is held); the caller gives up.
+        let mut read = Box::pin(db.read(number(slow)));
+        let gave_up = tokio::time::timeout(Duration::from_millis(200), &mut read).await;
+        assert!(
+            gave_up.is_err(),
+            "a write finished while the test held the write lock"
+        );
+        drop(read);
+        sqlx::query("COMMIT").execute(&mut holder).await.unwrap();
         // The one connection is reused: it must answer the new statement, not the old one.
+        for expected in [2_i64, 3, 4] {
+            let sql = format!("SELECT CAST({expected} AS BIGINT)");
+            assert_eq!(db.read(number(sql)).await.expect("read"), expected);
+        }
+        // The abandoned statement did run (so its answer was there to leak).
+        assert_eq!(
+            db.read(number("SELECT COUNT(*) FROM answers"))
+                .await
+                .unwrap(),
+            1
+        );
+        db.close().await;
+        holder.close().await.unwrap();
+    }
+
+    #[tokio::test]
+    #[ignore = "needs PostgreSQL (SHEQU_TEST_POSTGRES_URL)"]
+    async fn a_read_abandoned_by_its_caller_does_not_leak_its_answer_into_the_next_on_postgres() {
+        let test = TestDatabase::postgres().await;
+        // One lane: the next read reuses the abandoned read's connection once it has drained.
+        let db = database(&test, 1, 1).await;
+        hold_gate(&db).await;
+        abandon_at_gate(&db, db.read(number(GATED)), 1).await;
+        release_gate(&db).await;
         for expected in [2_i64, 3, 4] {
             let sql = format!("SELECT CAST({expected} AS BIGINT)");
             assert_eq!(db.read(number(sql)).await.expect("read"), expected);
@@ -468,12 +557,11 @@ mod tests {
     }
 
     #[tokio::test]
+    #[ignore = "needs PostgreSQL (SHEQU_TEST_POSTGRES_URL)"]
     async fn reads_recover_when_the_server_drops_their_connections() {
-        let test = TestDatabase::create().await;
-        if !test.is_postgres() {
-            return; // only a server can drop a connection
-        }
-        let db = database(&test, 2).await;
+        // only a server can drop a connection
+        let test = TestDatabase::postgres().await;
+        let db = database(&test, 2, 4).await;
         assert_eq!(
             db.read(number("SELECT CAST(1 AS BIGINT)")).await.unwrap(),
             1
@@ -508,30 +596,40 @@ mod tests {
     }
 
     #[tokio::test]
+    #[ignore = "needs PostgreSQL (SHEQU_TEST_POSTGRES_URL)"]
     async fn abandoned_reads_never_open_more_connections_than_there_are_lanes() {
-        let test = TestDatabase::create().await;
-        if !test.is_postgres() {
-            return; // lanes exist on PostgreSQL only
-        }
+        // lanes exist on PostgreSQL only
+        let test = TestDatabase::postgres().await;
         let db = Database::connect(&DatabaseConfig {
             url: Secret::new(test.url()),
             max_connections: 1,
             read_lanes: 2,
-            acquire_timeout_ms: 5_000,
+            acquire_timeout_ms: 60_000,
             ..DatabaseConfig::default()
         })
         .await
         .unwrap();
-        let slow = "SELECT CAST(7 AS BIGINT) FROM pg_sleep(0.4)";
-        // A burst of callers that give up long before the database answers.
-        for _ in 0..6 {
-            let abandoned =
-                tokio::time::timeout(Duration::from_millis(20), db.read(number(slow))).await;
-            assert!(abandoned.is_err());
+        hold_gate(&db).await;
+        // Two callers give up while their statements wait at the server: each keeps its lane
+        // until the statement is drained ...
+        for waiting in 1..=2 {
+            abandon_at_gate(&db, db.read(number(GATED)), waiting).await;
         }
-        // The pool's one connection plus at most the two lanes, however many callers gave up.
-        let open = sessions(&db).await;
-        assert!(open <= 3, "{open} sessions");
+        // ... so four more find no lane, and give up too, without opening a connection.
+        for _ in 0..4 {
+            let mut read = Box::pin(db.read(number(GATED)));
+            for _ in 0..10 {
+                assert!(futures::poll!(&mut read).is_pending());
+                tokio::task::yield_now().await;
+            }
+        }
+        // The pool's one connection plus the two lanes, however many callers gave up.
+        assert_eq!(
+            sessions(&db).await,
+            2,
+            "the two lanes besides this connection"
+        );
+        release_gate(&db).await;
         // The lanes come back once the abandoned statements finish, answering correctly.
         assert_eq!(
             db.read(number("SELECT CAST(8 AS BIGINT)")).await.unwrap(),

@@ -2,6 +2,12 @@
 //! method take effect exactly once. The first call's outcome (response or error) is stored; a
 //! retry with the same id and the same request gets that outcome again, even while the first is
 //! still running; the same id with a different request is refused.
+//!
+//! Time is the service's injected clock: a duplicate waits for the first call at most until the
+//! first call's claim is [`WAIT_FOR_FIRST`] old (no call runs longer), then gets ABORTED
+//! `REQUEST_IN_PROGRESS`; a claim [`ABANDONED_AFTER`] old was left by a call that died and is
+//! taken over by the next retry; ids are forgotten a day after their first call (see
+//! [`crate::audit::maintain`]).
 
 use std::time::Duration;
 
@@ -10,6 +16,7 @@ use prost::Message;
 use sm3::{Digest, Sm3};
 
 use crate::{
+    clock::Clock,
     convert::{from_db_time, to_db_time},
     crypto::FieldCipher,
     db::Database,
@@ -20,11 +27,15 @@ use crate::{
 /// `request_id` field.
 pub const METADATA_KEY: &str = "idempotency-key";
 
-/// How long a pending claim may live before another call may take it over (the first call
-/// crashed).
-const ABANDONED_AFTER: chrono::Duration = chrono::Duration::seconds(60);
-/// How long a duplicate waits for the first call to finish.
-const WAIT_FOR_FIRST: Duration = Duration::from_secs(30);
+/// How old a pending claim is when another call may take it over (the first call died).
+pub const ABANDONED_AFTER: chrono::Duration = chrono::Duration::seconds(60);
+/// How old a pending claim is when a duplicate stops waiting for its outcome: the longest a call
+/// runs ([`crate::service::MAX_CALL_DURATION`]), so a first call still pending then will not
+/// finish.
+pub const WAIT_FOR_FIRST: chrono::Duration = chrono::Duration::seconds(30);
+/// How often a waiting duplicate looks for the first call's outcome (which another replica may
+/// store).
+const POLL: Duration = Duration::from_millis(20);
 
 /// The stored first outcome of a request id.
 #[derive(Debug, Clone)]
@@ -88,16 +99,17 @@ impl Idempotency {
         Idempotency { db, cipher }
     }
 
-    /// Claims `key` for this call, or returns the first outcome of an earlier call with it.
+    /// Claims `key` for this call, or returns the first outcome of an earlier call with it,
+    /// waiting (by `clock`) while the first call may still be running.
     pub async fn claim<M: Message + Default>(
         &self,
         key: &str,
         method: &str,
         fingerprint: &str,
-        now: DateTime<Utc>,
+        clock: &dyn Clock,
     ) -> Result<Claim<M>, Error> {
-        let started = tokio::time::Instant::now();
         loop {
+            let now = clock.now();
             let inserted = sqlx::query(
                 "INSERT INTO idempotency_keys (key, method, fingerprint, state, code, message, body, created_at) \
                  VALUES ($1, $2, $3, 'pending', 0, '', NULL, $4) ON CONFLICT (key) DO NOTHING",
@@ -138,7 +150,8 @@ impl Idempotency {
                     .map_err(|e| Error::internal(anyhow::anyhow!("stored response: {e}")))?;
                 return Ok(Claim::Replay(decode_outcome(code, &message, body)?));
             }
-            if now - from_db_time(&created)? > ABANDONED_AFTER {
+            let claimed = from_db_time(&created)?;
+            if now - claimed > ABANDONED_AFTER {
                 // The first call never finished (its process died): let this one run instead.
                 sqlx::query("DELETE FROM idempotency_keys WHERE key = $1 AND state = 'pending' AND created_at = $2")
                     .bind(key)
@@ -147,14 +160,17 @@ impl Idempotency {
                     .await?;
                 continue;
             }
-            if started.elapsed() > WAIT_FOR_FIRST {
+            if now - claimed >= WAIT_FOR_FIRST {
                 return Err(Error::Aborted {
                     reason: "REQUEST_IN_PROGRESS",
                     message: "the first call with this request id is still running; retry later"
                         .to_owned(),
                 });
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::select! {
+                () = tokio::time::sleep(POLL) => {}
+                () = clock.wait_until(claimed + WAIT_FOR_FIRST) => {}
+            }
         }
     }
 
@@ -217,5 +233,141 @@ fn decode_outcome<M: Message + Default>(
             message.to_owned(),
             body.into(),
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        clock::ManualClock,
+        config::{DatabaseConfig, MigrateMode, Secret},
+        crypto::Keys,
+        db::KIT_MIGRATIONS,
+        testing::TestDatabase,
+    };
+
+    async fn records(test: &TestDatabase) -> Idempotency {
+        let db = Database::connect(&DatabaseConfig {
+            url: Secret::new(test.url()),
+            ..DatabaseConfig::default()
+        })
+        .await
+        .unwrap();
+        db.migrate(&KIT_MIGRATIONS, MigrateMode::Run).await.unwrap();
+        let keys = Keys::from_master(&Keys::generate_master()).unwrap();
+        Idempotency::new(db, keys.personal_data)
+    }
+
+    fn clock() -> ManualClock {
+        ManualClock::at("2026-06-15T02:00:00Z".parse().unwrap())
+    }
+
+    type Response = prost_types::Duration;
+
+    fn response() -> Response {
+        prost_types::Duration {
+            seconds: 42,
+            nanos: 0,
+        }
+    }
+
+    /// A duplicate's claim, running on its own task as a second call would.
+    fn duplicate(
+        records: &Idempotency,
+        clock: &ManualClock,
+    ) -> tokio::task::JoinHandle<Result<Claim<Response>, Error>> {
+        let (records, clock) = (records.clone(), clock.clone());
+        tokio::spawn(async move { records.claim("k", "Create", "f1", &clock).await })
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_waits_for_the_running_first_call_and_gets_its_response() {
+        let test = TestDatabase::create().await;
+        let (records, clock) = (records(&test).await, clock());
+        let first = records.claim::<Response>("k", "Create", "f1", &clock).await;
+        assert!(matches!(first, Ok(Claim::Run)));
+        let waiting = duplicate(&records, &clock);
+        clock.until_waiters(1).await;
+        // The clock stands still: the duplicate waits as long as the first call runs.
+        clock.advance(WAIT_FOR_FIRST - chrono::Duration::seconds(1));
+        records.finish("k", &Ok(response())).await.unwrap();
+        match waiting.await.unwrap() {
+            Ok(Claim::Replay(Outcome::Done(replayed))) => assert_eq!(replayed, response()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_gets_request_in_progress_once_the_first_call_can_no_longer_finish() {
+        let test = TestDatabase::create().await;
+        let (records, clock) = (records(&test).await, clock());
+        assert!(matches!(
+            records.claim::<Response>("k", "Create", "f1", &clock).await,
+            Ok(Claim::Run)
+        ));
+        let waiting = duplicate(&records, &clock);
+        clock.until_waiters(1).await;
+        // 30 seconds after the first call claimed the id, it cannot be running any more.
+        clock.advance(chrono::Duration::seconds(30));
+        match waiting.await.unwrap() {
+            Err(Error::Aborted { reason, .. }) => assert_eq!(reason, "REQUEST_IN_PROGRESS"),
+            other => panic!("{other:?}"),
+        }
+        // So does a duplicate arriving later, at once, until the claim is abandoned.
+        clock.advance(chrono::Duration::seconds(30));
+        match records.claim::<Response>("k", "Create", "f1", &clock).await {
+            Err(Error::Aborted { reason, .. }) => assert_eq!(reason, "REQUEST_IN_PROGRESS"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_claim_abandoned_for_a_minute_is_taken_over_by_a_retry() {
+        let test = TestDatabase::create().await;
+        let (records, clock) = (records(&test).await, clock());
+        assert!(matches!(
+            records.claim::<Response>("k", "Create", "f1", &clock).await,
+            Ok(Claim::Run)
+        ));
+        // The first call's process died: its claim stays pending.
+        clock.advance(ABANDONED_AFTER + chrono::Duration::seconds(1));
+        assert!(matches!(
+            records.claim::<Response>("k", "Create", "f1", &clock).await,
+            Ok(Claim::Run)
+        ));
+        records.finish("k", &Ok(response())).await.unwrap();
+        assert!(matches!(
+            records.claim::<Response>("k", "Create", "f1", &clock).await,
+            Ok(Claim::Replay(Outcome::Done(_)))
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_id_is_refused_for_another_request_until_it_expires() {
+        let test = TestDatabase::create().await;
+        let (records, clock) = (records(&test).await, clock());
+        let claimed_at = clock.now();
+        assert!(matches!(
+            records.claim::<Response>("k", "Create", "f1", &clock).await,
+            Ok(Claim::Run)
+        ));
+        records.finish("k", &Ok(response())).await.unwrap();
+        match records.claim::<Response>("k", "Create", "f2", &clock).await {
+            Err(Error::AlreadyExists { reason, .. }) => assert_eq!(reason, "REQUEST_ID_REUSED"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(records.expire(claimed_at).await.unwrap(), 0, "not older");
+        assert_eq!(
+            records
+                .expire(claimed_at + chrono::Duration::seconds(1))
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(matches!(
+            records.claim::<Response>("k", "Create", "f2", &clock).await,
+            Ok(Claim::Run)
+        ));
     }
 }

@@ -108,10 +108,14 @@ mod tests {
     }
 
     #[test]
-    fn page_size_defaults_clamps_and_rejects_negatives() {
-        assert_eq!(page_size(0).unwrap(), DEFAULT_PAGE_SIZE);
+    fn page_size_defaults_to_50_clamps_to_500_and_rejects_negatives() {
+        // The documented numbers (AIP-158 as the contracts describe it), not the constants.
+        assert_eq!(page_size(0).unwrap(), 50);
         assert_eq!(page_size(7).unwrap(), 7);
-        assert_eq!(page_size(100_000).unwrap(), MAX_PAGE_SIZE);
+        assert_eq!(page_size(500).unwrap(), 500);
+        assert_eq!(page_size(501).unwrap(), 500);
+        assert_eq!(page_size(100_000).unwrap(), 500);
+        assert_eq!(page_size(i32::MAX).unwrap(), 500);
         assert!(page_size(-1).is_err());
     }
 

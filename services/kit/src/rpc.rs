@@ -188,7 +188,7 @@ impl Recorder {
                 let fingerprint = idempotency::fingerprint(action, request.get_ref());
                 match to_status(
                     self.idempotency
-                        .claim::<Resp>(&key, action, &fingerprint, self.clock.now())
+                        .claim::<Resp>(&key, action, &fingerprint, &*self.clock)
                         .await,
                 )? {
                     Claim::Replay(Outcome::Done(response)) => return Ok(Response::new(response)),

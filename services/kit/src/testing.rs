@@ -1,10 +1,23 @@
 //! Test support shared by the services' integration tests and the cross-service journeys
 //! (feature `testing`): a fresh database per test on SQLite, or on PostgreSQL when
 //! `SHEQU_TEST_POSTGRES_URL` is set, and a key pair with a token issuer.
+//!
+//! A test that only means something on PostgreSQL is marked
+//! `#[ignore = "needs PostgreSQL (SHEQU_TEST_POSTGRES_URL)"]` and opens its database with
+//! [`TestDatabase::postgres`], which fails the test when the variable is unset: the PostgreSQL
+//! pass runs with `--include-ignored`, so such a test either runs on PostgreSQL or fails, and is
+//! never reported as passed without having run.
 
-use std::{path::PathBuf, time::Duration};
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    sync::{Arc, Mutex, Weak},
+    thread::ThreadId,
+    time::Duration,
+};
 
 use sqlx::{AnyConnection, Connection};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::{
     auth::{Caller, DEFAULT_AUDIENCE, DEFAULT_ISSUER, KeyPair, Role, TokenIssuer},
@@ -19,6 +32,23 @@ use crate::{
 /// creates and drops its own).
 pub const POSTGRES_ENV: &str = "SHEQU_TEST_POSTGRES_URL";
 
+/// The reason PostgreSQL-only tests are ignored with, so that `cargo test` lists them as ignored
+/// rather than passing them: `#[ignore = "needs PostgreSQL (SHEQU_TEST_POSTGRES_URL)"]`.
+pub const NEEDS_POSTGRES: &str = "needs PostgreSQL (SHEQU_TEST_POSTGRES_URL)";
+
+/// Pool size of a service under test (and of the kit's own database tests): small, so that many
+/// tests at once fit in a PostgreSQL server's connections.
+pub const TEST_POOL_CONNECTIONS: u32 = 2;
+/// Read lanes of a service under test on PostgreSQL.
+pub const TEST_READ_LANES: u32 = 1;
+/// The most server connections one test may hold at once, counted generously: a journey runs two
+/// services (each [`TEST_POOL_CONNECTIONS`] + [`TEST_READ_LANES`]), two replicas share one
+/// database, and the test opens connections of its own.
+const CONNECTIONS_PER_TEST: i64 = 12;
+/// Connections left to everything else on the server (psql, the test harness's own admin
+/// connections, other clients).
+const CONNECTIONS_KEPT_FREE: i64 = 10;
+
 /// A database that exists for one test and is removed afterwards.
 #[derive(Debug)]
 pub struct TestDatabase {
@@ -32,6 +62,9 @@ enum Cleanup {
     Postgres {
         admin_url: String,
         name: String,
+        /// The test's slot among the tests using PostgreSQL at once (released after the drop).
+        #[allow(dead_code)]
+        slot: Arc<OwnedSemaphorePermit>,
     },
     /// Another handle on a database some other handle removes.
     Alias {
@@ -43,9 +76,30 @@ impl TestDatabase {
     /// A fresh, empty database: SQLite in a temporary folder, or a new PostgreSQL database when
     /// [`POSTGRES_ENV`] is set.
     pub async fn create() -> TestDatabase {
-        match std::env::var(POSTGRES_ENV) {
-            Ok(admin_url) if !admin_url.is_empty() => Self::postgres(admin_url).await,
-            _ => Self::sqlite(),
+        match postgres_url() {
+            Some(admin_url) => Self::postgres_at(admin_url).await,
+            None => Self::sqlite(),
+        }
+    }
+
+    /// A fresh PostgreSQL database, for a test that only means something on PostgreSQL (mark it
+    /// `#[ignore = "needs PostgreSQL (SHEQU_TEST_POSTGRES_URL)"]`, see [`NEEDS_POSTGRES`]).
+    ///
+    /// # Panics
+    ///
+    /// When [`POSTGRES_ENV`] is unset: such a test fails rather than passing without having run.
+    pub async fn postgres() -> TestDatabase {
+        Self::postgres_or_fail(postgres_url()).await
+    }
+
+    async fn postgres_or_fail(admin_url: Option<String>) -> TestDatabase {
+        match admin_url {
+            Some(admin_url) => Self::postgres_at(admin_url).await,
+            None => panic!(
+                "this test needs PostgreSQL and got none: set {POSTGRES_ENV} to a server's URL \
+                 (e.g. postgres://postgres@127.0.0.1:5432/postgres), or do not run ignored tests \
+                 without it"
+            ),
         }
     }
 
@@ -59,8 +113,9 @@ impl TestDatabase {
         }
     }
 
-    async fn postgres(admin_url: String) -> TestDatabase {
+    async fn postgres_at(admin_url: String) -> TestDatabase {
         sqlx::any::install_default_drivers();
+        let slot = postgres_slot(&admin_url).await;
         let name = format!("shequ_test_{}", crate::convert::new_id());
         let mut admin = AnyConnection::connect(&admin_url)
             .await
@@ -73,7 +128,11 @@ impl TestDatabase {
         let url = replace_database(&admin_url, &name);
         TestDatabase {
             url,
-            cleanup: Cleanup::Postgres { admin_url, name },
+            cleanup: Cleanup::Postgres {
+                admin_url,
+                name,
+                slot,
+            },
         }
     }
 
@@ -104,7 +163,10 @@ impl TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        if let Cleanup::Postgres { admin_url, name } = &self.cleanup {
+        if let Cleanup::Postgres {
+            admin_url, name, ..
+        } = &self.cleanup
+        {
             if std::env::var("SHEQU_TEST_KEEP_DB").is_ok() {
                 return;
             }
@@ -132,6 +194,77 @@ impl Drop for TestDatabase {
             }
         }
     }
+}
+
+/// The PostgreSQL server the tests were pointed at, if any.
+fn postgres_url() -> Option<String> {
+    std::env::var(POSTGRES_ENV)
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+/// One slot per test using PostgreSQL at once, as many as the server's connections allow at
+/// [`CONNECTIONS_PER_TEST`] each (7 for PostgreSQL's default of 100), so that the test command
+/// works whatever the number of test threads (one per core by default).
+static POSTGRES_SLOTS: tokio::sync::OnceCell<Arc<Semaphore>> = tokio::sync::OnceCell::const_new();
+
+/// The slot each test thread holds while any of its databases exists. A test opens all its
+/// databases on its own thread (a test's body runs there, on either runtime flavour), so a test
+/// that holds a slot never waits for a second one: slots cannot deadlock.
+static HELD_SLOTS: Mutex<Option<HashMap<ThreadId, Weak<OwnedSemaphorePermit>>>> = Mutex::new(None);
+
+async fn postgres_slot(admin_url: &str) -> Arc<OwnedSemaphorePermit> {
+    let thread = std::thread::current().id();
+    let held = |thread| {
+        let mut slots = HELD_SLOTS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let slots = slots.get_or_insert_with(HashMap::new);
+        slots.retain(|_, slot| slot.strong_count() > 0);
+        slots.get(&thread).and_then(Weak::upgrade)
+    };
+    if let Some(slot) = held(thread) {
+        return slot;
+    }
+    let slots = POSTGRES_SLOTS
+        .get_or_init(|| async {
+            let connections = server_connections(admin_url).await;
+            let tests = ((connections - CONNECTIONS_KEPT_FREE) / CONNECTIONS_PER_TEST).max(1);
+            Arc::new(Semaphore::new(tests as usize))
+        })
+        .await;
+    // Other tests finish and free theirs; a test waiting this long means a test opened a
+    // database away from its own thread while holding a slot.
+    let permit = tokio::time::timeout(
+        Duration::from_secs(900),
+        Arc::clone(slots).acquire_owned(),
+    )
+    .await
+    .expect("no PostgreSQL test slot freed within 15 minutes: does a test open databases on several threads?")
+    .expect("the slots are never closed");
+    let slot = Arc::new(permit);
+    HELD_SLOTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get_or_insert_with(HashMap::new)
+        .insert(thread, Arc::downgrade(&slot));
+    slot
+}
+
+/// The connections the server lets ordinary clients open.
+async fn server_connections(admin_url: &str) -> i64 {
+    let mut admin = AnyConnection::connect(admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("{POSTGRES_ENV} does not connect: {e}"));
+    let connections: i64 = sqlx::query_scalar(
+        "SELECT CAST(current_setting('max_connections') AS BIGINT) \
+         - CAST(current_setting('superuser_reserved_connections') AS BIGINT)",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .expect("the server's max_connections");
+    let _ = admin.close().await;
+    connections
 }
 
 /// `postgres://host/db?x` with `db` replaced by `name`.
@@ -276,8 +409,8 @@ pub type StopFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + S
 /// among them) and test-sized pools and timings.
 fn prepare<S>(config: &mut ServiceConfig<S>, name: &str, database: &TestDatabase, keys: &TestKeys) {
     config.database.url = Secret::new(database.url());
-    config.database.max_connections = 4;
-    config.database.read_lanes = 2;
+    config.database.max_connections = TEST_POOL_CONNECTIONS;
+    config.database.read_lanes = TEST_READ_LANES;
     config.database.health_interval_ms = 200;
     config.auth = keys.auth_config_for(name);
     config.crypto.master_key = keys.master_key.clone();
@@ -501,6 +634,26 @@ pub fn caller(role: Role, scope: &str) -> Caller {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    #[should_panic(expected = "this test needs PostgreSQL and got none")]
+    async fn a_test_that_needs_postgresql_fails_without_it() {
+        TestDatabase::postgres_or_fail(None).await;
+    }
+
+    /// Run by the PostgreSQL pass (`--include-ignored`): it fails when that pass is about to test
+    /// SQLite instead, because the variable did not reach the tests.
+    #[tokio::test]
+    #[ignore = "needs PostgreSQL (SHEQU_TEST_POSTGRES_URL)"]
+    async fn the_postgresql_pass_puts_every_database_test_on_postgresql() {
+        let database = TestDatabase::create().await;
+        assert!(
+            database.is_postgres(),
+            "{POSTGRES_ENV} is unset: the database tests of this pass ran on SQLite"
+        );
+        let postgres = TestDatabase::postgres().await;
+        assert!(postgres.is_postgres());
+    }
 
     #[test]
     fn the_database_name_is_replaced_and_parameters_kept() {

@@ -1,7 +1,18 @@
 //! The authorisation matrix: every route of the descriptor set × every role × a caller whose scope
-//! covers the target records and one whose scope does not. Out-of-scope and forbidden-role calls
-//! must all be denied (403, or 404 where existence must not leak) and never return the records;
-//! permitted calls must not be denied. A route without a decision below fails the test, so a new
+//! covers the target records and one whose scope does not, each with exactly one expected outcome:
+//!
+//! - a permitted call (role allowed, caller in scope) answers 2xx, on fixtures of its own (a new
+//!   secretary, candidate or API key for each permitted write, the current etag read right before
+//!   an update of a province's policy, a new id for each created catalogue item);
+//! - a role the RPC does not allow: 403 `ROLE_NOT_PERMITTED`, whatever the scope;
+//! - an allowed role out of scope: for a region or province the caller names (in the path or the
+//!   body), 403 `REGION_OUT_OF_SCOPE`; for a stored record of another district, 404
+//!   `RESOURCE_NOT_FOUND`, exactly like a missing one; a secretary reading another's record is 404;
+//! - the unmasked view of a secretary (`?view=SECRETARY_VIEW_UNMASKED`) is its own row: for
+//!   administrators in scope and the secretary's own record; other readers get 403
+//!   `UNMASKED_VIEW_NOT_PERMITTED`.
+//!
+//! No refusal returns district A's records. A route without a decision fails the test, so a new
 //! RPC cannot ship without one.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -41,16 +52,51 @@ const OWN_RECORD_READERS: &[Role] = &[
     Role::Integration,
     Role::Secretary,
 ];
+/// The province's qualification standard, career policy and negative list: every role with
+/// personnel duties, in its own province.
 const POLICY_READERS: &[Role] = OWN_RECORD_READERS;
 const PROVINCE_ADMIN: &[Role] = &[Role::ProvinceAdmin];
 const AUDITOR: &[Role] = &[Role::Auditor];
 const NOBODY: &[Role] = &[];
 
-/// Who may call an RPC within their scope, and the body a realistic call sends.
+/// What an out-of-scope caller with an allowed role names.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    /// A region or province, in the path or the body: 403 REGION_OUT_OF_SCOPE.
+    Named,
+    /// A stored record: 404 RESOURCE_NOT_FOUND, as if it did not exist.
+    Stored,
+}
+
+/// The record a call works on.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Target {
+    /// District A's shared records (reads, and refusals, change nothing).
+    Shared,
+    /// A secretary of its own for each permitted call (it changes the record).
+    FreshSecretary,
+    /// A secretary of its own and its appointment event (a correction changes both).
+    FreshAppointment,
+    /// A secretary of its own who has departed (to be re-appointed).
+    FreshDeparted,
+    /// A reserve candidate of its own for each permitted call.
+    FreshCandidate,
+    /// An API key of its own for each permitted call.
+    FreshApiKey,
+}
+
+/// Who may call an RPC within their scope, and the call a realistic client makes.
 struct Decision {
+    /// Appended to the route's label (a route may have several rows).
+    row: &'static str,
     allowed: &'static [Role],
+    kind: Kind,
+    target: Target,
+    /// Roles past the role check that may not have what this row asks for: 403 with this reason
+    /// in scope.
+    partly: Option<(&'static [Role], &'static str)>,
     body: fn(&Fixtures, u32) -> Option<Value>,
-    query: &'static str,
+    query: fn(u32) -> String,
 }
 
 fn no_body(_: &Fixtures, _: u32) -> Option<Value> {
@@ -61,151 +107,254 @@ fn empty_body(_: &Fixtures, _: u32) -> Option<Value> {
     Some(json!({}))
 }
 
-/// The decision of every RPC. Adding an RPC to a contract without adding it here fails the test.
-fn decision(rpc: &str) -> Option<Decision> {
-    let d = |allowed, body, query| {
-        Some(Decision {
-            allowed,
-            body,
-            query,
-        })
-    };
+fn no_query(_: u32) -> String {
+    String::new()
+}
+
+fn decide(
+    allowed: &'static [Role],
+    kind: Kind,
+    target: Target,
+    body: fn(&Fixtures, u32) -> Option<Value>,
+    query: fn(u32) -> String,
+) -> Decision {
+    Decision {
+        row: "",
+        allowed,
+        kind,
+        target,
+        partly: None,
+        body,
+        query,
+    }
+}
+
+fn read(allowed: &'static [Role], kind: Kind) -> Vec<Decision> {
+    vec![decide(allowed, kind, Target::Shared, no_body, no_query)]
+}
+
+/// The decisions of every RPC. Adding an RPC to a contract without adding it here fails the test.
+fn decisions(rpc: &str) -> Option<Vec<Decision>> {
+    use Kind::*;
+    use Target::*;
+    let one = |d: Decision| Some(vec![d]);
     match rpc {
-        "shequ.personnel.v1.PersonnelService.CreateSecretary" => {
-            d(ADMINS, |_, n| Some(secretary(&id_number(1975, n))), "")
-        }
-        "shequ.personnel.v1.PersonnelService.GetSecretary" => d(OWN_RECORD_READERS, no_body, ""),
-        "shequ.personnel.v1.PersonnelService.ListSecretaries" => d(RECORD_READERS, no_body, ""),
-        "shequ.personnel.v1.PersonnelService.UpdateSecretary" => d(
+        "shequ.personnel.v1.PersonnelService.CreateSecretary" => one(decide(
             ADMINS,
-            |f, _| Some(json!({"displayName": "王芳", "etag": f.secretary_etag})),
-            "updateMask=displayName",
-        ),
+            Named,
+            Shared,
+            |_, n| Some(secretary(&id_number(1970 + n / 500, n % 500))),
+            no_query,
+        )),
+        "shequ.personnel.v1.PersonnelService.GetSecretary" => Some(vec![
+            decide(OWN_RECORD_READERS, Stored, Shared, no_body, no_query),
+            Decision {
+                row: "?view=SECRETARY_VIEW_UNMASKED",
+                partly: Some((
+                    &[Role::StreetOfficer, Role::Integration],
+                    "UNMASKED_VIEW_NOT_PERMITTED",
+                )),
+                ..decide(OWN_RECORD_READERS, Stored, Shared, no_body, |_| {
+                    "view=SECRETARY_VIEW_UNMASKED".into()
+                })
+            },
+        ]),
+        "shequ.personnel.v1.PersonnelService.ListSecretaries" => Some(read(RECORD_READERS, Named)),
+        "shequ.personnel.v1.PersonnelService.UpdateSecretary" => one(decide(
+            ADMINS,
+            Stored,
+            FreshSecretary,
+            |f, _| Some(json!({"displayName": "王芳芳", "etag": f.secretary_etag})),
+            |_| "updateMask=displayName".into(),
+        )),
         "shequ.personnel.v1.PersonnelService.GetQualificationStandard" => {
-            d(POLICY_READERS, no_body, "")
+            Some(read(POLICY_READERS, Named))
         }
-        "shequ.personnel.v1.PersonnelService.UpdateQualificationStandard" => d(
+        "shequ.personnel.v1.PersonnelService.UpdateQualificationStandard" => one(decide(
             PROVINCE_ADMIN,
-            |_, _| Some(json!({"maxAgeAtAppointment": 50, "etag": "0"})),
-            "updateMask=maxAgeAtAppointment",
-        ),
+            Named,
+            Shared,
+            |f, _| Some(json!({"maxAgeAtAppointment": 50, "etag": f.current_etag})),
+            |_| "updateMask=maxAgeAtAppointment".into(),
+        )),
         "shequ.personnel.v1.PersonnelService.CheckSecretaryQualification" => {
-            d(OWN_RECORD_READERS, no_body, "")
+            Some(read(OWN_RECORD_READERS, Stored))
         }
-        "shequ.personnel.v1.PersonnelService.CheckCandidateQualification" => d(
+        "shequ.personnel.v1.PersonnelService.CheckCandidateQualification" => one(decide(
             POLICY_READERS,
+            Named,
+            Shared,
             |_, _| {
                 Some(
                     json!({"candidate": {"birthDate": "1985-01-01", "education": "EDUCATION_BACHELOR", "communityWorkStartDate": "2015-01-01"}}),
                 )
             },
-            "",
-        ),
-        "shequ.personnel.v1.PersonnelService.GetCareerPolicy" => d(POLICY_READERS, no_body, ""),
-        "shequ.personnel.v1.PersonnelService.UpdateCareerPolicy" => d(
+            no_query,
+        )),
+        "shequ.personnel.v1.PersonnelService.GetCareerPolicy" => Some(read(POLICY_READERS, Named)),
+        "shequ.personnel.v1.PersonnelService.UpdateCareerPolicy" => one(decide(
             PROVINCE_ADMIN,
-            |_, _| Some(json!({"reserveAnnualTarget": 1500, "etag": "0"})),
-            "updateMask=reserveAnnualTarget",
-        ),
+            Named,
+            Shared,
+            |f, _| Some(json!({"reserveAnnualTarget": 1500, "etag": f.current_etag})),
+            |_| "updateMask=reserveAnnualTarget".into(),
+        )),
         "shequ.personnel.v1.PersonnelService.CheckPromotion" => {
-            d(OWN_RECORD_READERS, no_body, "ladder=LADDER_MANAGEMENT")
+            one(decide(OWN_RECORD_READERS, Stored, Shared, no_body, |_| {
+                "ladder=LADDER_MANAGEMENT".into()
+            }))
         }
-        "shequ.personnel.v1.PersonnelService.PromoteSecretary" => d(
+        "shequ.personnel.v1.PersonnelService.PromoteSecretary" => one(decide(
             ADMINS,
+            Stored,
+            FreshSecretary,
             |_, _| Some(json!({"ladder": "LADDER_MANAGEMENT"})),
-            "",
-        ),
-        "shequ.personnel.v1.PersonnelService.CreateCareerEvent" => d(
+            no_query,
+        )),
+        "shequ.personnel.v1.PersonnelService.CreateCareerEvent" => one(decide(
             ADMINS,
+            Stored,
+            FreshSecretary,
             |_, _| {
                 Some(json!({"type": "CAREER_EVENT_TYPE_TITLE_PROMOTION", "title": "社会工作师"}))
             },
-            "",
-        ),
-        "shequ.personnel.v1.PersonnelService.GetCareerEvent" => d(OWN_RECORD_READERS, no_body, ""),
+            no_query,
+        )),
+        "shequ.personnel.v1.PersonnelService.CorrectCareerEvent" => one(decide(
+            ADMINS,
+            Stored,
+            FreshAppointment,
+            |_, _| Some(json!({"effectiveDate": "2019-09-01", "note": "任职文件日期更正"})),
+            no_query,
+        )),
+        "shequ.personnel.v1.PersonnelService.ReappointSecretary" => one(decide(
+            ADMINS,
+            Stored,
+            FreshDeparted,
+            |_, _| Some(json!({"appointmentDate": "2026-03-01", "region": NANTOU_COMMUNITY})),
+            no_query,
+        )),
+        "shequ.personnel.v1.PersonnelService.GetViolation" => {
+            Some(read(OWN_RECORD_READERS, Stored))
+        }
+        "shequ.personnel.v1.PersonnelService.GetCareerEvent" => {
+            Some(read(OWN_RECORD_READERS, Stored))
+        }
         "shequ.personnel.v1.PersonnelService.ListCareerEvents" => {
-            d(OWN_RECORD_READERS, no_body, "")
+            Some(read(OWN_RECORD_READERS, Stored))
         }
         "shequ.personnel.v1.PersonnelService.ListNegativeListItems" => {
-            d(POLICY_READERS, no_body, "")
+            Some(read(POLICY_READERS, Named))
         }
-        "shequ.personnel.v1.PersonnelService.GetNegativeListItem" => d(POLICY_READERS, no_body, ""),
-        "shequ.personnel.v1.PersonnelService.CreateNegativeListItem" => d(
+        "shequ.personnel.v1.PersonnelService.GetNegativeListItem" => {
+            Some(read(POLICY_READERS, Named))
+        }
+        "shequ.personnel.v1.PersonnelService.CreateNegativeListItem" => one(decide(
             PROVINCE_ADMIN,
+            Named,
+            Shared,
             |_, _| Some(json!({"title": "新增条目"})),
-            "negativeListItemId=GD-MATRIX",
-        ),
-        "shequ.personnel.v1.PersonnelService.UpdateNegativeListItem" => d(
+            |n| format!("negativeListItemId=GD-M{n}"),
+        )),
+        "shequ.personnel.v1.PersonnelService.UpdateNegativeListItem" => one(decide(
             PROVINCE_ADMIN,
-            |_, _| Some(json!({"title": "违反政治纪律", "etag": "1"})),
-            "updateMask=title",
-        ),
-        "shequ.personnel.v1.PersonnelService.CreateViolation" => d(
+            Named,
+            Shared,
+            |f, _| Some(json!({"title": "违反政治纪律", "etag": f.current_etag})),
+            |_| "updateMask=title".into(),
+        )),
+        "shequ.personnel.v1.PersonnelService.CreateViolation" => one(decide(
             ADMINS,
+            Stored,
+            FreshSecretary,
             |_, _| {
                 Some(
                     json!({"negativeListItem": format!("provinces/{GUANGDONG}/negativeListItems/NL01"), "occurredOn": "2025-01-01", "evidence": "通报"}),
                 )
             },
-            "",
-        ),
-        "shequ.personnel.v1.PersonnelService.ListViolations" => d(OWN_RECORD_READERS, no_body, ""),
-        "shequ.personnel.v1.PersonnelService.CreateReserveCandidate" => d(
+            no_query,
+        )),
+        "shequ.personnel.v1.PersonnelService.ListViolations" => {
+            Some(read(OWN_RECORD_READERS, Stored))
+        }
+        "shequ.personnel.v1.PersonnelService.CreateReserveCandidate" => one(decide(
             ADMINS,
+            Named,
+            Shared,
             |_, _| {
                 Some(
                     json!({"displayName": "李明", "birthDate": "1995-05-05", "education": "EDUCATION_BACHELOR", "region": NANTOU_COMMUNITY, "readiness": "READINESS_READY_NOW"}),
                 )
             },
-            "",
-        ),
-        "shequ.personnel.v1.PersonnelService.GetReserveCandidate" => d(RECORD_READERS, no_body, ""),
-        "shequ.personnel.v1.PersonnelService.ListReserveCandidates" => {
-            d(RECORD_READERS, no_body, "")
+            no_query,
+        )),
+        "shequ.personnel.v1.PersonnelService.GetReserveCandidate" => {
+            Some(read(RECORD_READERS, Stored))
         }
-        "shequ.personnel.v1.PersonnelService.UpdateReserveCandidate" => d(
+        "shequ.personnel.v1.PersonnelService.ListReserveCandidates" => {
+            Some(read(RECORD_READERS, Named))
+        }
+        "shequ.personnel.v1.PersonnelService.UpdateReserveCandidate" => one(decide(
             ADMINS,
+            Stored,
+            FreshCandidate,
             |f, _| Some(json!({"note": "优秀", "etag": f.candidate_etag})),
-            "updateMask=note",
-        ),
+            |_| "updateMask=note".into(),
+        )),
+        // the reserve pool is read by the record readers (not by secretaries); its progress is a
+        // figure of the whole province, read in one's own province
         "shequ.personnel.v1.PersonnelService.GetReservePoolProgress" => {
-            d(POLICY_READERS, no_body, "")
+            Some(read(RECORD_READERS, Named))
         }
         "shequ.personnel.v1.PersonnelService.GetWorkforceStatistics" => {
-            d(RECORD_READERS, no_body, "")
+            Some(read(RECORD_READERS, Named))
         }
-        "shequ.personnel.v1.PersonnelService.ListAuditEntries" => d(AUDITOR, no_body, ""),
-        "shequ.identity.v1.ApiKeyService.CreateApiKey" => d(
+        "shequ.personnel.v1.PersonnelService.ListAuditEntries" => Some(read(AUDITOR, Named)),
+        "shequ.identity.v1.ApiKeyService.CreateApiKey" => one(decide(
             ADMINS,
-            |_, _| {
-                Some(
-                    json!({"displayName": "平台", "roles": ["integration"], "scope": NANSHAN, "expireTime": "2026-12-31T00:00:00Z"}),
-                )
-            },
-            "",
-        ),
-        "shequ.identity.v1.ApiKeyService.GetApiKey" => d(ADMINS, no_body, ""),
-        "shequ.identity.v1.ApiKeyService.ListApiKeys" => d(ADMINS, no_body, ""),
-        "shequ.identity.v1.ApiKeyService.RotateApiKey" => d(ADMINS, empty_body, ""),
-        "shequ.identity.v1.ApiKeyService.RevokeApiKey" => d(ADMINS, empty_body, ""),
-        // the gateway's own call: no client role may make it
-        "shequ.identity.v1.ApiKeyService.VerifyApiKey" => {
-            d(NOBODY, |f, _| Some(json!({"secret": f.api_key_secret})), "")
+            Named,
+            Shared,
+            |_, _| Some(api_key()),
+            no_query,
+        )),
+        "shequ.identity.v1.ApiKeyService.GetApiKey" => Some(read(ADMINS, Stored)),
+        "shequ.identity.v1.ApiKeyService.ListApiKeys" => Some(read(ADMINS, Named)),
+        "shequ.identity.v1.ApiKeyService.RotateApiKey" => {
+            one(decide(ADMINS, Stored, FreshApiKey, empty_body, no_query))
         }
-        "shequ.identity.v1.ApiKeyService.ListAuditEntries" => d(AUDITOR, no_body, ""),
+        "shequ.identity.v1.ApiKeyService.RevokeApiKey" => {
+            one(decide(ADMINS, Stored, FreshApiKey, empty_body, no_query))
+        }
+        // the gateway's own call: no client role may make it
+        "shequ.identity.v1.ApiKeyService.VerifyApiKey" => one(decide(
+            NOBODY,
+            Named,
+            Shared,
+            |f, _| Some(json!({"secret": f.api_key_secret})),
+            no_query,
+        )),
+        "shequ.identity.v1.ApiKeyService.ListAuditEntries" => Some(read(AUDITOR, Named)),
         _ => None,
     }
 }
 
+fn api_key() -> Value {
+    json!({"displayName": "平台", "roles": ["integration"], "scope": NANSHAN, "expireTime": "2026-12-31T00:00:00Z"})
+}
+
 /// Records of district A (Nanshan, Guangdong) that the calls target.
+#[derive(Clone)]
 struct Fixtures {
     secretary: String,
     secretary_etag: String,
     career_event: String,
+    violation: String,
     candidate: String,
     candidate_etag: String,
     api_key: String,
     api_key_secret: String,
+    /// The etag of the province policy or catalogue item a call updates, read right before it.
+    current_etag: String,
 }
 
 impl Fixtures {
@@ -214,6 +363,7 @@ impl Fixtures {
         Some(match pattern {
             "secretaries/*" => self.secretary.clone(),
             "secretaries/*/careerEvents/*" => self.career_event.clone(),
+            "secretaries/*/violations/*" => self.violation.clone(),
             // a street: inside the scope of every in-scope caller that may list (down to a street
             // officer's), outside every out-of-scope caller's
             "regions/*" => "regions/440305001000".to_owned(),
@@ -232,38 +382,81 @@ impl Fixtures {
     }
 }
 
-async fn fixtures(stack: &Stack) -> Fixtures {
-    let province = stack.token(Role::ProvinceAdmin, GUANGDONG);
-    let secretary = create(stack, &secretary(&id_number(1980, 400))).await;
-    let name = secretary["name"].as_str().unwrap().to_owned();
-    let events = stack
-        .get(&format!("/v1/{name}/careerEvents"), Some(&province))
-        .await;
+/// A province administrator of Guangdong, who sets up the fixtures.
+fn province(stack: &Stack) -> String {
+    stack.token(Role::ProvinceAdmin, GUANGDONG)
+}
+
+/// A new secretary of district A; `serial` makes its ID number unique.
+async fn new_secretary(stack: &Stack, serial: u32) -> (String, String) {
+    let created = create(
+        stack,
+        &secretary(&id_number(1990 + serial / 500, serial % 500)),
+    )
+    .await;
+    (
+        created["name"].as_str().unwrap().to_owned(),
+        created["etag"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn new_candidate(stack: &Stack) -> (String, String) {
     let candidate = stack
         .post(
             "/v1/reserveCandidates",
-            Some(&province),
+            Some(&province(stack)),
             &json!({"displayName": "张伟", "birthDate": "1994-04-04", "education": "EDUCATION_BACHELOR", "region": NANTOU_COMMUNITY, "readiness": "READINESS_DEVELOPING"}),
         )
         .await;
+    assert_eq!(candidate.status, StatusCode::OK, "{}", candidate.text);
+    (
+        candidate.body["name"].as_str().unwrap().to_owned(),
+        candidate.body["etag"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn new_api_key(stack: &Stack) -> (String, String) {
     let key = stack
-        .post(
-            "/v1/apiKeys",
-            Some(&province),
-            &json!({"displayName": "平台", "roles": ["integration"], "scope": NANSHAN, "expireTime": "2026-12-31T00:00:00Z"}),
+        .post("/v1/apiKeys", Some(&province(stack)), &api_key())
+        .await;
+    assert_eq!(key.status, StatusCode::OK, "{}", key.text);
+    (
+        key.body["apiKey"]["name"].as_str().unwrap().to_owned(),
+        key.body["secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn fixtures(stack: &Stack) -> Fixtures {
+    let (secretary, secretary_etag) = new_secretary(stack, 0).await;
+    let events = stack
+        .get(
+            &format!("/v1/{secretary}/careerEvents"),
+            Some(&province(stack)),
         )
         .await;
+    let violation = stack
+        .post(
+            &format!("/v1/{secretary}/violations"),
+            Some(&province(stack)),
+            &json!({"negativeListItem": format!("provinces/{GUANGDONG}/negativeListItems/NL01"), "occurredOn": "2025-01-01", "evidence": "通报"}),
+        )
+        .await;
+    assert_eq!(violation.status, StatusCode::OK, "{}", violation.text);
+    let (candidate, candidate_etag) = new_candidate(stack).await;
+    let (api_key, api_key_secret) = new_api_key(stack).await;
     Fixtures {
-        secretary: name,
-        secretary_etag: secretary["etag"].as_str().unwrap().to_owned(),
+        violation: violation.body["name"].as_str().unwrap().to_owned(),
+        secretary,
+        secretary_etag,
         career_event: events.body["careerEvents"][0]["name"]
             .as_str()
             .unwrap()
             .to_owned(),
-        candidate: candidate.body["name"].as_str().unwrap().to_owned(),
-        candidate_etag: candidate.body["etag"].as_str().unwrap().to_owned(),
-        api_key: key.body["apiKey"]["name"].as_str().unwrap().to_owned(),
-        api_key_secret: key.body["secret"].as_str().unwrap().to_owned(),
+        candidate,
+        candidate_etag,
+        api_key,
+        api_key_secret,
+        current_etag: String::new(),
     }
 }
 
@@ -313,24 +506,111 @@ fn fill(template: &str, fixtures: &Fixtures) -> Result<String, String> {
     Ok(path)
 }
 
+/// The one outcome a case must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expected {
+    /// 2xx.
+    Permitted,
+    /// This status and ErrorInfo reason.
+    Refused(u16, &'static str),
+}
+
+fn expected(decision: &Decision, role: Role, in_scope: bool) -> Expected {
+    if !decision.allowed.contains(&role) {
+        return Expected::Refused(403, "ROLE_NOT_PERMITTED");
+    }
+    if !in_scope {
+        return match decision.kind {
+            Kind::Named => Expected::Refused(403, "REGION_OUT_OF_SCOPE"),
+            Kind::Stored => Expected::Refused(404, "RESOURCE_NOT_FOUND"),
+        };
+    }
+    match decision.partly {
+        Some((roles, reason)) if roles.contains(&role) => Expected::Refused(403, reason),
+        _ => Expected::Permitted,
+    }
+}
+
+/// The fixtures of one case: fresh records for a permitted write, and the current etag of the
+/// policy or item an update names, read right before the call.
+async fn fixtures_for(
+    stack: &Stack,
+    shared: &Fixtures,
+    decision: &Decision,
+    path: &str,
+    permitted: bool,
+    serial: u32,
+) -> Fixtures {
+    let mut fixtures = shared.clone();
+    if permitted {
+        match decision.target {
+            Target::Shared => {}
+            Target::FreshSecretary => {
+                (fixtures.secretary, fixtures.secretary_etag) = new_secretary(stack, serial).await;
+            }
+            Target::FreshAppointment => {
+                (fixtures.secretary, fixtures.secretary_etag) = new_secretary(stack, serial).await;
+                let events = stack
+                    .get(
+                        &format!("/v1/{}/careerEvents", fixtures.secretary),
+                        Some(&province(stack)),
+                    )
+                    .await;
+                fixtures.career_event = events.body["careerEvents"][0]["name"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+            }
+            Target::FreshDeparted => {
+                (fixtures.secretary, fixtures.secretary_etag) = new_secretary(stack, serial).await;
+                let departed = stack
+                    .post(
+                        &format!("/v1/{}/careerEvents", fixtures.secretary),
+                        Some(&province(stack)),
+                        &json!({"type": "CAREER_EVENT_TYPE_DEPARTURE", "effectiveDate": "2025-01-01"}),
+                    )
+                    .await;
+                assert_eq!(departed.status, StatusCode::OK, "{}", departed.text);
+            }
+            Target::FreshCandidate => {
+                (fixtures.candidate, fixtures.candidate_etag) = new_candidate(stack).await;
+            }
+            Target::FreshApiKey => {
+                (fixtures.api_key, fixtures.api_key_secret) = new_api_key(stack).await;
+            }
+        }
+    }
+    if path.starts_with("/v1/provinces/") && path.contains("Standard")
+        || path.contains("careerPolicy")
+        || path.contains("negativeListItems/")
+    {
+        let current = stack
+            .get(path.split('?').next().unwrap(), Some(&province(stack)))
+            .await;
+        fixtures.current_etag = current.body["etag"].as_str().unwrap_or_default().to_owned();
+    }
+    fixtures
+}
+
 #[tokio::test]
-async fn every_route_denies_forbidden_roles_and_out_of_scope_callers_and_leaks_nothing() {
+async fn every_route_gives_each_role_in_and_out_of_scope_exactly_its_documented_outcome() {
     let stack = Stack::spawn_with(|config| {
         config.auth.rate_per_second = 1_000_000.0;
         config.auth.rate_burst = 1_000_000;
     })
     .await;
-    let fixtures = fixtures(&stack).await;
+    let shared = fixtures(&stack).await;
     let pool = prost_reflect::DescriptorPool::decode(shequ_proto::FILE_DESCRIPTOR_SET).unwrap();
     let routes = shequ_gateway::routes::RouteTable::from_pool(&pool).unwrap();
 
     let mut undecided = BTreeSet::new();
     let mut failures = Vec::new();
     let mut counted: BTreeMap<&str, u32> = BTreeMap::new();
+    let mut rows = 0;
     let mut serial = 0;
     for route in routes.routes() {
         let rpc = route.rpc.full_name().to_owned();
-        let Some(decision) = decision(&rpc) else {
+        let Some(decisions) = decisions(&rpc) else {
             undecided.insert(rpc);
             continue;
         };
@@ -339,57 +619,72 @@ async fn every_route_denies_forbidden_roles_and_out_of_scope_callers_and_leaks_n
             .split_once(' ')
             .map(|(_, t)| t)
             .unwrap_or_default();
-        let path = match fill(template, &fixtures) {
-            Ok(path) if decision.query.is_empty() => path,
-            Ok(path) => format!("{path}?{}", decision.query),
-            Err(why) => {
-                failures.push(format!("{rpc}: {why}"));
-                continue;
-            }
-        };
-        // denials first (they change nothing), then the permitted calls
-        let mut cases: Vec<(Role, bool)> = ROLES
-            .iter()
-            .flat_map(|r| [(*r, false), (*r, true)])
-            .collect();
-        cases.sort_by_key(|(role, in_scope)| *in_scope && decision.allowed.contains(role));
-        for (role, in_scope) in cases {
-            serial += 1;
-            let token = stack.keys.token_for(&caller(role, in_scope, &fixtures));
-            let body = (decision.body)(&fixtures, serial).map(|b| b.to_string().into_bytes());
-            let reply = stack
-                .send(route.method.clone(), &path, Some(&token), body, &[])
-                .await;
-            let permitted = in_scope && decision.allowed.contains(&role);
-            let status = reply.status;
-            let case = format!(
-                "{} as {role} ({}): {status} {}",
-                route.label,
-                if in_scope { "in scope" } else { "out of scope" },
-                reply.body["reason"]
-            );
-            if permitted {
-                *counted.entry("permitted").or_default() += 1;
-                let denied = matches!(
-                    status,
-                    StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND
+        for decision in decisions {
+            rows += 1;
+            // refusals first (they change nothing), then the permitted calls
+            let mut cases: Vec<(Role, bool)> = ROLES
+                .iter()
+                .flat_map(|r| [(*r, false), (*r, true)])
+                .collect();
+            cases.sort_by_key(|(role, in_scope)| {
+                expected(&decision, *role, *in_scope) == Expected::Permitted
+            });
+            for (role, in_scope) in cases {
+                serial += 1;
+                let expected = expected(&decision, role, in_scope);
+                let permitted = expected == Expected::Permitted;
+                let shared_path = match fill(template, &shared) {
+                    Ok(path) => path,
+                    Err(why) => {
+                        failures.push(format!("{rpc}: {why}"));
+                        continue;
+                    }
+                };
+                let fixtures =
+                    fixtures_for(&stack, &shared, &decision, &shared_path, permitted, serial).await;
+                let mut path = fill(template, &fixtures).expect("filled above");
+                let query = (decision.query)(serial);
+                if !query.is_empty() {
+                    path = format!("{path}?{query}");
+                }
+                let token = stack.keys.token_for(&caller(role, in_scope, &fixtures));
+                let body = (decision.body)(&fixtures, serial).map(|b| b.to_string().into_bytes());
+                let reply = stack
+                    .send(route.method.clone(), &path, Some(&token), body, &[])
+                    .await;
+                let case = format!(
+                    "{}{} as {role} ({}): expected {expected:?}, got {} {}",
+                    route.label,
+                    decision.row,
+                    if in_scope { "in scope" } else { "out of scope" },
+                    reply.status,
+                    if reply.status.is_success() {
+                        String::new()
+                    } else {
+                        reply.body["reason"].to_string()
+                    },
                 );
-                if denied || status.is_server_error() {
-                    failures.push(format!("permitted call refused: {case}"));
-                }
-            } else {
-                *counted.entry("denied").or_default() += 1;
-                if !matches!(status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND) {
-                    failures.push(format!("not denied: {case}"));
-                }
-                // nothing of district A's records comes back in a denial
-                for secret in [
-                    &fixtures.secretary,
-                    &fixtures.candidate,
-                    &fixtures.api_key_secret,
-                ] {
-                    if reply.text.contains(secret.as_str()) && !path.contains(secret.as_str()) {
-                        failures.push(format!("leak in {case}"));
+                match expected {
+                    Expected::Permitted => {
+                        *counted.entry("permitted").or_default() += 1;
+                        if !reply.status.is_success() {
+                            failures.push(format!("{case}: {}", reply.text));
+                        }
+                    }
+                    Expected::Refused(status, reason) => {
+                        *counted.entry("refused").or_default() += 1;
+                        if reply.status.as_u16() != status || reply.body["reason"] != reason {
+                            failures.push(case.clone());
+                        }
+                        // nothing of district A's records comes back in a refusal
+                        for secret in [&shared.secretary, &shared.candidate, &shared.api_key_secret]
+                        {
+                            if reply.text.contains(secret.as_str())
+                                && !path.contains(secret.as_str())
+                            {
+                                failures.push(format!("leak in {case}"));
+                            }
+                        }
                     }
                 }
             }
@@ -405,10 +700,11 @@ async fn every_route_denies_forbidden_roles_and_out_of_scope_callers_and_leaks_n
         failures.len(),
         failures.join("\n")
     );
-    // the matrix really ran: every route × 8 roles × 2 scopes
+    // the matrix really ran: every row (a route, and the unmasked view) × 8 roles × 2 scopes
+    assert_eq!(rows, routes.routes().count() + 1);
     let total: u32 = counted.values().sum();
-    assert_eq!(total as usize, routes.routes().count() * ROLES.len() * 2);
-    assert!(counted["denied"] > counted["permitted"]);
+    assert_eq!(total as usize, rows * ROLES.len() * 2);
+    assert!(counted["refused"] > counted["permitted"]);
     stack.stop().await;
 }
 

@@ -103,6 +103,9 @@ impl Running {
 pub(crate) struct Stack {
     pub(crate) url: String,
     pub(crate) keys: TestKeys,
+    /// The suite's time: the gateway's (lockout, rate limits, API-key cache) and the services'.
+    /// It stands still unless a test moves it.
+    pub(crate) clock: ManualClock,
     client: Client<HttpConnector, Full<Bytes>>,
     gateway: Running,
     /// The services behind the gateway (personnel, identity), stopped after it.
@@ -170,13 +173,23 @@ impl Stack {
                 .map(|(entry, server)| (entry.grpc_name, server.url())),
         );
         adjust(&mut gateway);
-        let mut stack = Self::gateway_only(gateway, keys).await;
+        let mut stack = Self::gateway_with_clock(gateway, keys, clock).await;
         stack.services = services.into_iter().map(|(_, server)| server).collect();
         stack.wait_until_ready().await;
         stack
     }
 
-    pub(crate) async fn gateway_only(mut config: GatewayConfig, keys: TestKeys) -> Stack {
+    /// The gateway alone, in front of the backends `config` names, on a manual clock of its own.
+    pub(crate) async fn gateway_only(config: GatewayConfig, keys: TestKeys) -> Stack {
+        Self::gateway_with_clock(config, keys, ManualClock::at(start_time())).await
+    }
+
+    /// The gateway alone, reading time from `clock`.
+    pub(crate) async fn gateway_with_clock(
+        mut config: GatewayConfig,
+        keys: TestKeys,
+        clock: ManualClock,
+    ) -> Stack {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind gateway");
@@ -191,12 +204,18 @@ impl Stack {
             keys.pair.private_pem.clone(),
         ));
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(shequ_gateway::run(config, listener, async move {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(shequ_gateway::run_with_clock(
+            config,
+            listener,
+            async move {
+                let _ = stopped.await;
+            },
+            std::sync::Arc::new(clock.clone()),
+        ));
         let stack = Stack {
             url,
             keys,
+            clock,
             client: Client::builder(TokioExecutor::new()).build_http(),
             gateway: Running {
                 stop: Some(stop),
@@ -228,12 +247,14 @@ impl Stack {
         );
     }
 
-    /// Repeats a GET with `authorization` until it is refused with 401, for at most a second
-    /// (a revocation reaches the gateway through identity's feed); returns the refusal and how
-    /// long it took.
+    /// Repeats a GET with `authorization` while it succeeds (a revocation reaches the gateway
+    /// through identity's feed), backing off from 5 to 100 ms, at most 150 times (within the
+    /// default burst of a credential, as the stack's clock stands still); returns the first
+    /// answer that is not 200 and how long it took.
     pub(crate) async fn until_refused(&self, path: &str, authorization: &str) -> (Reply, Duration) {
         let started = std::time::Instant::now();
-        loop {
+        let mut pause = Duration::from_millis(5);
+        for _ in 0..150 {
             let reply = self
                 .send(
                     Method::GET,
@@ -243,13 +264,16 @@ impl Stack {
                     &[("authorization", authorization)],
                 )
                 .await;
-            if reply.status == StatusCode::UNAUTHORIZED
-                || started.elapsed() > Duration::from_secs(1)
-            {
+            if reply.status != StatusCode::OK {
                 return (reply, started.elapsed());
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(100));
         }
+        panic!(
+            "{authorization:.12}… still accepted after {:?}",
+            started.elapsed()
+        );
     }
 
     /// A plain GET of any URL (another listener of the gateway): status and body text.

@@ -56,7 +56,7 @@ async fn a_replica_stopped_and_restarted_under_load_costs_clients_at_most_a_thou
         GatewayConfig::with_backends([("personnel", format!("{},{}", first.url(), second.url()))]);
     config.auth.rate_per_second = 1_000_000_000.0;
     config.auth.rate_burst = u32::MAX;
-    let stack = Arc::new(Stack::gateway_only(config, keys.clone()).await);
+    let stack = Arc::new(Stack::gateway_with_clock(config, keys.clone(), clock.clone()).await);
     stack.wait_until_ready().await;
     let created = create(&stack, &secretary(&id_number(1981, 7))).await;
     let path = format!("/v1/{}", created["name"].as_str().unwrap());

@@ -347,6 +347,47 @@ async fn client_mistakes_are_bad_requests_never_server_errors() {
 }
 
 #[tokio::test]
+async fn a_body_of_1_mib_is_accepted_and_one_byte_more_refused_by_default() {
+    let stack = Stack::spawn().await;
+    // The profile, padded with JSON whitespace to exactly `size` bytes.
+    let body = |serial: u32, size: usize| {
+        let mut text = secretary(&id_number(1985, serial)).to_string();
+        text.insert_str(1, &" ".repeat(size - text.len()));
+        assert_eq!(text.len(), size);
+        text.into_bytes()
+    };
+    let admin = stack.admin();
+    let accepted = stack
+        .send(
+            Method::POST,
+            "/v1/secretaries",
+            Some(&admin),
+            Some(body(12, 1_048_576)),
+            &[],
+        )
+        .await;
+    assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.text);
+    let refused = stack
+        .send(
+            Method::POST,
+            "/v1/secretaries",
+            Some(&admin),
+            Some(body(13, 1_048_577)),
+            &[],
+        )
+        .await;
+    let problem = refused.problem(413, "RESOURCE_EXHAUSTED", "BODY_TOO_LARGE");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("1048576 bytes"),
+        "{problem}"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test]
 async fn the_body_limit_is_configurable() {
     let stack = Stack::spawn_with(|config| config.http.max_body_bytes = 256).await;
     let reply = stack

@@ -112,6 +112,22 @@ pub(crate) fn check_policy_read(
     operation: &str,
 ) -> Result<(), Error> {
     caller.require_any(POLICY_READERS, operation)?;
+    own_province(caller, province)
+}
+
+/// Reading the progress of a province's reserve pool, a figure of the whole province: the
+/// reserve pool's readers (not secretaries, who read only their own record), in their own
+/// province.
+pub(crate) fn check_pool_progress_read(
+    caller: &Caller,
+    province: RegionCode,
+    operation: &str,
+) -> Result<(), Error> {
+    caller.require_any(RECORD_READERS, operation)?;
+    own_province(caller, province)
+}
+
+fn own_province(caller: &Caller, province: RegionCode) -> Result<(), Error> {
     if caller.scope.province() == province {
         Ok(())
     } else {
@@ -150,6 +166,18 @@ mod tests {
         assert!(check_policy_write(&admin, guangdong, "write").is_err());
         let zhejiang = RegionCode::parse("330000000000").unwrap();
         assert!(check_policy_read(&admin, zhejiang, "read").is_err());
+    }
+
+    #[test]
+    fn reserve_pool_progress_is_for_its_readers_in_their_province_not_for_secretaries() {
+        let guangdong = RegionCode::parse("440000000000").unwrap();
+        let officer = caller(Role::StreetOfficer, "440305001000");
+        assert!(check_pool_progress_read(&officer, guangdong, "read").is_ok());
+        let secretary = caller(Role::Secretary, "440305001001");
+        assert!(check_policy_read(&secretary, guangdong, "read").is_ok());
+        assert!(check_pool_progress_read(&secretary, guangdong, "read").is_err());
+        let zhejiang = RegionCode::parse("330000000000").unwrap();
+        assert!(check_pool_progress_read(&officer, zhejiang, "read").is_err());
     }
 
     #[test]

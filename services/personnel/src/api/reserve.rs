@@ -337,10 +337,11 @@ pub(crate) async fn progress(
     request: pb::GetReservePoolProgressRequest,
 ) -> Result<pb::ReservePoolProgress, Error> {
     let caller = call.caller();
+    caller.require_any(access::RECORD_READERS, "GetReservePoolProgress")?;
     let province = names::province(&ctx.kit.regions, "province", &request.province, None)?;
     let today = ctx.kit.clock.today();
     let year = year_of("year", request.year, today)?;
-    access::check_policy_read(caller, province, "GetReservePoolProgress")?;
+    access::check_pool_progress_read(caller, province, "GetReservePoolProgress")?;
     let target = ctx
         .store
         .career_policy(province)

@@ -179,24 +179,30 @@ async fn a_retried_create_takes_effect_once_and_returns_the_first_result() {
     assert_eq!(listed.secretaries.len(), 2);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_duplicates_all_get_the_first_response() {
     let app = TestApp::spawn().await;
     let request = pb::CreateSecretaryRequest {
         secretary: Some(secretary(&id_number(1985, 96))),
         request_id: "burst-1".into(),
     };
-    let calls = (0..10).map(|_| {
-        let mut client = app.admin();
-        let request = request.clone();
-        tokio::spawn(async move {
-            client
-                .create_secretary(request)
-                .await
-                .map(|r| r.into_inner())
+    // Ten callers on four worker threads, released together.
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(10));
+    let calls: Vec<_> = (0..10)
+        .map(|_| {
+            let mut client = app.admin();
+            let request = request.clone();
+            let start = start.clone();
+            tokio::spawn(async move {
+                start.wait().await;
+                client
+                    .create_secretary(request)
+                    .await
+                    .map(|r| r.into_inner())
+            })
         })
-    });
-    let responses: Vec<pb::Secretary> = futures_results(calls).await;
+        .collect();
+    let responses: Vec<pb::Secretary> = futures_results(calls.into_iter()).await;
     assert!(
         responses.iter().all(|r| r == &responses[0]),
         "every duplicate gets the first response"

@@ -46,13 +46,23 @@ impl TestApp {
         .await
     }
 
-    /// Starts the service over an existing database and keys (for restart tests).
-    pub(crate) async fn spawn_on(
-        database: TestDatabase,
-        keys: TestKeys,
-        clock: ManualClock,
+    /// Starts the service from `config` (the test's database, keys and clock filled in).
+    pub(crate) async fn spawn_with(
+        config: shequ_kit::config::ServiceConfig<
+            <Personnel as shequ_kit::service::Service>::Settings,
+        >,
     ) -> TestApp {
-        let server = TestServer::start::<Personnel>(database, keys, clock).await;
+        let server = TestServer::start_with::<Personnel>(
+            config,
+            TestDatabase::create().await,
+            TestKeys::new(),
+            ManualClock::at(start_time()),
+        )
+        .await;
+        Self::around(server)
+    }
+
+    fn around(server: TestServer) -> TestApp {
         TestApp {
             address: server.url(),
             keys: server.keys.clone(),
@@ -60,6 +70,16 @@ impl TestApp {
             channel: server.channel(),
             server,
         }
+    }
+
+    /// Starts the service over an existing database and keys (for restart tests).
+    pub(crate) async fn spawn_on(
+        database: TestDatabase,
+        keys: TestKeys,
+        clock: ManualClock,
+    ) -> TestApp {
+        let server = TestServer::start::<Personnel>(database, keys, clock).await;
+        Self::around(server)
     }
 
     pub(crate) fn channel(&self) -> Channel {

@@ -9,3 +9,4 @@ mod policies;
 mod reserve_and_statistics;
 mod secretaries;
 mod service;
+mod time_and_retention;

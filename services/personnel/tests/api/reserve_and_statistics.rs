@@ -91,6 +91,18 @@ async fn reserve_progress_counts_this_years_entries_against_the_target() {
         Code::InvalidArgument,
         "YEAR_OUT_OF_RANGE",
     );
+    // the reserve pool is not a secretary's to read, not even its progress
+    let mut secretary = app.client(Role::Secretary, NANTOU_COMMUNITY);
+    assert_refused(
+        secretary
+            .get_reserve_pool_progress(pb::GetReservePoolProgressRequest {
+                province: format!("provinces/{GUANGDONG}"),
+                year: 2026,
+            })
+            .await,
+        Code::PermissionDenied,
+        "ROLE_NOT_PERMITTED",
+    );
 }
 
 #[tokio::test]

@@ -265,44 +265,138 @@ async fn an_id_number_can_be_registered_once() {
     );
 }
 
-#[tokio::test]
-async fn listing_pages_to_the_end_with_filters_and_rejects_foreign_tokens() {
-    let app = TestApp::spawn().await;
-    let mut names = Vec::new();
-    for serial in 0..7 {
-        let mut profile = secretary(&id_number(1980 + serial, 10 + serial));
-        if serial % 2 == 1 {
-            profile.region = DAXIN_COMMUNITY.into();
-        }
-        names.push(create(&app, profile).await.name);
-    }
-    names.sort();
-
-    let mut client = app.admin();
+/// Every page of a listing, `page_size` at a time: the names in order, and how many pages.
+async fn list_all(
+    client: &mut Client,
+    request: pb::ListSecretariesRequest,
+    page_size: i32,
+) -> (Vec<String>, usize) {
     let mut seen = Vec::new();
     let mut token = String::new();
     let mut pages = 0;
     loop {
         let page = client
             .list_secretaries(pb::ListSecretariesRequest {
-                parent: format!("regions/{NANSHAN}"),
-                page_size: 3,
+                page_size,
                 page_token: token.clone(),
-                ..Default::default()
+                ..request.clone()
             })
             .await
             .unwrap()
             .into_inner();
         pages += 1;
-        assert!(page.secretaries.len() <= 3);
+        assert!(page.secretaries.len() <= page_size as usize);
         seen.extend(page.secretaries.into_iter().map(|s| s.name));
         if page.next_page_token.is_empty() {
-            break;
+            return (seen, pages);
         }
         token = page.next_page_token;
     }
-    assert_eq!(pages, 3);
-    assert_eq!(seen, names, "every secretary once, in name order");
+}
+
+#[tokio::test]
+async fn listing_pages_to_the_end_with_filters_and_rejects_foreign_tokens() {
+    let app = TestApp::spawn().await;
+    let mut client = app.admin();
+    let (mut all, mut active, mut departed, mut promoted) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for serial in 0..7 {
+        let mut profile = secretary(&id_number(1980 + serial, 10 + serial));
+        if serial % 2 == 1 {
+            profile.region = DAXIN_COMMUNITY.into();
+        }
+        let name = create(&app, profile).await.name;
+        all.push(name.clone());
+        match serial % 3 {
+            // 2, 5: departed
+            2 => {
+                client
+                    .create_career_event(pb::CreateCareerEventRequest {
+                        request_id: String::new(),
+                        parent: name.clone(),
+                        career_event: Some(pb::CareerEvent {
+                            r#type: pb::CareerEventType::Departure as i32,
+                            ..Default::default()
+                        }),
+                    })
+                    .await
+                    .unwrap();
+                departed.push(name);
+            }
+            // 1, 4: promoted on the management ladder (six years on the first rung)
+            1 => {
+                client
+                    .promote_secretary(pb::PromoteSecretaryRequest {
+                        name: name.clone(),
+                        ladder: pb::Ladder::Management as i32,
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap();
+                active.push(name.clone());
+                promoted.push(name);
+            }
+            _ => active.push(name),
+        }
+    }
+    for names in [&mut all, &mut active, &mut departed, &mut promoted] {
+        names.sort();
+    }
+    let nanshan = pb::ListSecretariesRequest {
+        parent: format!("regions/{NANSHAN}"),
+        ..Default::default()
+    };
+
+    let (seen, pages) = list_all(&mut client, nanshan.clone(), 3).await;
+    assert_eq!(
+        (seen, pages),
+        (all.clone(), 3),
+        "every secretary once, in name order"
+    );
+    // each filter, paged to the end: exactly the matching secretaries
+    let active_only = pb::ListSecretariesRequest {
+        status: pb::SecretaryStatus::Active as i32,
+        ..nanshan.clone()
+    };
+    assert_eq!(
+        list_all(&mut client, active_only.clone(), 2).await,
+        (active.clone(), 3)
+    );
+    let departed_only = pb::ListSecretariesRequest {
+        status: pb::SecretaryStatus::Departed as i32,
+        ..nanshan.clone()
+    };
+    assert_eq!(
+        list_all(&mut client, departed_only.clone(), 1).await,
+        (departed, 2)
+    );
+    let on_management_ladder = pb::ListSecretariesRequest {
+        ladder: pb::Ladder::Management as i32,
+        ..nanshan.clone()
+    };
+    assert_eq!(
+        list_all(&mut client, on_management_ladder, 1).await.0,
+        promoted
+    );
+    let second_rung = pb::ListSecretariesRequest {
+        rung: pb::Rung::AreaDirector as i32,
+        ..nanshan.clone()
+    };
+    assert_eq!(list_all(&mut client, second_rung, 10).await.0, promoted);
+    let first_rung_active = pb::ListSecretariesRequest {
+        rung: pb::Rung::Secretary as i32,
+        status: pb::SecretaryStatus::Active as i32,
+        ..nanshan.clone()
+    };
+    let first_rung: Vec<String> = active
+        .iter()
+        .filter(|name| !promoted.contains(name))
+        .cloned()
+        .collect();
+    assert_eq!(
+        list_all(&mut client, first_rung_active, 10).await.0,
+        first_rung
+    );
 
     let daxin = client
         .list_secretaries(pb::ListSecretariesRequest {
@@ -314,25 +408,33 @@ async fn listing_pages_to_the_end_with_filters_and_rejects_foreign_tokens() {
         .into_inner();
     assert_eq!(daxin.secretaries.len(), 3);
 
-    // a token is bound to its query, and cannot be forged
+    // a token is bound to its query (parent and filters), and cannot be forged
     let first = client
         .list_secretaries(pb::ListSecretariesRequest {
-            parent: format!("regions/{NANSHAN}"),
             page_size: 2,
-            ..Default::default()
+            ..active_only.clone()
         })
         .await
         .unwrap()
         .into_inner();
-    let other_query = client
-        .list_secretaries(pb::ListSecretariesRequest {
+    assert!(!first.next_page_token.is_empty());
+    for other_query in [
+        pb::ListSecretariesRequest {
             parent: format!("regions/{NANTOU_STREET}"),
-            page_size: 2,
-            page_token: first.next_page_token.clone(),
-            ..Default::default()
-        })
-        .await;
-    assert_refused(other_query, Code::InvalidArgument, "PAGE_TOKEN_INVALID");
+            ..active_only.clone()
+        },
+        departed_only.clone(),
+        nanshan.clone(),
+    ] {
+        let refused = client
+            .list_secretaries(pb::ListSecretariesRequest {
+                page_size: 2,
+                page_token: first.next_page_token.clone(),
+                ..other_query
+            })
+            .await;
+        assert_refused(refused, Code::InvalidArgument, "PAGE_TOKEN_INVALID");
+    }
     let forged = client
         .list_secretaries(pb::ListSecretariesRequest {
             parent: format!("regions/{NANSHAN}"),
@@ -504,22 +606,48 @@ async fn a_secretary_may_read_only_their_own_record() {
     );
 }
 
+/// A create request whose encoded size is exactly `bytes`, padded in the display name.
+fn create_request_of(bytes: usize) -> pb::CreateSecretaryRequest {
+    use shequ_proto::prost::Message;
+    let mut request = pb::CreateSecretaryRequest {
+        secretary: Some(secretary(&id_number(1985, 40))),
+        request_id: String::new(),
+    };
+    let base = request.encoded_len();
+    let mut padding = bytes - base;
+    loop {
+        request.secretary.as_mut().unwrap().display_name = "a".repeat(padding);
+        match request.encoded_len() {
+            n if n == bytes => return request,
+            n if n > bytes => padding -= n - bytes,
+            n => padding += bytes - n,
+        }
+    }
+}
+
 #[tokio::test]
-async fn an_oversized_request_is_refused_before_it_is_read_and_changes_nothing() {
+async fn a_request_over_1_mib_is_refused_before_it_is_read_and_one_of_1_mib_is_read() {
     let app = TestApp::spawn().await;
-    let mut huge = secretary(&id_number(1985, 40));
-    huge.display_name = "名".repeat(shequ_kit::server::MAX_REQUEST_BYTES / 3 + 1);
+    // 1 MiB, as documented: 1,048,576 bytes is read (and refused for its oversized name) ...
+    let at_limit = app
+        .admin()
+        .create_secretary(create_request_of(1_048_576))
+        .await
+        .unwrap_err();
+    assert_eq!(at_limit.code(), Code::InvalidArgument, "{at_limit:?}");
+    // ... one byte more is refused before it is decoded.
     let refused = app
         .admin()
-        .create_secretary(pb::CreateSecretaryRequest {
-            secretary: Some(huge),
-            request_id: String::new(),
-        })
+        .create_secretary(create_request_of(1_048_577))
         .await
         .unwrap_err();
     assert!(
         matches!(refused.code(), Code::OutOfRange | Code::ResourceExhausted),
         "{refused:?}"
+    );
+    assert!(
+        reason(&refused).is_empty(),
+        "not a handler's refusal: {refused:?}"
     );
     let listed = app
         .admin()
