@@ -11,8 +11,9 @@
 //!   token the `shequ` launcher prints).
 //!
 //! The caller is then re-issued as a short-lived internal token signed by the gateway's key,
-//! which is the only thing the services accept. Failed authentications count towards a lockout of
-//! the client address; authenticated callers are rate-limited per credential.
+//! which is the only thing the services accept. Repeated failures lock out the failing credential
+//! and throttle the address (which then gets only what verifies without a remote call);
+//! authenticated callers are rate-limited per credential.
 //!
 //! The lockout, the rate limit and the API-key cache read the injected [`Clock`] (tests move a
 //! manual clock); internal tokens, whose expiry the services check on the wall clock, are reused
@@ -76,11 +77,16 @@ pub struct AuthConfig {
     /// rotation drops it at once through identity's feed; this bounds staleness should the feed
     /// be interrupted).
     pub api_key_cache_secs: u64,
+    /// Addresses of the reverse proxies (load balancers) in front of the gateway: a request from
+    /// one of them is attributed to the address it reports in `X-Forwarded-For` (the right-most
+    /// address that is not itself a trusted proxy). From anywhere else that header is ignored.
+    pub trusted_proxies: Vec<IpAddr>,
     /// Requests per second allowed per credential, on average.
     pub rate_per_second: f64,
     /// Requests allowed per credential in a burst.
     pub rate_burst: u32,
-    /// Failed authentications from one address that trigger a lockout...
+    /// Failed authentications of one credential, or from one address, that trigger a lockout of
+    /// that credential, or a throttle of that address (valid credentials from it still pass)...
     pub lockout_failures: u32,
     /// ... within this many seconds ...
     pub lockout_window_secs: u64,
@@ -98,6 +104,7 @@ impl Default for AuthConfig {
             province: "440000000000".to_owned(),
             oidc: None,
             api_key_cache_secs: 30,
+            trusted_proxies: Vec::new(),
             rate_per_second: 100.0,
             rate_burst: 200,
             lockout_failures: 10,
@@ -127,6 +134,9 @@ pub enum AuthError {
         /// Time until a request is allowed again.
         retry_after: Duration,
     },
+    /// The credential would need a call to the identity service, which a throttled address does
+    /// not get.
+    NeedsVerification,
     /// The identity service cannot verify API keys right now.
     Unavailable {
         /// Explanation.
@@ -155,6 +165,7 @@ pub struct Authenticator {
     minted: Mutex<HashMap<String, (String, Instant)>>,
     limiter: RateLimiter,
     lockout: FailureLockout,
+    trusted_proxies: Vec<IpAddr>,
     clock: Arc<dyn Clock>,
 }
 
@@ -227,6 +238,7 @@ impl Authenticator {
                 Duration::from_secs(config.lockout_window_secs),
                 Duration::from_secs(config.lockout_secs),
             ),
+            trusted_proxies: config.trusted_proxies.clone(),
             clock,
         })
     }
@@ -244,29 +256,69 @@ impl Authenticator {
         client: IpAddr,
     ) -> Result<Caller, AuthError> {
         let now = self.clock.now();
-        let address = client.to_string();
-        if let Err(retry_after) = self.lockout.check(&address, now) {
+        // A credential that failed repeatedly is locked out, wherever it is presented from.
+        let credential = authorization.filter(|h| !h.trim().is_empty()).map(|h| {
+            format!(
+                "credential:{}",
+                hex::encode(sm3::Sm3::digest(h.trim().as_bytes()))
+            )
+        });
+        if let Some(key) = &credential
+            && let Err(retry_after) = self.lockout.check(key, now)
+        {
             return Err(AuthError::LockedOut { retry_after });
         }
-        let caller = match self.identify(authorization).await {
+        // An address that failed repeatedly is throttled, not shut: what it presents must prove
+        // itself without a call to the identity service (a signed token, an API key verified
+        // recently), so the valid users of a district office behind one NAT keep working while
+        // guessing API keys from it stops.
+        let address = format!("address:{client}");
+        let throttled = self.lockout.check(&address, now).err();
+        let caller = match self.identify(authorization, throttled.is_none()).await {
             Ok(caller) => caller,
-            Err(error @ AuthError::Unauthenticated { .. }) => {
+            Err(error @ AuthError::Unauthenticated { reason, .. }) => {
+                if reason == "TOKEN_MISSING" {
+                    return Err(error); // nothing was guessed
+                }
+                let locked = credential
+                    .as_ref()
+                    .and_then(|key| self.lockout.record_failure(key, now));
+                if let Some(retry_after) = throttled {
+                    return Err(AuthError::LockedOut { retry_after });
+                }
                 if let Some(retry_after) = self.lockout.record_failure(&address, now) {
-                    tracing::warn!(client = %address, "authentication failures: address locked out");
+                    tracing::warn!(client = %client, "authentication failures: address throttled");
+                    return Err(AuthError::LockedOut { retry_after });
+                }
+                if let Some(retry_after) = locked {
+                    tracing::warn!("authentication failures: credential locked out");
                     return Err(AuthError::LockedOut { retry_after });
                 }
                 return Err(error);
             }
+            Err(AuthError::NeedsVerification) => {
+                return Err(AuthError::LockedOut {
+                    retry_after: throttled.unwrap_or_default(),
+                });
+            }
             Err(other) => return Err(other),
         };
-        self.lockout.record_success(&address);
+        if let Some(key) = &credential {
+            self.lockout.record_success(key);
+        }
         self.limiter
             .check(&caller.subject, now)
             .map_err(|retry_after| AuthError::RateLimited { retry_after })?;
         Ok(caller)
     }
 
-    async fn identify(&self, authorization: Option<&str>) -> Result<Caller, AuthError> {
+    /// The caller a credential speaks for; `remote` allows a call to the identity service (an
+    /// API key not verified recently).
+    async fn identify(
+        &self,
+        authorization: Option<&str>,
+        remote: bool,
+    ) -> Result<Caller, AuthError> {
         let header = authorization.ok_or_else(|| {
             unauthenticated(
                 "TOKEN_MISSING",
@@ -282,7 +334,7 @@ impl Authenticator {
             ));
         }
         if scheme.eq_ignore_ascii_case("apikey") {
-            return self.api_key(credential).await;
+            return self.api_key(credential, remote).await;
         }
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(unauthenticated(
@@ -319,7 +371,7 @@ impl Authenticator {
         }
     }
 
-    async fn api_key(&self, secret: &str) -> Result<Caller, AuthError> {
+    async fn api_key(&self, secret: &str, remote: bool) -> Result<Caller, AuthError> {
         let fingerprint = hex::encode(sm3::Sm3::digest(secret.as_bytes()));
         if let Some((caller, verified)) = self.lock_api_keys().get(&fingerprint).cloned()
             && (self.clock.now() - verified)
@@ -334,6 +386,9 @@ impl Authenticator {
                 "API keys are not accepted by this deployment",
             )
         })?;
+        if !remote {
+            return Err(AuthError::NeedsVerification);
+        }
         let token = self.internal_token(&self.gateway_caller);
         let value: tonic::metadata::MetadataValue<_> =
             format!("Bearer {token}")
@@ -409,6 +464,11 @@ impl Authenticator {
     /// revoked meanwhile).
     pub fn forget_api_keys(&self) {
         self.lock_api_keys().clear();
+    }
+
+    /// The trusted reverse proxies.
+    pub fn trusted_proxies(&self) -> &[IpAddr] {
+        &self.trusted_proxies
     }
 
     /// The identity service, when configured.
@@ -547,7 +607,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn repeated_failures_lock_the_address_out_until_the_lockout_ends() {
+    async fn repeated_failures_lock_out_the_credential_and_throttle_the_address_not_its_users() {
         let (config, pair) = config(Mode::Development);
         let clock = manual();
         let auth = Authenticator::with_clock(&config, None, Arc::new(clock.clone())).unwrap();
@@ -563,23 +623,48 @@ mod tests {
                 retry_after: Duration::from_secs(300)
             })
         );
-        // even a good token is refused while locked out, told exactly how long is left
+        // the failing credential is locked out wherever it comes from
+        assert_eq!(
+            auth.authenticate(Some("Bearer forged"), IpAddr::from([10, 0, 0, 9]))
+                .await,
+            Err(AuthError::LockedOut {
+                retry_after: Duration::from_secs(300)
+            })
+        );
+        // a valid token from the same address (a colleague behind the same NAT) still works
         let good = format!("Bearer {}", dev_token(&pair));
+        assert!(auth.authenticate(Some(&good), local()).await.is_ok());
+        // another guess from the throttled address is refused, told how long is left
         clock.advance(chrono::Duration::seconds(299));
         assert_eq!(
-            auth.authenticate(Some(&good), local()).await,
+            auth.authenticate(Some("Bearer another-guess"), local())
+                .await,
             Err(AuthError::LockedOut {
                 retry_after: Duration::from_secs(1)
             })
         );
-        assert!(
-            auth.authenticate(Some(&good), IpAddr::from([10, 0, 0, 9]))
-                .await
-                .is_ok(),
-            "other addresses are unaffected"
-        );
         // five minutes after it began, the lockout is over
         clock.advance(chrono::Duration::seconds(1));
+        assert!(matches!(
+            auth.authenticate(Some("Bearer forged"), local()).await,
+            Err(AuthError::Unauthenticated { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn requests_without_a_credential_lock_nobody_out() {
+        let (config, pair) = config(Mode::Development);
+        let auth = Authenticator::with_clock(&config, None, Arc::new(manual())).unwrap();
+        for _ in 0..20 {
+            assert!(matches!(
+                auth.authenticate(None, local()).await,
+                Err(AuthError::Unauthenticated {
+                    reason: "TOKEN_MISSING",
+                    ..
+                })
+            ));
+        }
+        let good = format!("Bearer {}", dev_token(&pair));
         assert!(auth.authenticate(Some(&good), local()).await.is_ok());
     }
 

@@ -325,7 +325,8 @@ impl GatewayError {
                     StatusCode::TOO_MANY_REQUESTS,
                     Code::ResourceExhausted,
                     "AUTH_LOCKED_OUT",
-                    "too many failed sign-ins from this address; wait before trying again",
+                    "too many failed sign-ins with this credential or from this address; wait \
+                     before trying again",
                 );
                 problem.retry_after_seconds = Some(whole_seconds_up(retry_after));
                 problem
@@ -340,6 +341,13 @@ impl GatewayError {
                 problem.retry_after_seconds = Some(whole_seconds_up(retry_after));
                 problem
             }
+            // Turned into a lockout by the authenticator; mapped the same way should it escape.
+            GatewayError::Auth(AuthError::NeedsVerification) => Problem::gateway(
+                StatusCode::TOO_MANY_REQUESTS,
+                Code::ResourceExhausted,
+                "AUTH_LOCKED_OUT",
+                "too many failed sign-ins from this address; wait before trying again",
+            ),
             GatewayError::Auth(AuthError::Unavailable { message }) => {
                 let mut problem = Problem::gateway(
                     StatusCode::SERVICE_UNAVAILABLE,

@@ -372,6 +372,33 @@ async fn dispatch(
     (route.label.clone(), response)
 }
 
+/// The address a request comes from: the connection's peer, unless the peer is a trusted proxy,
+/// then the right-most address of `X-Forwarded-For` that is not itself a trusted proxy (the one
+/// the nearest trusted proxy saw; anything to its left was written by the client and proves
+/// nothing).
+fn client_address(
+    peer: std::net::IpAddr,
+    headers: &HeaderMap,
+    trusted: &[std::net::IpAddr],
+) -> std::net::IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    forwarded
+        .iter()
+        .rev()
+        .filter_map(|a| a.parse::<std::net::IpAddr>().ok())
+        .find(|a| !trusted.contains(a))
+        .unwrap_or(peer)
+}
+
 fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
     let mut response = (status, body.into()).into_response();
     response.headers_mut().insert(
@@ -403,10 +430,11 @@ async fn transcode(
     started: Instant,
 ) -> Result<Response, GatewayError> {
     let (parts, body) = request.into_parts();
-    let client = parts
+    let peer = parts
         .extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |info| info.0.ip());
+    let client = client_address(peer, &parts.headers, gateway.auth.trusted_proxies());
     let authorization = parts
         .headers
         .get(header::AUTHORIZATION)
@@ -584,6 +612,29 @@ mod tests {
         headers.insert(REQUEST_ID_HEADER, HeaderValue::from_static("has space"));
         assert_eq!(request_id(&headers).len(), 26, "a fresh ULID");
         assert_eq!(request_id(&HeaderMap::new()).len(), 26);
+    }
+
+    #[test]
+    fn a_forwarded_address_counts_only_from_a_trusted_proxy() {
+        let proxy: std::net::IpAddr = "10.0.0.2".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("1.2.3.4, 203.0.113.9, 10.0.0.3"),
+        );
+        let trusted = ["10.0.0.2".parse().unwrap(), "10.0.0.3".parse().unwrap()];
+        assert_eq!(
+            client_address(proxy, &headers, &trusted),
+            "203.0.113.9".parse::<std::net::IpAddr>().unwrap(),
+            "the right-most untrusted hop; the client-written 1.2.3.4 is ignored"
+        );
+        let stranger: std::net::IpAddr = "198.51.100.7".parse().unwrap();
+        assert_eq!(
+            client_address(stranger, &headers, &trusted),
+            stranger,
+            "from anyone else the header is ignored"
+        );
+        assert_eq!(client_address(proxy, &HeaderMap::new(), &trusted), proxy);
     }
 
     #[test]
