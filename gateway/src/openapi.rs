@@ -287,7 +287,7 @@ pub fn document(pool: &DescriptorPool, routes: &RouteTable) -> Value {
             "responses": {
                 "Problem": {
                     "description": "Error as RFC 9457 problem details, with the gRPC code, the ErrorInfo reason and any field or precondition violations.",
-                    "headers": { "x-request-id": { "description": "The request id.", "schema": { "type": "string" } } },
+                    "headers": { "x-request-id": { "description": "The gateway's id of this request (also in audit entries).", "schema": { "type": "string" } }, "x-client-request-id": { "description": "The client's own x-request-id, when it sent a valid one.", "schema": { "type": "string" } } },
                     "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } }
                 }
             }
@@ -298,7 +298,7 @@ pub fn document(pool: &DescriptorPool, routes: &RouteTable) -> Value {
 const INFO_DESCRIPTION: &str = "REST/JSON front of the Shequ (社区) services, generated from their gRPC contracts.\n\n\
 * **Authentication**: `Authorization: Bearer <token>` on every call.\n\
 * **JSON**: proto3 canonical JSON: camelCase names (snake_case accepted), enums by name, 64-bit integers as strings, timestamps in RFC 3339, field masks as comma-separated camelCase paths. Fields with default values are omitted from responses. Unknown fields are refused.\n\
-* **Request id**: `x-request-id` is echoed in every response (generated when absent).\n\
+* **Request id**: every response carries the gateway's own `x-request-id` (a ULID, also in audit entries); a client's own `x-request-id` (1-128 of `[A-Za-z0-9._:-]`) is kept beside it and echoed as `x-client-request-id`.\n\
 * **Retries**: send `Idempotency-Key: <1-128 printable characters>` on a write so that a retry takes effect once.\n\
 * **Deadline**: 10 s by default; send `x-request-timeout` (`500ms`, `2s` or a bare number of seconds) to shorten it.\n\
 * **Errors**: `application/problem+json` with `code` (gRPC code), `reason` and `domain` (ErrorInfo), `fieldViolations` and `preconditionViolations`.";
@@ -416,7 +416,7 @@ impl Generator {
             json!({
                 "200": {
                     "description": format!("The {}.", route.response_body.as_ref().map_or(rpc.output().name().to_owned(), |f| f.json_name().to_owned())),
-                    "headers": { "x-request-id": { "description": "The request id.", "schema": { "type": "string" } } },
+                    "headers": { "x-request-id": { "description": "The gateway's id of this request (also in audit entries).", "schema": { "type": "string" } }, "x-client-request-id": { "description": "The client's own x-request-id, when it sent a valid one.", "schema": { "type": "string" } } },
                     "content": { "application/json": { "schema": response_schema } }
                 },
                 "4XX": { "$ref": "#/components/responses/Problem" },

@@ -37,6 +37,8 @@ use crate::{
 
 /// Request id header, read from the client and echoed on every response.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// The client's own request id, echoed and forwarded beside ours.
+pub const CLIENT_REQUEST_ID_HEADER: &str = "x-client-request-id";
 
 /// The service that verifies API keys.
 const IDENTITY_SERVICE: &str = "shequ.identity.v1.ApiKeyService";
@@ -238,7 +240,10 @@ async fn handle_admin(State(gateway): State<Arc<Gateway>>, request: Request<Body
 async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let request_id = request_id(request.headers());
+    // Our own id, always: a client's id is kept beside it (`x-client-request-id`), never instead,
+    // so no caller can make its audit entries pass for another's.
+    let request_id = ulid::Ulid::new().to_string();
+    let client_request_id = client_request_id(request.headers());
     let span = server_span(&method, &request_id, request.headers());
 
     let (label, mut response) = dispatch(&gateway, request, &request_id, started)
@@ -252,6 +257,14 @@ async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> 
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
+    if let Some(value) = client_request_id
+        .as_deref()
+        .and_then(|id| HeaderValue::from_str(id).ok())
+    {
+        response
+            .headers_mut()
+            .insert(CLIENT_REQUEST_ID_HEADER, value);
+    }
     // The access log, outside the span (its fields are all here): never the raw path or query
     // (they may carry personal data), never bodies.
     tracing::info!(
@@ -261,6 +274,7 @@ async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> 
         status,
         latency_us = latency.as_micros() as u64,
         request_id = %request_id,
+        client_request_id = client_request_id.as_deref().unwrap_or(""),
         "request"
     );
     response
@@ -277,8 +291,8 @@ fn server_span(method: &Method, request_id: &str, headers: &HeaderMap) -> tracin
     span
 }
 
-/// The client's request id if it is sane, else a new ULID.
-fn request_id(headers: &HeaderMap) -> String {
+/// The client's own request id (its `x-request-id`), if it sent a sane one.
+fn client_request_id(headers: &HeaderMap) -> Option<String> {
     headers
         .get(REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -288,7 +302,7 @@ fn request_id(headers: &HeaderMap) -> String {
                 && v.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
         })
-        .map_or_else(|| ulid::Ulid::new().to_string(), str::to_owned)
+        .map(str::to_owned)
 }
 
 async fn dispatch(
@@ -565,6 +579,11 @@ fn metadata(parts: &Parts, request_id: &str, caller_token: &str) -> MetadataMap 
     if let Ok(value) = MetadataValue::try_from(request_id) {
         metadata.insert(REQUEST_ID_HEADER, value);
     }
+    if let Some(value) =
+        client_request_id(&parts.headers).and_then(|id| MetadataValue::try_from(id).ok())
+    {
+        metadata.insert(CLIENT_REQUEST_ID_HEADER, value);
+    }
     // The services make a write take effect once per key (and check the key themselves).
     if let Some(value) = parts.headers.get(IDEMPOTENCY_KEY_HEADER)
         && let Ok(value) = MetadataValue::try_from(value.as_bytes())
@@ -605,13 +624,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_sane_client_request_id_is_kept_and_anything_else_replaced() {
+    fn a_sane_client_request_id_is_kept_and_anything_else_dropped() {
         let mut headers = HeaderMap::new();
         headers.insert(REQUEST_ID_HEADER, HeaderValue::from_static("abc-123_x.y:z"));
-        assert_eq!(request_id(&headers), "abc-123_x.y:z");
+        assert_eq!(
+            client_request_id(&headers).as_deref(),
+            Some("abc-123_x.y:z")
+        );
         headers.insert(REQUEST_ID_HEADER, HeaderValue::from_static("has space"));
-        assert_eq!(request_id(&headers).len(), 26, "a fresh ULID");
-        assert_eq!(request_id(&HeaderMap::new()).len(), 26);
+        assert_eq!(client_request_id(&headers), None);
+        assert_eq!(client_request_id(&HeaderMap::new()), None);
     }
 
     #[test]
@@ -707,6 +729,7 @@ mod tests {
             )
             .header("cookie", "session=secret")
             .header("x-forwarded-for", "10.0.0.1")
+            .header("x-request-id", "client-7")
             .body(())
             .unwrap();
         let (parts, ()) = request.into_parts();
@@ -717,6 +740,11 @@ mod tests {
             "the client's own credential is replaced by the gateway's caller token"
         );
         assert_eq!(metadata.get(REQUEST_ID_HEADER).unwrap(), "rid-1");
+        assert_eq!(
+            metadata.get(CLIENT_REQUEST_ID_HEADER).unwrap(),
+            "client-7",
+            "the client's id travels beside ours, not instead of it"
+        );
         assert_eq!(metadata.get(IDEMPOTENCY_KEY_HEADER).unwrap(), "retry-7");
         assert!(metadata.get("traceparent").is_some());
         assert!(metadata.get("cookie").is_none());

@@ -68,10 +68,11 @@ async fn load(
         .get(id)
         .await?
         .ok_or_else(|| Error::not_found(name))?;
+    // Noted before the scope check, so a refused probe is audited in the region it probed.
+    call.target(name, key.scope);
     if !caller.covers(key.scope) {
         return Err(Error::not_found(name));
     }
-    call.target(name, key.scope);
     Ok(key)
 }
 
@@ -322,6 +323,22 @@ async fn audit_entries(
     .await
 }
 
+async fn verify_audit_log(
+    ctx: &Context,
+    call: &Call,
+    request: audit_pb::VerifyAuditLogRequest,
+) -> Result<audit_pb::VerifyAuditLogResponse, Error> {
+    let kit = &ctx.kit;
+    shequ_kit::audit::verify_for_auditor(
+        &kit.audit,
+        &kit.regions,
+        call.caller(),
+        call.now(),
+        request,
+    )
+    .await
+}
+
 shequ_kit::grpc_service! {
     /// The implementation of `shequ.identity.v1.ApiKeyService`.
     pub struct IdentityApi(Context): ApiKeyService via ApiKeyServiceServer {
@@ -332,5 +349,6 @@ shequ_kit::grpc_service! {
     write "RevokeApiKey" revoke_api_key(pb::RevokeApiKeyRequest) -> pb::ApiKey => revoke;
     read "VerifyApiKey" verify_api_key(pb::VerifyApiKeyRequest) -> pb::VerifyApiKeyResponse => verify;
     read "ListAuditEntries" list_audit_entries(audit_pb::ListAuditEntriesRequest) -> audit_pb::ListAuditEntriesResponse => audit_entries;
+    read "VerifyAuditLog" verify_audit_log(audit_pb::VerifyAuditLogRequest) -> audit_pb::VerifyAuditLogResponse => verify_audit_log;
     }
 }

@@ -147,6 +147,8 @@ pub struct VerifyReport {
     pub checked: u64,
     /// Last sequence number.
     pub head_seq: i64,
+    /// Hash of the last entry (what the next entry will chain to).
+    pub head_hash: String,
     /// Everything wrong; empty when the log is intact.
     pub problems: Vec<Problem>,
 }
@@ -157,9 +159,9 @@ const RETENTION_ACTOR: &str = "system:retention";
 /// Filters of an audit query.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
-    /// Only records inside this region, plus the log's own purge entries, which concern every
-    /// region (other records without a region, such as refusals of unknown records, match no
-    /// region filter: their actors may belong to another district).
+    /// Only records inside this region (the record's region, or, where the record is unknown,
+    /// such as a refused list of another district, the caller's scope), plus the log's own purge
+    /// entries, which concern every region.
     pub region: Option<RegionCode>,
     /// Only this actor.
     pub actor: Option<String>,
@@ -209,6 +211,27 @@ struct Row {
 
 const COLUMNS: &str =
     "seq, at, actor, roles, action, resource, region, request_id, outcome, detail, prev_hash, hash";
+
+/// The condition of an [`AuditFilter`]: $1 after this sequence number, $2..$3 region bounds, $4
+/// actor, $5..$6 time bounds (an empty string leaves a bound open).
+fn matching() -> String {
+    format!(
+        "seq > $1 \
+         AND (region BETWEEN $2 AND $3 OR (region = '' AND actor = '{RETENTION_ACTOR}' AND action = 'AUDIT_PURGE')) \
+         AND ($4 = '' OR actor = $4) AND ($5 = '' OR at >= $5) AND ($6 = '' OR at < $6)"
+    )
+}
+
+/// The range of stored region codes inside `scope` (everything when there is none).
+fn region_bounds(scope: Option<RegionCode>) -> (String, String) {
+    match scope {
+        Some(scope) => {
+            let prefix = scope.prefix();
+            (format!("{prefix:0<12}"), format!("{prefix:9<12}"))
+        }
+        None => (String::new(), "~".to_owned()),
+    }
+}
 
 impl Row {
     fn into_entry(self) -> Result<AuditEntry, Error> {
@@ -352,18 +375,10 @@ impl AuditLog {
         after_seq: i64,
         limit: usize,
     ) -> Result<Vec<AuditEntry>, Error> {
-        let (low, high) = match filter.region {
-            Some(scope) => {
-                let prefix = scope.prefix();
-                (format!("{prefix:0<12}"), format!("{prefix:9<12}"))
-            }
-            None => (String::new(), "~".to_owned()),
-        };
+        let (low, high) = region_bounds(filter.region);
         let sql = format!(
-            "SELECT {COLUMNS} FROM audit_entries WHERE seq > $1 \
-             AND (region BETWEEN $2 AND $3 OR (region = '' AND actor = '{RETENTION_ACTOR}' AND action = 'AUDIT_PURGE')) \
-             AND ($4 = '' OR actor = $4) AND ($5 = '' OR at >= $5) AND ($6 = '' OR at < $6) \
-             ORDER BY seq LIMIT $7"
+            "SELECT {COLUMNS} FROM audit_entries WHERE {} ORDER BY seq LIMIT $7",
+            matching()
         );
         let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(after_seq)
@@ -376,6 +391,22 @@ impl AuditLog {
             .fetch_all(self.db.pool())
             .await?;
         rows.into_iter().map(Row::into_entry).collect()
+    }
+
+    /// How many entries match `filter`.
+    pub async fn count(&self, filter: &AuditFilter) -> Result<u64, Error> {
+        let (low, high) = region_bounds(filter.region);
+        let sql = format!("SELECT COUNT(*) FROM audit_entries WHERE {}", matching());
+        let (count,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(0_i64)
+            .bind(low)
+            .bind(high)
+            .bind(filter.actor.clone().unwrap_or_default())
+            .bind(filter.from.map(to_db_time).unwrap_or_default())
+            .bind(filter.to.map(to_db_time).unwrap_or_default())
+            .fetch_one(self.db.pool())
+            .await?;
+        Ok(count.max(0) as u64)
     }
 
     /// Walks the whole chain and reports every problem found.
@@ -468,6 +499,7 @@ impl AuditLog {
         Ok(VerifyReport {
             checked,
             head_seq: last_seq,
+            head_hash: previous_hash,
             problems,
         })
     }
@@ -759,9 +791,57 @@ mod listing {
             next_page_token,
         })
     }
+
+    /// VerifyAuditLog for every service: auditors only, inside their scope. The whole chain is
+    /// verified (that is what proves any one entry), and the answer says how many of its entries
+    /// the auditor can list; problems name sequence numbers only.
+    pub async fn verify_for_auditor(
+        log: &AuditLog,
+        regions: &Regions,
+        caller: &Caller,
+        now: chrono::DateTime<chrono::Utc>,
+        request: pb::VerifyAuditLogRequest,
+    ) -> Result<pb::VerifyAuditLogResponse, Error> {
+        caller.require_any(&[Role::Auditor], "VerifyAuditLog")?;
+        let region = crate::names::region_parent(regions, "parent", &request.parent)?;
+        caller.require_scope(region, "parent")?;
+        let report = log.verify().await?;
+        let entries_in_scope = log
+            .count(&AuditFilter {
+                region: Some(region),
+                ..AuditFilter::default()
+            })
+            .await?;
+        Ok(pb::VerifyAuditLogResponse {
+            intact: report.problems.is_empty(),
+            checked_entries: report.checked as i64,
+            entries_in_scope: entries_in_scope as i64,
+            head_sequence: report.head_seq,
+            head_hash: report.head_hash,
+            problems: report.problems.iter().map(problem_pb).collect(),
+            verify_time: Some(to_timestamp(now)),
+        })
+    }
+
+    fn problem_pb(problem: &super::Problem) -> pb::AuditProblem {
+        use super::Problem;
+        let (kind, first, last) = match problem {
+            Problem::Tampered { seq } => ("TAMPERED", *seq, *seq),
+            Problem::BrokenLink { seq } => ("BROKEN_LINK", *seq, *seq),
+            Problem::Missing { from, to } => ("MISSING", *from, *to),
+            Problem::WrongKey { .. } => ("WRONG_KEY", 0, 0),
+            Problem::Head { .. } => ("HEAD", 0, 0),
+        };
+        pb::AuditProblem {
+            kind: kind.to_owned(),
+            first_sequence: first,
+            last_sequence: last,
+            description: problem.to_string(),
+        }
+    }
 }
 
-pub use listing::list_for_auditor;
+pub use listing::{list_for_auditor, verify_for_auditor};
 
 #[cfg(test)]
 mod tests {

@@ -175,7 +175,14 @@ impl Call {
                 .join(","),
             action: self.0.action.to_owned(),
             resource: target.resource,
-            region: target.region,
+            // Where the record is unknown (refused before it was found, or a list), the entry
+            // belongs to the caller's scope, so that the auditors there see what their people
+            // tried (a refused probe of another district included).
+            region: if target.region.is_empty() {
+                caller.scope.to_string()
+            } else {
+                target.region
+            },
             request_id: self.0.request_id.clone(),
             outcome: code_name(outcome).to_owned(),
             detail: detail.join("; "),

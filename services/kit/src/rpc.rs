@@ -140,7 +140,9 @@ impl Recorder {
         ))
     }
 
-    /// Serves a read; audited only when the handler reports personal data returned unmasked.
+    /// Serves a read; audited when the handler reports personal data returned unmasked, and when
+    /// it is refused (PERMISSION_DENIED, or NOT_FOUND, which is also how a record of another
+    /// district is refused): auditors see who probed what.
     pub async fn read<Req, Resp, Fut>(
         &self,
         action: &'static str,
@@ -151,12 +153,16 @@ impl Recorder {
         Fut: Future<Output = Result<Resp, Error>>,
     {
         let call = to_status(self.start(action, &mut request))?;
-        to_status(self.grants.check(call.caller(), action))?;
+        if let Err(refused) = self.grants.check(call.caller(), action) {
+            call.record_outcome(refused.code()).await;
+            return Err(to_status::<()>(Err(refused)).unwrap_err());
+        }
         let outcome = to_status(handler(call.clone(), request.into_inner()).await);
-        if call.is_sensitive_read() {
-            let code = outcome
-                .as_ref()
-                .map_or_else(Status::code, |_| tonic::Code::Ok);
+        let code = outcome
+            .as_ref()
+            .map_or_else(Status::code, |_| tonic::Code::Ok);
+        let refused = matches!(code, tonic::Code::PermissionDenied | tonic::Code::NotFound);
+        if call.is_sensitive_read() || refused {
             call.record_outcome(code).await;
         }
         outcome.map(Response::new)

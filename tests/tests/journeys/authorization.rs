@@ -310,6 +310,7 @@ fn decisions(rpc: &str) -> Option<Vec<Decision>> {
             Some(read(RECORD_READERS, Named))
         }
         "shequ.personnel.v1.PersonnelService.ListAuditEntries" => Some(read(AUDITOR, Named)),
+        "shequ.personnel.v1.PersonnelService.VerifyAuditLog" => Some(read(AUDITOR, Named)),
         "shequ.identity.v1.ApiKeyService.CreateApiKey" => one(decide(
             ADMINS,
             Named,
@@ -334,6 +335,7 @@ fn decisions(rpc: &str) -> Option<Vec<Decision>> {
             no_query,
         )),
         "shequ.identity.v1.ApiKeyService.ListAuditEntries" => Some(read(AUDITOR, Named)),
+        "shequ.identity.v1.ApiKeyService.VerifyAuditLog" => Some(read(AUDITOR, Named)),
         _ => None,
     }
 }

@@ -112,7 +112,7 @@ async fn a_backend_that_never_answers_hits_the_clients_deadline_with_504() {
 }
 
 #[tokio::test]
-async fn the_request_id_is_echoed_forwarded_and_generated_when_absent() {
+async fn every_request_gets_the_gateways_own_id_and_the_clients_is_echoed_and_audited_beside_it() {
     let stack = Stack::spawn().await;
     let reply = stack
         .send(
@@ -123,12 +123,39 @@ async fn the_request_id_is_echoed_forwarded_and_generated_when_absent() {
             &[("x-request-id", "journey-42")],
         )
         .await;
-    assert_eq!(reply.header("x-request-id"), "journey-42");
     reply.problem(404, "NOT_FOUND", "RESOURCE_NOT_FOUND");
-    assert_eq!(reply.body["requestId"], "journey-42");
+    let ours = reply.header("x-request-id").to_owned();
+    assert_eq!(ours.len(), 26, "the gateway's own ULID: {ours}");
+    assert_eq!(reply.body["requestId"], ours.as_str());
+    assert_eq!(reply.header("x-client-request-id"), "journey-42");
+    // The refused read reached the audit log under both ids.
+    let auditor = stack.token(shequ_kit::auth::Role::Auditor, NANSHAN);
+    let log = stack
+        .get(
+            &format!("/v1/personnel/regions/{NANSHAN}/auditEntries"),
+            Some(&auditor),
+        )
+        .await;
+    let entry = &log.body["auditEntries"][0];
+    assert_eq!(
+        (&entry["action"], &entry["outcome"], &entry["requestId"]),
+        (
+            &serde_json::json!("GetSecretary"),
+            &serde_json::json!("NOT_FOUND"),
+            &serde_json::json!(ours)
+        ),
+        "{}",
+        log.text
+    );
+    assert_eq!(entry["detail"], "client request id journey-42");
 
     let generated = stack.get("/healthz", None).await;
     assert_eq!(generated.header("x-request-id").len(), 26, "a ULID");
+    assert_eq!(
+        generated.header("x-client-request-id"),
+        "",
+        "none sent, none echoed"
+    );
     let hostile = stack
         .send(
             Method::GET,
@@ -138,10 +165,11 @@ async fn the_request_id_is_echoed_forwarded_and_generated_when_absent() {
             &[("x-request-id", "a b\"<script>")],
         )
         .await;
-    assert_ne!(
-        hostile.header("x-request-id"),
-        "a b\"<script>",
-        "unsafe ids are replaced"
+    assert_eq!(hostile.header("x-request-id").len(), 26);
+    assert_eq!(
+        hostile.header("x-client-request-id"),
+        "",
+        "an unsafe client id is dropped, not echoed"
     );
     stack.stop().await;
 }

@@ -644,18 +644,31 @@ async fn no_database_dump_holds_a_plaintext_id_or_phone_number() {
 }
 
 #[tokio::test]
-async fn every_write_through_the_gateway_is_in_the_audit_log_with_its_request_id() {
+async fn every_write_is_audited_under_the_gateways_request_id_with_the_clients_beside_it() {
     let stack = Stack::spawn().await;
-    let created = stack
-        .send(
+    let admin = stack.admin();
+    let send = |serial| {
+        stack.send(
             Method::POST,
             "/v1/secretaries",
-            Some(&stack.admin()),
-            Some(secretary(&id_number(1985, 9)).to_string().into_bytes()),
+            Some(&admin),
+            Some(secretary(&id_number(1985, serial)).to_string().into_bytes()),
             &[("x-request-id", "console-7f3a")],
         )
-        .await;
-    assert_eq!(created.status, StatusCode::OK);
+    };
+    // Two clients happen to (or one pretends to) use the same request id.
+    let first = send(9).await;
+    let second = send(10).await;
+    for reply in [&first, &second] {
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        assert_eq!(reply.header("x-client-request-id"), "console-7f3a");
+        assert_eq!(
+            reply.header("x-request-id").len(),
+            26,
+            "the gateway's own ULID"
+        );
+    }
+    assert_ne!(first.header("x-request-id"), second.header("x-request-id"));
     let auditor = stack.token(shequ_kit::auth::Role::Auditor, NANSHAN);
     let log = stack
         .get(
@@ -664,10 +677,17 @@ async fn every_write_through_the_gateway_is_in_the_audit_log_with_its_request_id
         )
         .await;
     assert_eq!(log.status, StatusCode::OK, "{}", log.text);
-    let entry = &log.body["auditEntries"][0];
-    assert_eq!(entry["action"], "CreateSecretary");
-    assert_eq!(entry["requestId"], "console-7f3a");
-    assert_eq!(entry["outcome"], "OK");
-    assert!(entry["actor"].as_str().unwrap().contains("district_admin"));
+    for (entry, reply) in log.body["auditEntries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip([&first, &second])
+    {
+        assert_eq!(entry["action"], "CreateSecretary");
+        assert_eq!(entry["requestId"], reply.header("x-request-id"));
+        assert_eq!(entry["detail"], "client request id console-7f3a");
+        assert_eq!(entry["outcome"], "OK");
+        assert!(entry["actor"].as_str().unwrap().contains("district_admin"));
+    }
     stack.stop().await;
 }

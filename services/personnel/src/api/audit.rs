@@ -20,3 +20,19 @@ pub(crate) async fn list(
     )
     .await
 }
+
+pub(crate) async fn verify(
+    ctx: &Context,
+    call: &Call,
+    request: pb::VerifyAuditLogRequest,
+) -> Result<pb::VerifyAuditLogResponse, Error> {
+    let kit = &ctx.kit;
+    shequ_kit::audit::verify_for_auditor(
+        &kit.audit,
+        &kit.regions,
+        call.caller(),
+        call.now(),
+        request,
+    )
+    .await
+}

@@ -60,5 +60,6 @@ shequ_kit::grpc_service! {
     read "GetReservePoolProgress" get_reserve_pool_progress(pb::GetReservePoolProgressRequest) -> pb::ReservePoolProgress => reserve::progress;
     read "GetWorkforceStatistics" get_workforce_statistics(pb::GetWorkforceStatisticsRequest) -> pb::WorkforceStatistics => reserve::statistics;
     read "ListAuditEntries" list_audit_entries(shequ_proto::audit::v1::ListAuditEntriesRequest) -> shequ_proto::audit::v1::ListAuditEntriesResponse => audit::list;
+    read "VerifyAuditLog" verify_audit_log(shequ_proto::audit::v1::VerifyAuditLogRequest) -> shequ_proto::audit::v1::VerifyAuditLogResponse => audit::verify;
     }
 }

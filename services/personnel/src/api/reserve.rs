@@ -46,10 +46,11 @@ async fn load(
         .candidate(id)
         .await?
         .ok_or_else(|| Error::not_found(name))?;
+    // Noted before the scope check, so a refused probe is audited in the district it probed.
+    call.target(name, candidate.region);
     if !call.caller().covers(candidate.region) {
         return Err(Error::not_found(name));
     }
-    call.target(name, candidate.region);
     Ok(candidate)
 }
 

@@ -58,8 +58,9 @@ pub(crate) async fn load_readable(
         .secretary(id)
         .await?
         .ok_or_else(|| Error::not_found(name))?;
-    access::check_read(caller, &secretary)?;
+    // Noted before the scope check, so a refused probe is audited in the district it probed.
     call.target(name, secretary.region);
+    access::check_read(caller, &secretary)?;
     Ok(secretary)
 }
 
@@ -79,8 +80,9 @@ pub(crate) async fn load_writable(
         .secretary(id)
         .await?
         .ok_or_else(|| Error::not_found(name))?;
-    access::check_write(caller, &secretary)?;
+    // Noted before the scope check, so a refused probe is audited in the district it probed.
     call.target(name, secretary.region);
+    access::check_write(caller, &secretary)?;
     Ok(secretary)
 }
 

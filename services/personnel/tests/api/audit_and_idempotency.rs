@@ -360,3 +360,144 @@ async fn a_change_whose_audit_entry_cannot_be_recorded_does_not_happen() {
     let renamed = admin.update_secretary(rename()).await.unwrap().into_inner();
     assert_eq!(renamed.display_name, "未审计");
 }
+
+#[tokio::test]
+async fn refused_probes_are_seen_by_the_auditors_of_the_district_probed_and_of_the_prober() {
+    let app = TestApp::spawn().await;
+    let nanshan_record = create(&app, secretary(&id_number(1985, 94))).await;
+    let mut futian_officer = app.client(Role::StreetOfficer, "440304001000");
+    // A Futian officer tries a Nanshan record (NOT_FOUND, as for a missing one) ...
+    assert_refused(
+        futian_officer
+            .get_secretary(pb::GetSecretaryRequest {
+                name: nanshan_record.name.clone(),
+                view: 0,
+            })
+            .await,
+        Code::NotFound,
+        "RESOURCE_NOT_FOUND",
+    );
+    // ... and lists Nanshan's secretaries (PERMISSION_DENIED: the region is named).
+    assert_refused(
+        futian_officer
+            .list_secretaries(pb::ListSecretariesRequest {
+                parent: format!("regions/{NANSHAN}"),
+                ..Default::default()
+            })
+            .await,
+        Code::PermissionDenied,
+        "REGION_OUT_OF_SCOPE",
+    );
+    let outcomes = |entries: Vec<audit_pb::AuditEntry>| -> Vec<(String, String, String)> {
+        entries
+            .into_iter()
+            .filter(|e| e.actor.contains("street_officer"))
+            .map(|e| (e.action, e.region, e.outcome))
+            .collect()
+    };
+    // Nanshan's auditor sees the probe of its record, in the record's region ...
+    assert_eq!(
+        outcomes(audit_entries(&app, NANSHAN).await),
+        vec![(
+            "GetSecretary".to_owned(),
+            NANTOU_COMMUNITY.to_owned(),
+            "NOT_FOUND".to_owned()
+        )]
+    );
+    // ... Futian's sees what its officer tried where no record was reached (the caller's scope) ...
+    assert_eq!(
+        outcomes(audit_entries(&app, "440304000000").await),
+        vec![(
+            "ListSecretaries".to_owned(),
+            "440304001000".to_owned(),
+            "PERMISSION_DENIED".to_owned()
+        )]
+    );
+    // ... and the province's sees both.
+    assert_eq!(outcomes(audit_entries(&app, GUANGDONG).await).len(), 2);
+}
+
+#[tokio::test]
+async fn an_auditor_verifies_the_chain_behind_the_entries_they_can_see() {
+    let app = TestApp::spawn().await;
+    for serial in 0..3 {
+        create(&app, secretary(&id_number(1980 + serial, 95))).await;
+    }
+    let mut futian_admin = app.client(Role::DistrictAdmin, "440304000000");
+    let mut profile = secretary(&id_number(1984, 95));
+    profile.region = FUTIAN_COMMUNITY.into();
+    futian_admin
+        .create_secretary(pb::CreateSecretaryRequest {
+            secretary: Some(profile),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let verify = |scope: &'static str| {
+        let mut auditor = app.client(Role::Auditor, scope);
+        async move {
+            auditor
+                .verify_audit_log(audit_pb::VerifyAuditLogRequest {
+                    parent: format!("regions/{scope}"),
+                })
+                .await
+                .map(tonic::Response::into_inner)
+        }
+    };
+    let intact = verify(NANSHAN).await.unwrap();
+    let listed = audit_entries(&app, NANSHAN).await;
+    assert!(intact.intact, "{:?}", intact.problems);
+    assert_eq!(
+        (intact.checked_entries, intact.entries_in_scope),
+        (4, 3),
+        "the whole chain is checked; Nanshan's auditor can list three of its entries"
+    );
+    assert_eq!(listed.len(), 3);
+    assert_eq!(intact.head_sequence, 4);
+    assert_eq!(intact.head_hash.len(), 64);
+
+    // Someone with database access edits one of Nanshan's entries.
+    let db = shequ_kit::db::Database::connect(&shequ_kit::config::DatabaseConfig {
+        url: shequ_kit::config::Secret::new(app.database().url()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE audit_entries SET actor = 'user:someone-else' WHERE seq = {}",
+        listed[1].sequence
+    )))
+    .execute(db.pool())
+    .await
+    .unwrap();
+    db.close().await;
+    let broken = verify(NANSHAN).await.unwrap();
+    assert!(!broken.intact);
+    assert_eq!(
+        broken
+            .problems
+            .iter()
+            .map(|p| (p.kind.as_str(), p.first_sequence, p.last_sequence))
+            .collect::<Vec<_>>(),
+        vec![("TAMPERED", listed[1].sequence, listed[1].sequence)]
+    );
+    // Only auditors, only in their scope.
+    assert_refused(
+        app.admin()
+            .verify_audit_log(audit_pb::VerifyAuditLogRequest {
+                parent: format!("regions/{NANSHAN}"),
+            })
+            .await,
+        Code::PermissionDenied,
+        "ROLE_NOT_PERMITTED",
+    );
+    assert_refused(
+        app.client(Role::Auditor, NANSHAN)
+            .verify_audit_log(audit_pb::VerifyAuditLogRequest {
+                parent: format!("regions/{GUANGDONG}"),
+            })
+            .await,
+        Code::PermissionDenied,
+        "REGION_OUT_OF_SCOPE",
+    );
+}
