@@ -69,6 +69,9 @@ pub struct AuthConfig {
     pub signing_key_pem: Option<Secret>,
     /// Lifetime of an internal caller token.
     pub internal_token_ttl_secs: u64,
+    /// Development mode: the longest lifetime of a token signed by the suite's own key that is
+    /// accepted (the launcher raises it for the token it prints).
+    pub max_token_lifetime_secs: u64,
     /// The province this deployment serves: the scope of the gateway's own calls.
     pub province: String,
     /// The identity provider; without it people cannot sign in (API keys still work).
@@ -101,6 +104,7 @@ impl Default for AuthConfig {
             signing_key_file: None,
             signing_key_pem: None,
             internal_token_ttl_secs: 300,
+            max_token_lifetime_secs: shequ_kit::auth::DEFAULT_MAX_TOKEN_LIFETIME_SECS,
             province: "440000000000".to_owned(),
             oidc: None,
             api_key_cache_secs: 30,
@@ -219,7 +223,8 @@ impl Authenticator {
         Ok(Authenticator {
             mode: config.mode,
             issuer: TokenIssuer::new(&pair, DEFAULT_ISSUER, DEFAULT_AUDIENCE)?,
-            own_tokens: TokenVerifier::new(&pair.public_pem, DEFAULT_ISSUER, DEFAULT_AUDIENCE)?,
+            own_tokens: TokenVerifier::new(&pair.public_pem, DEFAULT_ISSUER, DEFAULT_AUDIENCE)?
+                .with_max_lifetime(config.max_token_lifetime_secs),
             oidc,
             identity,
             gateway_caller: Caller {

@@ -49,6 +49,8 @@ pub struct OidcConfig {
     pub secretary_claim: String,
     /// Tolerated clock skew, seconds.
     pub leeway_secs: u64,
+    /// Longest lifetime (`exp` − `iat`) of an access token that is accepted.
+    pub max_lifetime_secs: u64,
 }
 
 impl Default for OidcConfig {
@@ -65,6 +67,7 @@ impl Default for OidcConfig {
             scope_claim: "region_scope".to_owned(),
             secretary_claim: "secretary".to_owned(),
             leeway_secs: 30,
+            max_lifetime_secs: shequ_kit::auth::DEFAULT_MAX_TOKEN_LIFETIME_SECS,
         }
     }
 }
@@ -267,9 +270,13 @@ impl OidcVerifier {
         validation.set_audience(&[&self.config.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = self.config.leeway_secs;
+        validation.validate_nbf = true;
         let data = jsonwebtoken::decode::<serde_json::Value>(token, &key.key, &validation)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => refused("TOKEN_EXPIRED", "the token has expired"),
+                ErrorKind::ImmatureSignature => {
+                    refused("TOKEN_NOT_YET_VALID", "the token is not valid yet (nbf)")
+                }
                 ErrorKind::InvalidIssuer | ErrorKind::InvalidAudience => refused(
                     "TOKEN_WRONG_AUDIENCE",
                     "the token was issued by or for someone else",
@@ -279,6 +286,19 @@ impl OidcVerifier {
                     "the token's signature or claims are invalid",
                 ),
             })?;
+        let number = |name: &str| data.claims.get(name).and_then(serde_json::Value::as_i64);
+        shequ_kit::auth::check_token_claims(
+            data.claims
+                .get("sub")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default(),
+            number("iat"),
+            number("exp").unwrap_or_default(),
+            chrono::Utc::now().timestamp(),
+            self.config.leeway_secs,
+            self.config.max_lifetime_secs,
+        )
+        .map_err(|(reason, message)| refused(reason, &message))?;
         self.caller_of(&data.claims)
             .map_err(|message| refused("TOKEN_CLAIMS_INVALID", &message))
     }
@@ -536,6 +556,7 @@ mod tests {
     pub(super) fn claims() -> serde_json::Value {
         serde_json::json!({
             "iss": "https://idp.gd.gov.cn", "aud": "shequ", "sub": "zhangwei",
+            "iat": chrono::Utc::now().timestamp(),
             "exp": chrono::Utc::now().timestamp() + 600,
             "roles": ["district_admin", "unknown_role"], "region_scope": "440305000000"
         })

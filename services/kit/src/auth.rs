@@ -197,6 +197,9 @@ pub struct Claims {
     pub exp: i64,
     /// Issued at, seconds since the epoch.
     pub iat: i64,
+    /// Not valid before, seconds since the epoch (checked when present).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
     /// Granted roles.
     pub roles: Vec<Role>,
     /// 12-digit region code of the caller's scope.
@@ -318,6 +321,7 @@ impl TokenIssuer {
             sub: caller.subject.clone(),
             exp: now + ttl.as_secs() as i64,
             iat: now,
+            nbf: None,
             roles: caller.roles.clone(),
             scope: caller.scope.to_string(),
             secretary: caller.secretary.clone(),
@@ -338,6 +342,7 @@ pub struct TokenVerifier {
     keys: Arc<Vec<DecodingKey>>,
     services: Arc<std::sync::RwLock<ServiceKeys>>,
     validation: Arc<Validation>,
+    max_lifetime: u64,
     verified: Arc<std::sync::RwLock<std::collections::HashMap<String, (Caller, i64)>>>,
 }
 
@@ -412,8 +417,58 @@ fn validation(issuer: &str, audience: &str) -> Validation {
     validation.set_issuer(&[issuer]);
     validation.set_audience(&[audience]);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-    validation.leeway = 30;
+    validation.leeway = LEEWAY_SECS;
+    validation.validate_nbf = true;
     validation
+}
+
+/// Clock skew tolerated between the machines that sign and verify tokens.
+pub const LEEWAY_SECS: u64 = 30;
+
+/// Longest lifetime (`exp` − `iat`) a caller token may claim by default: one day. The gateway's
+/// caller tokens live minutes, the services' own tokens less; a longer one is either forged with
+/// a stolen key or mis-issued, and would outlive any revocation.
+pub const DEFAULT_MAX_TOKEN_LIFETIME_SECS: u64 = 86_400;
+
+/// Checks the claims every token must satisfy beyond its signature, expiry and audience (for
+/// our own tokens and the identity provider's alike): a subject, an issue time not in the future,
+/// and a lifetime no longer than `max_lifetime`. Returns the refusal's reason and message.
+pub fn check_token_claims(
+    sub: &str,
+    iat: Option<i64>,
+    exp: i64,
+    now: i64,
+    leeway: u64,
+    max_lifetime: u64,
+) -> Result<(), (&'static str, String)> {
+    if sub.trim().is_empty() {
+        return Err((
+            "TOKEN_CLAIMS_INVALID",
+            "the bearer token names no subject (sub)".to_owned(),
+        ));
+    }
+    let Some(iat) = iat else {
+        return Err((
+            "TOKEN_CLAIMS_INVALID",
+            "the bearer token has no issue time (iat)".to_owned(),
+        ));
+    };
+    if iat > now.saturating_add(leeway as i64) {
+        return Err((
+            "TOKEN_NOT_YET_VALID",
+            "the bearer token's issue time (iat) is in the future".to_owned(),
+        ));
+    }
+    if exp.saturating_sub(iat) > max_lifetime as i64 {
+        return Err((
+            "TOKEN_LIFETIME_TOO_LONG",
+            format!(
+                "the bearer token is valid for {} s from its issue time; at most {max_lifetime} s are accepted",
+                exp.saturating_sub(iat)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 impl TokenVerifier {
@@ -423,8 +478,16 @@ impl TokenVerifier {
             keys: Arc::new(public_keys(public_pem)?),
             services: Arc::default(),
             validation: Arc::new(validation(issuer, audience)),
+            max_lifetime: DEFAULT_MAX_TOKEN_LIFETIME_SECS,
             verified: Arc::default(),
         })
+    }
+
+    /// Accepts tokens living up to `secs` from their issue time (the launcher's long development
+    /// tokens), instead of [`DEFAULT_MAX_TOKEN_LIFETIME_SECS`].
+    pub fn with_max_lifetime(mut self, secs: u64) -> Self {
+        self.max_lifetime = secs;
+        self
     }
 
     /// Also accepts tokens of the services in `keys` (name → Ed25519 public key PEM) calling as
@@ -460,7 +523,9 @@ impl TokenVerifier {
                  (signing-key.pub.pem), never the private key"
             )
         })?;
-        let verifier = verifier.with_services(config.service_public_keys()?)?;
+        let verifier = verifier
+            .with_max_lifetime(config.max_token_lifetime_secs)
+            .with_services(config.service_public_keys()?)?;
         {
             let mut services = verifier.write_services();
             services.source = Some(config.clone());
@@ -534,6 +599,10 @@ impl TokenVerifier {
         }
         let data = outcome.map_err(|e: jsonwebtoken::errors::Error| match e.kind() {
             ErrorKind::ExpiredSignature => refused("TOKEN_EXPIRED", "the bearer token has expired"),
+            ErrorKind::ImmatureSignature => refused(
+                "TOKEN_NOT_YET_VALID",
+                "the bearer token is not valid yet (nbf)",
+            ),
             ErrorKind::InvalidAudience | ErrorKind::InvalidIssuer => refused(
                 "TOKEN_WRONG_AUDIENCE",
                 "the bearer token was not issued for this suite",
@@ -544,6 +613,15 @@ impl TokenVerifier {
             ),
         })?;
         let claims = data.claims;
+        check_token_claims(
+            &claims.sub,
+            Some(claims.iat),
+            claims.exp,
+            chrono::Utc::now().timestamp(),
+            LEEWAY_SECS,
+            self.max_lifetime,
+        )
+        .map_err(|(reason, message)| Error::Unauthenticated { reason, message })?;
         let scope = RegionCode::parse(&claims.scope).map_err(|_| {
             refused(
                 "TOKEN_INVALID",
@@ -675,6 +753,7 @@ impl ServiceIdentity {
             sub: self.caller.subject.clone(),
             exp: now + SERVICE_TOKEN_TTL_SECS,
             iat: now,
+            nbf: None,
             roles: self.caller.roles.clone(),
             scope: self.caller.scope.to_string(),
             secretary: None,
@@ -792,7 +871,8 @@ mod tests {
             aud: DEFAULT_AUDIENCE.into(),
             sub: "user:x".into(),
             exp: chrono::Utc::now().timestamp() - 3600,
-            iat: 0,
+            iat: chrono::Utc::now().timestamp() - 7200,
+            nbf: None,
             roles: vec![Role::ProvinceAdmin],
             scope: "440000000000".into(),
             secretary: None,
@@ -819,11 +899,65 @@ mod tests {
     }
 
     #[test]
+    fn tokens_not_yet_valid_issued_in_the_future_too_long_lived_or_without_subject_are_refused() {
+        let (pair, verifier) = pair_and_verifier();
+        let now = chrono::Utc::now().timestamp();
+        let good = Claims {
+            iss: DEFAULT_ISSUER.into(),
+            aud: DEFAULT_AUDIENCE.into(),
+            sub: "user:x".into(),
+            exp: now + 600,
+            iat: now,
+            nbf: None,
+            roles: vec![Role::ProvinceAdmin],
+            scope: "440000000000".into(),
+            secretary: None,
+        };
+        let key = EncodingKey::from_ed_pem(pair.private_pem.as_bytes()).unwrap();
+        let reason = |change: &dyn Fn(&mut Claims)| {
+            let mut claims = good.clone();
+            change(&mut claims);
+            let token =
+                jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &key).unwrap();
+            match verifier.verify(&token) {
+                Ok(_) => "accepted",
+                Err(Error::Unauthenticated { reason, .. }) => reason,
+                Err(other) => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(reason(&|_| {}), "accepted");
+        assert_eq!(reason(&|c| c.nbf = Some(now + 300)), "TOKEN_NOT_YET_VALID");
+        assert_eq!(
+            reason(&|c| c.nbf = Some(now + 20)),
+            "accepted",
+            "within the leeway"
+        );
+        assert_eq!(reason(&|c| c.iat = now + 300), "TOKEN_NOT_YET_VALID");
+        assert_eq!(
+            reason(&|c| c.exp = c.iat + 86_401),
+            "TOKEN_LIFETIME_TOO_LONG"
+        );
+        assert_eq!(reason(&|c| c.exp = c.iat + 86_400), "accepted");
+        assert_eq!(reason(&|c| c.sub = " ".into()), "TOKEN_CLAIMS_INVALID");
+        // A token without `iat` does not parse as our claims at all.
+        let mut claims = serde_json::to_value(&good).unwrap();
+        claims.as_object_mut().unwrap().remove("iat");
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &key).unwrap();
+        assert!(verifier.verify(&token).is_err());
+        // The launcher's long development token passes where its services are told so.
+        let long = verifier.clone().with_max_lifetime(30 * 86_400);
+        let mut claims = good.clone();
+        claims.exp = now + 29 * 86_400;
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &key).unwrap();
+        assert!(long.verify(&token).is_ok());
+    }
+
+    #[test]
     fn unsigned_and_hmac_tokens_are_refused() {
         let (pair, verifier) = pair_and_verifier();
         let claims = serde_json::json!({
             "iss": DEFAULT_ISSUER, "aud": DEFAULT_AUDIENCE, "sub": "user:x",
-            "exp": chrono::Utc::now().timestamp() + 3600, "iat": 0,
+            "exp": chrono::Utc::now().timestamp() + 3600, "iat": chrono::Utc::now().timestamp(),
             "roles": ["province_admin"], "scope": "440000000000"
         });
         // alg=none

@@ -144,6 +144,9 @@ pub struct AuthConfig {
     /// The province this deployment serves: the region scope of the service when it acts as
     /// itself.
     pub province: String,
+    /// Longest lifetime (`exp` − `iat`) of a caller token that is accepted (one day; the
+    /// launcher raises it for its long-lived development token).
+    pub max_token_lifetime_secs: u64,
 }
 
 impl Default for AuthConfig {
@@ -158,6 +161,7 @@ impl Default for AuthConfig {
             service_keys_dir: None,
             service_keys: std::collections::BTreeMap::new(),
             province: "440000000000".to_owned(),
+            max_token_lifetime_secs: crate::auth::DEFAULT_MAX_TOKEN_LIFETIME_SECS,
         }
     }
 }

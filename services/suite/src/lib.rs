@@ -183,6 +183,8 @@ fn service_config(
         service_key_file: Some(secrets.service_keys.join(format!("{}.pem", entry.name))),
         service_keys_dir: Some(secrets.service_keys.clone()),
         province: suite.dev_province.clone(),
+        // The printed development token lives `dev_token_hours`.
+        max_token_lifetime_secs: suite.dev_token_hours * 3600,
         ..AuthConfig::default()
     };
     config.crypto.master_key = secrets.master_key.clone();
@@ -287,6 +289,7 @@ pub async fn start(
         suite.gateway_port
     };
     gateway_config.http.listen = SocketAddr::new(suite.host, gateway_port);
+    gateway_config.auth.max_token_lifetime_secs = suite.dev_token_hours * 3600;
     let gateway_listener = TcpListener::bind(gateway_config.http.listen)
         .await
         .with_context(|| format!("gateway: cannot listen on {}", gateway_config.http.listen))?;

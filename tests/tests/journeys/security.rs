@@ -196,6 +196,7 @@ const IDP: &str = "https://idp.gd.gov.cn/realms/shequ";
 fn person(exp_offset: i64) -> Value {
     json!({
         "iss": IDP, "aud": "shequ", "sub": "zhangwei",
+        "iat": chrono::Utc::now().timestamp() + exp_offset.min(0) - 60,
         "exp": chrono::Utc::now().timestamp() + exp_offset,
         "roles": ["district_admin"], "region_scope": NANSHAN,
     })
@@ -205,6 +206,9 @@ async fn production_stack(jwks: &Path) -> Stack {
     let jwks = jwks.to_path_buf();
     Stack::spawn_with(move |config| {
         config.auth.mode = Mode::Production;
+        // These journeys present many bad tokens from one address on purpose, each to see its
+        // own refusal; the lockout has its own journey.
+        config.auth.lockout_failures = 100;
         config.auth.oidc = Some(OidcConfig {
             issuer: IDP.into(),
             jwks_file: Some(jwks),
@@ -285,6 +289,43 @@ async fn people_sign_in_with_the_provinces_identity_provider_and_bad_tokens_are_
         .await,
         "TOKEN_WRONG_AUDIENCE",
     );
+    // claims a signature cannot excuse: not valid yet, issued in the future, valid for two days,
+    // issued to nobody, or with no issue time at all
+    let now = chrono::Utc::now().timestamp();
+    let cases: [(&str, Value, &str); 5] = [
+        ("nbf", json!(now + 600), "TOKEN_NOT_YET_VALID"),
+        ("iat", json!(now + 600), "TOKEN_NOT_YET_VALID"),
+        (
+            "exp",
+            json!(now - 60 + 2 * 86_400),
+            "TOKEN_LIFETIME_TOO_LONG",
+        ),
+        ("sub", json!(""), "TOKEN_CLAIMS_INVALID"),
+        ("iat", Value::Null, "TOKEN_CLAIMS_INVALID"),
+    ];
+    for (claim, value, reason) in cases {
+        let mut claims = person(600);
+        if value.is_null() {
+            claims.as_object_mut().unwrap().remove(claim);
+        } else {
+            claims[claim] = value;
+        }
+        let reply = with_authorization(
+            &stack,
+            Method::GET,
+            &path,
+            &format!("Bearer {}", provider.sign(&claims)),
+            None,
+        )
+        .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNAUTHORIZED,
+            "{claim}: {}",
+            reply.text
+        );
+        refused(reply, reason);
+    }
     // unsigned
     let none = format!(
         "{}.{}.",
