@@ -48,6 +48,47 @@ pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 
 const DOCS_HTML: &str = include_str!("docs.html");
 
+/// The longest value of one path variable: every resource name of the contracts is far shorter
+/// (`secretaries/{26-character id}/careerEvents/{id}`), and a longer one only travels to a service
+/// to be refused there.
+pub const MAX_PATH_VARIABLE_BYTES: usize = 256;
+/// The longest query string (field masks and page tokens included).
+pub const MAX_QUERY_BYTES: usize = 8 * 1024;
+
+/// Refuses path variables and query strings longer than any valid request needs, before they are
+/// sent anywhere.
+fn check_lengths(
+    route: &Route,
+    bindings: &[Binding],
+    query: Option<&str>,
+) -> Result<(), InputError> {
+    for binding in bindings {
+        if binding.value.len() > MAX_PATH_VARIABLE_BYTES {
+            let field = route.template.variables[binding.variable]
+                .field_path
+                .join(".");
+            return Err(InputError::field(
+                "PATH_VARIABLE_TOO_LONG",
+                field,
+                format!(
+                    "{} bytes; a path variable has at most {MAX_PATH_VARIABLE_BYTES}",
+                    binding.value.len()
+                ),
+            ));
+        }
+    }
+    match query {
+        Some(query) if query.len() > MAX_QUERY_BYTES => Err(InputError::general(
+            "QUERY_TOO_LONG",
+            format!(
+                "the query string has {} bytes; at most {MAX_QUERY_BYTES} are accepted",
+                query.len()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Labels of requests that are not API operations.
 struct OpsLabels {
     healthz: Arc<str>,
@@ -458,6 +499,7 @@ async fn transcode(
         .authenticate(authorization, client)
         .await
         .map_err(GatewayError::Auth)?;
+    check_lengths(route, bindings, parts.uri.query()).map_err(GatewayError::BadInput)?;
     let requested = match parts.headers.get(TIMEOUT_HEADER) {
         None => None,
         Some(value) => Some(

@@ -149,6 +149,19 @@ pub enum Error {
     Internal(#[source] anyhow::Error),
 }
 
+/// The most characters of a client's input an error repeats back.
+pub const MAX_ECHO_CHARS: usize = 128;
+
+/// `text` as an error may repeat it back to the client: at most [`MAX_ECHO_CHARS`] characters,
+/// then how many there were. Errors travel in gRPC trailers, where a client's 4 KB "name" echoed
+/// twice would overflow the header limits and turn a plain NOT_FOUND into a transport error.
+pub fn echo(text: &str) -> String {
+    match text.char_indices().nth(MAX_ECHO_CHARS) {
+        None => text.to_owned(),
+        Some((cut, _)) => format!("{}… ({} characters)", &text[..cut], text.chars().count()),
+    }
+}
+
 impl Error {
     /// A single-field validation error.
     pub fn invalid(
@@ -182,7 +195,7 @@ impl Error {
     /// `resource` does not exist (or is outside the caller's scope).
     pub fn not_found(resource: impl Into<String>) -> Self {
         Error::NotFound {
-            resource: resource.into(),
+            resource: echo(&resource.into()),
         }
     }
 
@@ -416,6 +429,22 @@ mod tests {
         let bad = details.bad_request().expect("bad request");
         assert_eq!(bad.field_violations[0].field, "secretary.id_number");
         assert_eq!(bad.field_violations[0].reason, "ID_NUMBER_CHECK_DIGIT");
+    }
+
+    #[test]
+    fn a_long_input_is_echoed_cut_short_with_its_length() {
+        assert_eq!(echo("secretaries/01"), "secretaries/01");
+        let long = "名".repeat(5_000);
+        let echoed = echo(&long);
+        assert_eq!(
+            echoed.chars().count(),
+            MAX_ECHO_CHARS + "… (5000 characters)".chars().count()
+        );
+        assert!(echoed.ends_with("… (5000 characters)"));
+        let Error::NotFound { resource } = Error::not_found(long) else {
+            unreachable!()
+        };
+        assert_eq!(resource, echoed);
     }
 
     #[test]

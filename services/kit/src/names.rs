@@ -21,7 +21,10 @@ pub fn bad_name(field: &str, expected: &str, got: &str) -> Error {
     Error::invalid(
         field,
         "RESOURCE_NAME_INVALID",
-        format!("expected a resource name of the form {expected}, got {got:?}"),
+        format!(
+            "expected a resource name of the form {expected}, got {:?}",
+            crate::error::echo(got)
+        ),
     )
 }
 

@@ -336,6 +336,39 @@ async fn client_mistakes_are_bad_requests_never_server_errors() {
     let too_large = stack.post("/v1/secretaries", Some(&admin), &huge).await;
     too_large.problem(413, "RESOURCE_EXHAUSTED", "BODY_TOO_LARGE");
 
+    // A 5,000-character resource name (once a 500 "h2 protocol error") and an oversized query
+    // are refused here, naming the limit, before any service sees them.
+    let long_name = stack
+        .get(
+            &format!("/v1/secretaries/{}", "x".repeat(5_000)),
+            Some(&admin),
+        )
+        .await;
+    let problem = long_name.problem(400, "INVALID_ARGUMENT", "PATH_VARIABLE_TOO_LONG");
+    assert_eq!(
+        problem["fieldViolations"][0]["field"], "name",
+        "{}",
+        long_name.text
+    );
+    let long_query = stack
+        .get(
+            &format!(
+                "/v1/regions/{NANSHAN}/secretaries?pageToken={}",
+                "x".repeat(9_000)
+            ),
+            Some(&admin),
+        )
+        .await;
+    long_query.problem(400, "INVALID_ARGUMENT", "QUERY_TOO_LONG");
+    // Just under the limits the request reaches the service, which answers for itself.
+    stack
+        .get(
+            &format!("/v1/secretaries/{}", "x".repeat(200)),
+            Some(&admin),
+        )
+        .await
+        .problem(400, "INVALID_ARGUMENT", "RESOURCE_NAME_INVALID");
+
     let nowhere = stack.get("/v1/nowhere", Some(&admin)).await;
     nowhere.problem(404, "NOT_FOUND", "ROUTE_NOT_FOUND");
     let wrong_method = stack

@@ -661,3 +661,20 @@ async fn a_request_over_1_mib_is_refused_before_it_is_read_and_one_of_1_mib_is_r
         .into_inner();
     assert!(listed.secretaries.is_empty());
 }
+
+#[tokio::test]
+async fn an_oversized_name_is_refused_plainly_not_echoed_into_a_transport_error() {
+    let app = TestApp::spawn().await;
+    // 10,000 characters: echoed whole (twice: message and details) it overflowed the trailers,
+    // and the caller saw a transport error instead of an answer.
+    let name = format!("secretaries/{}", "x".repeat(10_000));
+    let refused = app
+        .admin()
+        .get_secretary(pb::GetSecretaryRequest { name, view: 0 })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert_eq!(reason(&refused), "RESOURCE_NAME_INVALID");
+    assert!(refused.message().len() < 400, "{}", refused.message());
+    assert!(refused.message().contains("(10012 characters)"));
+}
