@@ -307,38 +307,6 @@ async fn verify(
     })
 }
 
-async fn audit_entries(
-    ctx: &Context,
-    call: &Call,
-    request: audit_pb::ListAuditEntriesRequest,
-) -> Result<audit_pb::ListAuditEntriesResponse, Error> {
-    let caller = call.caller();
-    shequ_kit::audit::list_for_auditor(
-        &ctx.kit.audit,
-        &ctx.kit.tokens,
-        &ctx.kit.regions,
-        caller,
-        request,
-    )
-    .await
-}
-
-async fn verify_audit_log(
-    ctx: &Context,
-    call: &Call,
-    request: audit_pb::VerifyAuditLogRequest,
-) -> Result<audit_pb::VerifyAuditLogResponse, Error> {
-    let kit = &ctx.kit;
-    shequ_kit::audit::verify_for_auditor(
-        &kit.audit,
-        &kit.regions,
-        call.caller(),
-        call.now(),
-        request,
-    )
-    .await
-}
-
 shequ_kit::grpc_service! {
     /// The implementation of `shequ.identity.v1.ApiKeyService`.
     pub struct IdentityApi(Context): ApiKeyService via ApiKeyServiceServer {
@@ -348,7 +316,7 @@ shequ_kit::grpc_service! {
     create "RotateApiKey" rotate_api_key(pb::RotateApiKeyRequest) -> pb::CreateApiKeyResponse => rotate;
     write "RevokeApiKey" revoke_api_key(pb::RevokeApiKeyRequest) -> pb::ApiKey => revoke;
     read "VerifyApiKey" verify_api_key(pb::VerifyApiKeyRequest) -> pb::VerifyApiKeyResponse => verify;
-    read "ListAuditEntries" list_audit_entries(audit_pb::ListAuditEntriesRequest) -> audit_pb::ListAuditEntriesResponse => audit_entries;
-    read "VerifyAuditLog" verify_audit_log(audit_pb::VerifyAuditLogRequest) -> audit_pb::VerifyAuditLogResponse => verify_audit_log;
+    read "ListAuditEntries" list_audit_entries(audit_pb::ListAuditEntriesRequest) -> audit_pb::ListAuditEntriesResponse => @kit shequ_kit::audit::list_entries;
+    read "VerifyAuditLog" verify_audit_log(audit_pb::VerifyAuditLogRequest) -> audit_pb::VerifyAuditLogResponse => @kit shequ_kit::audit::verify_log;
     }
 }

@@ -719,14 +719,8 @@ mod listing {
     use serde::{Deserialize, Serialize};
     use shequ_proto::audit::v1 as pb;
 
-    use super::{AuditFilter, AuditLog};
-    use crate::{
-        Error,
-        auth::{Caller, Role},
-        convert::to_timestamp,
-        paging::PageTokens,
-        regions::Regions,
-    };
+    use super::AuditFilter;
+    use crate::{Error, auth::Role, call::Call, convert::to_timestamp, service::Kit};
 
     #[derive(Serialize, Deserialize)]
     struct SeqCursor {
@@ -745,13 +739,13 @@ mod listing {
     }
 
     /// ListAuditEntries for every service: auditors only, inside their scope, oldest first.
-    pub async fn list_for_auditor(
-        log: &AuditLog,
-        tokens: &PageTokens,
-        regions: &Regions,
-        caller: &Caller,
+    /// Declared in a service's `grpc_service!` as `=> @kit shequ_kit::audit::list_entries`.
+    pub async fn list_entries(
+        kit: &Kit,
+        call: &Call,
         request: pb::ListAuditEntriesRequest,
     ) -> Result<pb::ListAuditEntriesResponse, Error> {
+        let (log, tokens, regions, caller) = (&kit.audit, &kit.tokens, &kit.regions, call.caller());
         caller.require_any(&[Role::Auditor], "ListAuditEntries")?;
         let region = crate::names::region_parent(regions, "parent", &request.parent)?;
         let page = tokens.page::<_, SeqCursor>(&request)?;
@@ -795,13 +789,14 @@ mod listing {
     /// VerifyAuditLog for every service: auditors only, inside their scope. The whole chain is
     /// verified (that is what proves any one entry), and the answer says how many of its entries
     /// the auditor can list; problems name sequence numbers only.
-    pub async fn verify_for_auditor(
-        log: &AuditLog,
-        regions: &Regions,
-        caller: &Caller,
-        now: chrono::DateTime<chrono::Utc>,
+    ///
+    /// Declared in a service's `grpc_service!` as `=> @kit shequ_kit::audit::verify_log`.
+    pub async fn verify_log(
+        kit: &Kit,
+        call: &Call,
         request: pb::VerifyAuditLogRequest,
     ) -> Result<pb::VerifyAuditLogResponse, Error> {
+        let (log, regions, caller, now) = (&kit.audit, &kit.regions, call.caller(), call.now());
         caller.require_any(&[Role::Auditor], "VerifyAuditLog")?;
         let region = crate::names::region_parent(regions, "parent", &request.parent)?;
         caller.require_scope(region, "parent")?;
@@ -841,7 +836,7 @@ mod listing {
     }
 }
 
-pub use listing::{list_for_auditor, verify_for_auditor};
+pub use listing::{list_entries, verify_log};
 
 #[cfg(test)]
 mod tests {

@@ -235,6 +235,10 @@ impl Recorder {
 /// - `write`: always audited; exactly once per `idempotency-key` metadata;
 /// - `create`: as `write`, and the message's `request_id` field also serves as the key.
 ///
+/// A handler written once in the kit for every service takes the [`crate::service::Kit`] instead
+/// of the context: `=> @kit shequ_kit::audit::list_entries` (and `verify_log`), which serve the
+/// auditors' `ListAuditEntries` and `VerifyAuditLog`.
+///
 /// It also implements [`crate::service::GrpcApi`], which builds the generated server with the
 /// kit's message-size limits, so no service can forget them.
 ///
@@ -252,7 +256,7 @@ macro_rules! grpc_service {
     (
         $(#[$meta:meta])*
         $vis:vis struct $api:ident($ctx:ty): $service:ident via $server:ident {
-            $($kind:ident $name:literal $method:ident($req:ty) -> $resp:ty => $handler:path;)+
+            $($kind:ident $name:literal $method:ident($req:ty) -> $resp:ty => $(@$on:ident)? $handler:path;)+
         }
     ) => {
         $(#[$meta])*
@@ -293,12 +297,19 @@ macro_rules! grpc_service {
                 ) -> ::std::result::Result<::tonic::Response<$resp>, ::tonic::Status> {
                     let ctx = ::std::sync::Arc::clone(&self.ctx);
                     let handler = |call: $crate::call::Call, message: $req| async move {
-                        $handler(&*ctx, &call, message).await
+                        $crate::grpc_service!(@invoke [$($on)?] $handler, ctx, call, message)
                     };
                     $crate::grpc_service!(@call $kind self.ctx.kit.recorder, $name, request, $req, handler)
                 }
             )+
         }
+    };
+    // A service's handler takes its context; a kit handler (`=> @kit path`), the kit.
+    (@invoke [] $handler:path, $ctx:ident, $call:ident, $message:ident) => {
+        $handler(&*$ctx, &$call, $message).await
+    };
+    (@invoke [kit] $handler:path, $ctx:ident, $call:ident, $message:ident) => {
+        $handler(&$ctx.kit, &$call, $message).await
     };
     (@call read $recorder:expr, $name:literal, $request:ident, $req:ty, $handler:ident) => {
         $recorder.read($name, $request, $handler).await

@@ -3,7 +3,6 @@
 //! maps every failure through the kit's one error type.
 
 mod access;
-mod audit;
 mod careers;
 mod convert;
 mod names;
@@ -59,7 +58,7 @@ shequ_kit::grpc_service! {
     write "UpdateReserveCandidate" update_reserve_candidate(pb::UpdateReserveCandidateRequest) -> pb::ReserveCandidate => reserve::update;
     read "GetReservePoolProgress" get_reserve_pool_progress(pb::GetReservePoolProgressRequest) -> pb::ReservePoolProgress => reserve::progress;
     read "GetWorkforceStatistics" get_workforce_statistics(pb::GetWorkforceStatisticsRequest) -> pb::WorkforceStatistics => reserve::statistics;
-    read "ListAuditEntries" list_audit_entries(shequ_proto::audit::v1::ListAuditEntriesRequest) -> shequ_proto::audit::v1::ListAuditEntriesResponse => audit::list;
-    read "VerifyAuditLog" verify_audit_log(shequ_proto::audit::v1::VerifyAuditLogRequest) -> shequ_proto::audit::v1::VerifyAuditLogResponse => audit::verify;
+    read "ListAuditEntries" list_audit_entries(shequ_proto::audit::v1::ListAuditEntriesRequest) -> shequ_proto::audit::v1::ListAuditEntriesResponse => @kit shequ_kit::audit::list_entries;
+    read "VerifyAuditLog" verify_audit_log(shequ_proto::audit::v1::VerifyAuditLogRequest) -> shequ_proto::audit::v1::VerifyAuditLogResponse => @kit shequ_kit::audit::verify_log;
     }
 }
