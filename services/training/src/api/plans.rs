@@ -211,6 +211,12 @@ pub(crate) async fn complete_step(
     let plan = store::current_plan(&ctx.kit.database, id)
         .await?
         .ok_or_else(|| Error::not_found(request.name.clone()))?;
+    if plan.state != "ACTIVE" {
+        return Err(Error::precondition(
+            "PLAN_NOT_ACTIVE",
+            format!("the plan is {}", plan.state.to_ascii_lowercase()),
+        ));
+    }
     let Some(mentor) = mentor else {
         return Err(Error::precondition(
             "MENTOR_REQUIRED",
