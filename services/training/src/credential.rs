@@ -89,10 +89,10 @@ fn start_of(date: NaiveDate) -> DateTime<Utc> {
     date.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
 }
 
-/// The end of the expiry day in China (the certificate is valid through it).
+/// The last second of the expiry day in China (the certificate is valid through it).
 pub fn end_of(date: NaiveDate) -> DateTime<Utc> {
     let next = date.succ_opt().unwrap_or(date);
-    start_of(next) - chrono::Duration::hours(8)
+    start_of(next) - chrono::Duration::hours(8) - chrono::Duration::seconds(1)
 }
 
 /// `sha256$hex` of the name with the salt, as Open Badges 3.0 hashes identities (OB 3.0 names
@@ -373,7 +373,7 @@ mod tests {
         assert_eq!(body["type"][1], "OpenBadgeCredential");
         assert_eq!(body["credentialStatus"][0]["statusListIndex"], "7");
         assert_eq!(
-            body["validUntil"], "2029-06-14T16:00:00Z",
+            body["validUntil"], "2029-06-14T15:59:59Z",
             "through the expiry day in China"
         );
         assert!(!body.to_string().contains("王芳"), "the name is hashed");

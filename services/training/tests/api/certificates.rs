@@ -11,21 +11,41 @@ use crate::helpers::*;
 async fn levels_are_taken_in_order_with_every_module_passed_at_the_pass_mark() {
     let env = Env::spawn().await;
     let secretary = env.appoint(NANTOU_COMMUNITY, "2022-03-01").await;
-    let refused = assert_refused(env.certify(&secretary, pb::CertificateLevel::Advanced).await, tonic::Code::FailedPrecondition, "LEVEL_ORDER");
+    let refused = assert_refused(
+        env.certify(&secretary, pb::CertificateLevel::Advanced)
+            .await,
+        tonic::Code::FailedPrecondition,
+        "LEVEL_ORDER",
+    );
     assert_eq!(preconditions(&refused), ["CERTIFICATE_BASIC"]);
 
-    assert!(env.exam(&secretary, pb::ExamModule::SystemOperation, 60).await.passed, "60 is the pass mark");
-    let failed = env.exam(&secretary, pb::ExamModule::DataInterpretation, 59).await;
+    assert!(
+        env.exam(&secretary, pb::ExamModule::SystemOperation, 60)
+            .await
+            .passed,
+        "60 is the pass mark"
+    );
+    let failed = env
+        .exam(&secretary, pb::ExamModule::DataInterpretation, 59)
+        .await;
     assert!(!failed.passed);
     assert_eq!(failed.pass_mark, 60);
-    let refused = assert_refused(env.certify(&secretary, pb::CertificateLevel::Basic).await, tonic::Code::FailedPrecondition, "MODULES_NOT_PASSED");
+    let refused = assert_refused(
+        env.certify(&secretary, pb::CertificateLevel::Basic).await,
+        tonic::Code::FailedPrecondition,
+        "MODULES_NOT_PASSED",
+    );
     assert_eq!(preconditions(&refused), ["DATA_INTERPRETATION"]);
     // A bad score names the field and records nothing.
     let bad = assert_refused(
         env.admin()
             .create_exam_result(pb::CreateExamResultRequest {
                 parent: secretary.clone(),
-                exam_result: Some(pb::ExamResult { module: pb::ExamModule::DataInterpretation as i32, score: 101, ..Default::default() }),
+                exam_result: Some(pb::ExamResult {
+                    module: pb::ExamModule::DataInterpretation as i32,
+                    score: 101,
+                    ..Default::default()
+                }),
                 request_id: String::new(),
             })
             .await,
@@ -33,27 +53,62 @@ async fn levels_are_taken_in_order_with_every_module_passed_at_the_pass_mark() {
         "VALUE_OUT_OF_RANGE",
     );
     assert_eq!(violations(&bad)[0].0, "exam_result.score");
-    assert_eq!(env.count("SELECT COUNT(*) FROM exam_results WHERE secretary_id = $1", secretary.trim_start_matches("secretaries/")).await, 2);
+    assert_eq!(
+        env.count(
+            "SELECT COUNT(*) FROM exam_results WHERE secretary_id = $1",
+            secretary.trim_start_matches("secretaries/")
+        )
+        .await,
+        2
+    );
 
-    env.exam(&secretary, pb::ExamModule::DataInterpretation, 75).await;
-    let basic = env.certify(&secretary, pb::CertificateLevel::Basic).await.expect("basic");
+    env.exam(&secretary, pb::ExamModule::DataInterpretation, 75)
+        .await;
+    let basic = env
+        .certify(&secretary, pb::CertificateLevel::Basic)
+        .await
+        .expect("basic");
     assert_eq!(basic.number, "SZSJ-44-2026-000001");
-    assert_eq!((basic.issue_date.as_str(), basic.expiry_date.as_str()), ("2026-06-15", "2029-06-14"));
+    assert_eq!(
+        (basic.issue_date.as_str(), basic.expiry_date.as_str()),
+        ("2026-06-15", "2029-06-14")
+    );
     assert_eq!(basic.state, pb::CertificateState::Valid as i32);
-    assert_eq!(basic.verification_url, "https://shequ.example.gov.cn/v1/certificates/SZSJ-44-2026-000001:verify");
+    assert_eq!(
+        basic.verification_url,
+        "https://shequ.example.gov.cn/v1/certificates/SZSJ-44-2026-000001:verify"
+    );
     assert!(basic.qr_code_svg.starts_with("<?xml") || basic.qr_code_svg.contains("<svg"));
-    assert_refused(env.certify(&secretary, pb::CertificateLevel::Basic).await, tonic::Code::AlreadyExists, "CERTIFICATE_HELD");
+    assert_refused(
+        env.certify(&secretary, pb::CertificateLevel::Basic).await,
+        tonic::Code::AlreadyExists,
+        "CERTIFICATE_HELD",
+    );
 
-    let advanced = env.certified(&secretary, pb::CertificateLevel::Advanced).await;
-    assert_eq!(advanced.number, "SZSJ-44-2026-000002", "numbers are unique and sequential");
+    let advanced = env
+        .certified(&secretary, pb::CertificateLevel::Advanced)
+        .await;
+    assert_eq!(
+        advanced.number, "SZSJ-44-2026-000002",
+        "numbers are unique and sequential"
+    );
     let progress = env
         .admin()
-        .get_learning_progress(pb::GetLearningProgressRequest { name: format!("{secretary}/learningProgress"), year: 0 })
+        .get_learning_progress(pb::GetLearningProgressRequest {
+            name: format!("{secretary}/learningProgress"),
+            year: 0,
+        })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(progress.certificate_level, pb::CertificateLevel::Advanced as i32);
-    assert_eq!(env.event_types().await, ["CertificateIssued", "CertificateIssued"]);
+    assert_eq!(
+        progress.certificate_level,
+        pb::CertificateLevel::Advanced as i32
+    );
+    assert_eq!(
+        env.event_types().await,
+        ["CertificateIssued", "CertificateIssued"]
+    );
 }
 
 #[tokio::test]
@@ -64,17 +119,23 @@ async fn a_revoking_violation_recorded_in_personnel_revokes_and_a_retake_reissue
     // The province makes NL05 revoking; a violation of NL02 is not.
     let mut province = env.training(Role::ProvinceAdmin, GUANGDONG);
     let policy = province
-        .get_training_policy(pb::GetTrainingPolicyRequest { name: format!("provinces/{GUANGDONG}/trainingPolicy") })
+        .get_training_policy(pb::GetTrainingPolicyRequest {
+            name: format!("provinces/{GUANGDONG}/trainingPolicy"),
+        })
         .await
         .unwrap()
         .into_inner();
     province
         .update_training_policy(pb::UpdateTrainingPolicyRequest {
             training_policy: Some(pb::TrainingPolicy {
-                revoking_negative_list_items: vec![format!("provinces/{GUANGDONG}/negativeListItems/NL05")],
+                revoking_negative_list_items: vec![format!(
+                    "provinces/{GUANGDONG}/negativeListItems/NL05"
+                )],
                 ..policy
             }),
-            update_mask: Some(prost_types::FieldMask { paths: vec!["revoking_negative_list_items".into()] }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["revoking_negative_list_items".into()],
+            }),
         })
         .await
         .expect("policy updated");
@@ -82,20 +143,43 @@ async fn a_revoking_violation_recorded_in_personnel_revokes_and_a_retake_reissue
     env.violation(&secretary, "NL05", "2026-06-10").await;
     let get = || async {
         env.admin()
-            .get_certificate(pb::GetCertificateRequest { name: basic.name.clone() })
+            .get_certificate(pb::GetCertificateRequest {
+                name: basic.name.clone(),
+            })
             .await
             .unwrap()
             .into_inner()
     };
-    env.wait_for("the revocation", || async { get().await.state == pb::CertificateState::Revoked as i32 }).await;
+    env.wait_for("the revocation", || async {
+        get().await.state == pb::CertificateState::Revoked as i32
+    })
+    .await;
     let revoked = get().await;
-    assert_eq!(revoked.revocation_reason, "negative-list violation NL05 on 2026-06-10");
-    assert_eq!(env.count("SELECT COUNT(*) FROM violations WHERE item = $1", "NL02").await, 1);
-    assert_eq!(env.event_types().await, ["CertificateIssued", "CertificateRevoked"]);
+    assert_eq!(
+        revoked.revocation_reason,
+        "negative-list violation NL05 on 2026-06-10"
+    );
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM violations WHERE item = $1", "NL02")
+            .await,
+        1
+    );
+    assert_eq!(
+        env.event_types().await,
+        ["CertificateIssued", "CertificateRevoked"]
+    );
 
     // The exams passed before the revocation do not count again: a retake does.
-    let refused = assert_refused(env.certify(&secretary, pb::CertificateLevel::Basic).await, tonic::Code::FailedPrecondition, "MODULES_NOT_PASSED");
-    assert!(refused.message().contains("after the revocation"), "{}", refused.message());
+    let refused = assert_refused(
+        env.certify(&secretary, pb::CertificateLevel::Basic).await,
+        tonic::Code::FailedPrecondition,
+        "MODULES_NOT_PASSED",
+    );
+    assert!(
+        refused.message().contains("after the revocation"),
+        "{}",
+        refused.message()
+    );
     env.clock.advance(chrono::Duration::days(1));
     let reissued = env.certified(&secretary, pb::CertificateLevel::Basic).await;
     assert_ne!(reissued.number, basic.number);
@@ -110,27 +194,60 @@ async fn a_certificate_expires_after_three_years_and_renewal_extends_it() {
     // The last valid day, then the day after.
     env.clock.set("2029-06-14T15:00:00Z".parse().unwrap());
     let read = || async {
-        env.admin().get_certificate(pb::GetCertificateRequest { name: basic.name.clone() }).await.unwrap().into_inner()
+        env.admin()
+            .get_certificate(pb::GetCertificateRequest {
+                name: basic.name.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
     };
-    assert_eq!(read().await.state, pb::CertificateState::Valid as i32, "valid through 2029-06-14 China time");
+    assert_eq!(
+        read().await.state,
+        pb::CertificateState::Valid as i32,
+        "valid through 2029-06-14 China time"
+    );
     env.clock.set("2029-06-14T16:00:00Z".parse().unwrap());
     assert_eq!(read().await.state, pb::CertificateState::Expired as i32);
-    env.wait_for("the expiry on the feed", || async { env.event_types().await.contains(&"CertificateExpired".to_owned()) }).await;
+    env.wait_for("the expiry on the feed", || async {
+        env.event_types()
+            .await
+            .contains(&"CertificateExpired".to_owned())
+    })
+    .await;
     // (The issue event of three years ago is past the feed's retention by now.)
-    let expired = env.event_types().await.iter().filter(|t| *t == "CertificateExpired").count();
+    let expired = env
+        .event_types()
+        .await
+        .iter()
+        .filter(|t| *t == "CertificateExpired")
+        .count();
     assert_eq!(expired, 1, "published once");
     // An expired certificate no longer counts as the level held.
-    assert_refused(env.certify(&secretary, pb::CertificateLevel::Advanced).await, tonic::Code::FailedPrecondition, "LEVEL_ORDER");
+    assert_refused(
+        env.certify(&secretary, pb::CertificateLevel::Advanced)
+            .await,
+        tonic::Code::FailedPrecondition,
+        "LEVEL_ORDER",
+    );
 
     let renewed = env
         .admin()
-        .renew_certificate(pb::RenewCertificateRequest { name: basic.name.clone() })
+        .renew_certificate(pb::RenewCertificateRequest {
+            name: basic.name.clone(),
+        })
         .await
         .expect("renewed")
         .into_inner();
     assert_eq!(renewed.number, basic.number);
     assert_eq!(renewed.expiry_date, "2032-06-14");
     assert_eq!(renewed.state, pb::CertificateState::Valid as i32);
-    assert_ne!(renewed.credential, basic.credential, "a new credential states the new dates");
-    assert_eq!(env.event_types().await.last().map(String::as_str), Some("CertificateIssued"));
+    assert_ne!(
+        renewed.credential, basic.credential,
+        "a new credential states the new dates"
+    );
+    assert_eq!(
+        env.event_types().await.last().map(String::as_str),
+        Some("CertificateIssued")
+    );
 }
