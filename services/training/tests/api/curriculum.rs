@@ -41,11 +41,18 @@ async fn session(env: &Env, course: &pb::Course, capacity: i32) -> pb::Session {
         .into_inner()
 }
 
-async fn enrol(env: &Env, session: &pb::Session, secretary: &str) -> Result<pb::Enrolment, tonic::Status> {
+async fn enrol(
+    env: &Env,
+    session: &pb::Session,
+    secretary: &str,
+) -> Result<pb::Enrolment, tonic::Status> {
     env.admin()
         .create_enrolment(pb::CreateEnrolmentRequest {
             parent: session.name.clone(),
-            enrolment: Some(pb::Enrolment { secretary: secretary.into(), ..Default::default() }),
+            enrolment: Some(pb::Enrolment {
+                secretary: secretary.into(),
+                ..Default::default()
+            }),
             request_id: String::new(),
         })
         .await
@@ -53,7 +60,8 @@ async fn enrol(env: &Env, session: &pb::Session, secretary: &str) -> Result<pb::
 }
 
 #[tokio::test]
-async fn completions_count_their_hours_against_the_quota_of_their_layer_and_reach_evaluations_batches() {
+async fn completions_count_their_hours_against_the_quota_of_their_layer_and_reach_evaluations_batches()
+ {
     let env = Env::spawn().await;
     let a = env.appoint(NANTOU_COMMUNITY, "2022-03-01").await;
     let b = env.appoint(DAXIN_COMMUNITY, "2022-03-01").await;
@@ -62,22 +70,49 @@ async fn completions_count_their_hours_against_the_quota_of_their_layer_and_reac
     let law_session = session(&env, &law, 1).await;
     let smart_session = session(&env, &smart, 0).await;
     let enrolled = enrol(&env, &law_session, &a).await.expect("enrolled");
-    assert_refused(enrol(&env, &law_session, &a).await, tonic::Code::AlreadyExists, "ALREADY_ENROLLED");
-    assert_refused(enrol(&env, &law_session, &b).await, tonic::Code::FailedPrecondition, "SESSION_FULL");
+    assert_refused(
+        enrol(&env, &law_session, &a).await,
+        tonic::Code::AlreadyExists,
+        "ALREADY_ENROLLED",
+    );
+    assert_refused(
+        enrol(&env, &law_session, &b).await,
+        tonic::Code::FailedPrecondition,
+        "SESSION_FULL",
+    );
     let complete = |name: String, on: &'static str| {
         let mut client = env.admin();
         async move {
             client
-                .complete_enrolment(pb::CompleteEnrolmentRequest { name, completed_on: on.into() })
+                .complete_enrolment(pb::CompleteEnrolmentRequest {
+                    name,
+                    completed_on: on.into(),
+                })
                 .await
                 .map(tonic::Response::into_inner)
         }
     };
-    let refused = assert_refused(complete(enrolled.name.clone(), "2026-05-31").await, tonic::Code::InvalidArgument, "DATE_BEFORE_SESSION");
-    assert_eq!(violations(&refused), [("completed_on".to_owned(), "DATE_BEFORE_SESSION".to_owned())]);
-    let done = complete(enrolled.name.clone(), "2026-06-03").await.expect("completed");
-    assert_eq!((done.hours, done.state), (24, pb::EnrolmentState::Completed as i32));
-    assert_refused(complete(enrolled.name.clone(), "2026-06-03").await, tonic::Code::FailedPrecondition, "ALREADY_COMPLETED");
+    let refused = assert_refused(
+        complete(enrolled.name.clone(), "2026-05-31").await,
+        tonic::Code::InvalidArgument,
+        "DATE_BEFORE_SESSION",
+    );
+    assert_eq!(
+        violations(&refused),
+        [("completed_on".to_owned(), "DATE_BEFORE_SESSION".to_owned())]
+    );
+    let done = complete(enrolled.name.clone(), "2026-06-03")
+        .await
+        .expect("completed");
+    assert_eq!(
+        (done.hours, done.state),
+        (24, pb::EnrolmentState::Completed as i32)
+    );
+    assert_refused(
+        complete(enrolled.name.clone(), "2026-06-03").await,
+        tonic::Code::FailedPrecondition,
+        "ALREADY_COMPLETED",
+    );
     let smart_a = enrol(&env, &smart_session, &a).await.unwrap();
     complete(smart_a.name, "2026-06-10").await.unwrap();
     let smart_b = enrol(&env, &smart_session, &b).await.unwrap();
@@ -85,16 +120,37 @@ async fn completions_count_their_hours_against_the_quota_of_their_layer_and_reac
 
     let progress = env
         .secretary(&a, NANTOU_COMMUNITY)
-        .get_learning_progress(pb::GetLearningProgressRequest { name: format!("{a}/learningProgress"), year: 2026 })
+        .get_learning_progress(pb::GetLearningProgressRequest {
+            name: format!("{a}/learningProgress"),
+            year: 2026,
+        })
         .await
         .expect("a secretary reads their own progress")
         .into_inner();
-    let layers: Vec<(i32, i32, bool)> = progress.layers.iter().map(|l| (l.hours, l.quota, l.met)).collect();
-    assert_eq!(layers, [(24, 24, true), (6, 16, false), (0, 8, false)], "quotas 24/16/8 by default");
-    assert_eq!((progress.total_hours, progress.total_quota, progress.quota_met), (30, 48, false));
+    let layers: Vec<(i32, i32, bool)> = progress
+        .layers
+        .iter()
+        .map(|l| (l.hours, l.quota, l.met))
+        .collect();
+    assert_eq!(
+        layers,
+        [(24, 24, true), (6, 16, false), (0, 8, false)],
+        "quotas 24/16/8 by default"
+    );
+    assert_eq!(
+        (
+            progress.total_hours,
+            progress.total_quota,
+            progress.quota_met
+        ),
+        (30, 48, false)
+    );
     let last_year = env
         .admin()
-        .get_learning_progress(pb::GetLearningProgressRequest { name: format!("{a}/learningProgress"), year: 2025 })
+        .get_learning_progress(pb::GetLearningProgressRequest {
+            name: format!("{a}/learningProgress"),
+            year: 2025,
+        })
         .await
         .unwrap()
         .into_inner();
@@ -115,7 +171,11 @@ async fn completions_count_their_hours_against_the_quota_of_their_layer_and_reac
             .await
             .expect("evaluation reads the summaries")
             .into_inner();
-        seen.extend(page.learning_summaries.into_iter().map(|s| (s.secretary, s.total_hours)));
+        seen.extend(
+            page.learning_summaries
+                .into_iter()
+                .map(|s| (s.secretary, s.total_hours)),
+        );
         if page.next_page_token.is_empty() {
             break;
         }
@@ -127,7 +187,10 @@ async fn completions_count_their_hours_against_the_quota_of_their_layer_and_reac
     assert_eq!(seen, expected);
     let refused = assert_refused(
         env.admin()
-            .list_learning_summaries(pb::ListLearningSummariesRequest { parent: format!("regions/{NANSHAN}"), ..Default::default() })
+            .list_learning_summaries(pb::ListLearningSummariesRequest {
+                parent: format!("regions/{NANSHAN}"),
+                ..Default::default()
+            })
             .await,
         tonic::Code::InvalidArgument,
         "FIELD_REQUIRED",
@@ -154,7 +217,12 @@ async fn studio_attendance_counts_person_times_against_the_yearly_target() {
     let studio = env
         .admin()
         .create_studio(pb::CreateStudioRequest {
-            studio: Some(pb::Studio { display_name: "王芳书记工作室".into(), region: NANTOU_COMMUNITY.into(), lead: lead.clone(), ..Default::default() }),
+            studio: Some(pb::Studio {
+                display_name: "王芳书记工作室".into(),
+                region: NANTOU_COMMUNITY.into(),
+                lead: lead.clone(),
+                ..Default::default()
+            }),
             request_id: String::new(),
         })
         .await
@@ -162,7 +230,11 @@ async fn studio_attendance_counts_person_times_against_the_yearly_target() {
         .into_inner();
     assert_eq!((studio.annual_target, studio.person_times), (5_000, 0));
     let mut officer = env.training(Role::StreetOfficer, "440305001000");
-    for (date, times) in [("2026-03-01", 1_200), ("2026-06-15", 300), ("2025-12-31", 999)] {
+    for (date, times) in [
+        ("2026-03-01", 1_200),
+        ("2026-06-15", 300),
+        ("2025-12-31", 999),
+    ] {
         officer
             .record_studio_attendance(pb::RecordStudioAttendanceRequest {
                 name: studio.name.clone(),
@@ -174,17 +246,48 @@ async fn studio_attendance_counts_person_times_against_the_yearly_target() {
             .await
             .expect("attendance");
     }
-    let read = env.admin().get_studio(pb::GetStudioRequest { name: studio.name.clone(), year: 0 }).await.unwrap().into_inner();
-    assert_eq!((read.year, read.person_times, read.percent_of_target), (2026, 1_500, 30.0));
+    let read = env
+        .admin()
+        .get_studio(pb::GetStudioRequest {
+            name: studio.name.clone(),
+            year: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (read.year, read.person_times, read.percent_of_target),
+        (2026, 1_500, 30.0)
+    );
     let refused = assert_refused(
         officer
-            .record_studio_attendance(pb::RecordStudioAttendanceRequest { name: studio.name.clone(), person_times: 0, date: "2026-07-01".into(), ..Default::default() })
+            .record_studio_attendance(pb::RecordStudioAttendanceRequest {
+                name: studio.name.clone(),
+                person_times: 0,
+                date: "2026-07-01".into(),
+                ..Default::default()
+            })
             .await,
         tonic::Code::InvalidArgument,
         "DATE_IN_FUTURE",
     );
     let fields: Vec<String> = violations(&refused).into_iter().map(|v| v.0).collect();
-    assert_eq!(fields, ["date", "person_times"], "every mistake named at once");
-    let again = env.admin().get_studio(pb::GetStudioRequest { name: studio.name.clone(), year: 2026 }).await.unwrap().into_inner();
-    assert_eq!(again.person_times, 1_500, "the refused call changed nothing");
+    assert_eq!(
+        fields,
+        ["date", "person_times"],
+        "every mistake named at once"
+    );
+    let again = env
+        .admin()
+        .get_studio(pb::GetStudioRequest {
+            name: studio.name.clone(),
+            year: 2026,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        again.person_times, 1_500,
+        "the refused call changed nothing"
+    );
 }
