@@ -359,8 +359,10 @@ pub async fn insert_session(tx: &mut AuditedTx, s: &Session) -> Result<(), Error
     Ok(())
 }
 
+type SessionRow = (String, String, String, String, String, String, i64, i64);
+
 pub async fn session(db: &Database, course: &str, id: &str) -> Result<Option<Session>, Error> {
-    let row: Option<(String, String, String, String, String, String, i64, i64)> = sqlx::query_as(
+    let row: Option<SessionRow> = sqlx::query_as(
         "SELECT id, course_id, start_date, end_date, region, location, capacity, enrolled \
          FROM sessions WHERE id = $1 AND course_id = $2",
     )
@@ -424,17 +426,19 @@ pub async fn insert_enrolment(tx: &mut AuditedTx, e: &Enrolment) -> Result<bool,
     Ok(done.rows_affected() == 1)
 }
 
+type EnrolmentRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    i64,
+    String,
+);
+
 pub async fn enrolment(db: &Database, session: &str, id: &str) -> Result<Option<Enrolment>, Error> {
-    let row: Option<(
-        String,
-        String,
-        String,
-        String,
-        String,
-        Option<String>,
-        i64,
-        String,
-    )> = sqlx::query_as(
+    let row: Option<EnrolmentRow> = sqlx::query_as(
         "SELECT id, session_id, course_id, secretary_id, state, completed_on, hours, layer \
              FROM enrolments WHERE id = $1 AND session_id = $2",
     )

@@ -248,7 +248,8 @@ pub(crate) async fn create(
     })?;
     let wanted = required_enum("certificate.level", level("certificate.level", input.level))?;
     let today = ctx.kit.clock.today();
-    let held = store::certificates_of(&ctx.kit.database, &[secretary.id.clone()]).await?;
+    let held =
+        store::certificates_of(&ctx.kit.database, std::slice::from_ref(&secretary.id)).await?;
     let of_level = |l: Level| held.iter().filter(move |c| c.level == l.code());
     if let Some(existing) = of_level(wanted).find(|c| c.revoked_on.is_none()) {
         return Err(Error::AlreadyExists {

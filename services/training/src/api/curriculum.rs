@@ -441,13 +441,14 @@ pub(crate) async fn progress(
     let province = region_of(&secretary.region)?.province().to_string();
     let policy = store::policy(&ctx.kit.database, &province).await?.policy;
     let hours: Vec<(String, i64)> =
-        store::hours_in_year(&ctx.kit.database, &[secretary.id.clone()], year)
+        store::hours_in_year(&ctx.kit.database, std::slice::from_ref(&secretary.id), year)
             .await?
             .into_iter()
             .map(|(_, layer, h)| (layer, h))
             .collect();
     let (layers, total_hours, total_quota) = layers(&policy, &hours);
-    let certificates = store::certificates_of(&ctx.kit.database, &[secretary.id.clone()]).await?;
+    let certificates =
+        store::certificates_of(&ctx.kit.database, std::slice::from_ref(&secretary.id)).await?;
     let today = ctx.kit.clock.today();
     Ok(pb::LearningProgress {
         name: request.name,
