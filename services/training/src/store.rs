@@ -495,7 +495,7 @@ pub async fn hours_in_year(
         .map(|i| format!("${}", i + 3))
         .collect();
     let sql = format!(
-        "SELECT secretary_id, layer, SUM(hours) FROM enrolments WHERE state = 'COMPLETED' \
+        "SELECT secretary_id, layer, CAST(SUM(hours) AS BIGINT) FROM enrolments WHERE state = 'COMPLETED' \
          AND completed_on >= $1 AND completed_on <= $2 AND secretary_id IN ({}) \
          GROUP BY secretary_id, layer",
         placeholders.join(", ")
@@ -577,7 +577,7 @@ pub async fn add_attendance(
 
 pub async fn person_times(db: &Database, studio: &str, year: i32) -> Result<i64, Error> {
     let total: Option<i64> = sqlx::query_scalar(
-        "SELECT SUM(person_times) FROM studio_attendance WHERE studio_id = $1 AND day >= $2 AND day <= $3",
+        "SELECT CAST(SUM(person_times) AS BIGINT) FROM studio_attendance WHERE studio_id = $1 AND day >= $2 AND day <= $3",
     )
     .bind(studio)
     .bind(format!("{year:04}-01-01"))

@@ -66,7 +66,7 @@ async fn an_appointment_in_personnel_starts_exactly_one_plan_even_when_the_feed_
     env.restart_training().await;
     env.wait_for("the replay to reach the head again", || async {
         env.count(
-            "SELECT COUNT(*) FROM feed_cursors WHERE position >= $1",
+            "SELECT COUNT(*) FROM feed_cursors WHERE position >= CAST($1 AS BIGINT)",
             "2",
         )
         .await
