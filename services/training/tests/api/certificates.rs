@@ -251,3 +251,79 @@ async fn a_certificate_expires_after_three_years_and_renewal_extends_it() {
         Some("CertificateIssued")
     );
 }
+
+#[tokio::test]
+async fn a_retried_issue_with_the_same_request_id_issues_once_and_every_change_is_audited() {
+    let env = Env::spawn().await;
+    let secretary = env.appoint(NANTOU_COMMUNITY, "2022-03-01").await;
+    for module in [
+        pb::ExamModule::SystemOperation,
+        pb::ExamModule::DataInterpretation,
+    ] {
+        env.exam(&secretary, module, 90).await;
+    }
+    let issue = || async {
+        env.admin()
+            .create_certificate(pb::CreateCertificateRequest {
+                parent: secretary.clone(),
+                certificate: Some(pb::Certificate {
+                    level: pb::CertificateLevel::Basic as i32,
+                    ..Default::default()
+                }),
+                request_id: "issue-7f3a".into(),
+            })
+            .await
+            .expect("issued (or replayed)")
+            .into_inner()
+    };
+    let first = issue().await;
+    let retried = issue().await;
+    assert_eq!(
+        retried.number, first.number,
+        "the retry gets the first outcome"
+    );
+    assert_eq!(
+        env.count(
+            "SELECT COUNT(*) FROM certificates WHERE secretary_id = $1",
+            secretary.trim_start_matches("secretaries/")
+        )
+        .await,
+        1
+    );
+
+    // The auditor sees the issue, the exams, and the feed's appointment, each once.
+    let entries = env
+        .training(Role::Auditor, NANSHAN)
+        .list_audit_entries(shequ_proto::audit::v1::ListAuditEntriesRequest {
+            parent: format!("regions/{NANSHAN}"),
+            page_size: 100,
+            ..Default::default()
+        })
+        .await
+        .expect("auditor reads")
+        .into_inner()
+        .audit_entries;
+    let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| **a == "CreateCertificate")
+            .count(),
+        1,
+        "{actions:?}"
+    );
+    assert_eq!(
+        actions.iter().filter(|a| **a == "CreateExamResult").count(),
+        2,
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&"HandleEvent"),
+        "the plan-less appointment from the feed: {actions:?}"
+    );
+    let issued = entries
+        .iter()
+        .find(|e| e.action == "CreateCertificate")
+        .unwrap();
+    assert_eq!(issued.resource, first.name);
+}
