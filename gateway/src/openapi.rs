@@ -395,6 +395,10 @@ impl Generator {
         if !comment.is_empty() {
             operation.insert("description".into(), json!(comment));
         }
+        if route.is_public() {
+            // No account needed (see `routes::PUBLIC_RPCS`).
+            operation.insert("security".into(), json!([]));
+        }
         operation.insert(
             "x-grpc-method".into(),
             json!(format!(

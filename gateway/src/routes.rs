@@ -63,10 +63,27 @@ pub struct Route {
     pub primary: bool,
 }
 
+/// The RPCs anyone may call without an account: the gateway serves them without looking at the
+/// `Authorization` header and calls them as itself (the service grants the gateway exactly
+/// these). Kept to what another government system or a citizen holding a printed certificate
+/// needs to verify it offline: the verification page, a presented credential, the status lists
+/// and the issuer's public keys.
+pub const PUBLIC_RPCS: &[&str] = &[
+    "shequ.training.v1.TrainingService.VerifyCertificate",
+    "shequ.training.v1.TrainingService.VerifyCredential",
+    "shequ.training.v1.TrainingService.GetStatusList",
+    "shequ.training.v1.TrainingService.ListIssuerKeys",
+];
+
 impl Route {
     /// Full name of the gRPC service.
     pub fn service(&self) -> &str {
         self.rpc.parent_service().full_name()
+    }
+
+    /// True for a route served without an account ([`PUBLIC_RPCS`]).
+    pub fn is_public(&self) -> bool {
+        PUBLIC_RPCS.contains(&self.rpc.full_name())
     }
 }
 

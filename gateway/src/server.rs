@@ -494,11 +494,18 @@ async fn transcode(
         .headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let caller = gateway
-        .auth
-        .authenticate(authorization, client)
-        .await
-        .map_err(GatewayError::Auth)?;
+    // A public route needs no account: whatever credential came is ignored, and the call is
+    // made as the gateway itself (which the service grants exactly these operations).
+    let caller_token = if route.is_public() {
+        gateway.auth.own_token()
+    } else {
+        let caller = gateway
+            .auth
+            .authenticate(authorization, client)
+            .await
+            .map_err(GatewayError::Auth)?;
+        gateway.auth.internal_token(&caller)
+    };
     check_lengths(route, bindings, parts.uri.query()).map_err(GatewayError::BadInput)?;
     let requested = match parts.headers.get(TIMEOUT_HEADER) {
         None => None,
@@ -536,7 +543,7 @@ async fn transcode(
             service: route.service().to_owned(),
         }
     })?;
-    let metadata = metadata(&parts, request_id, &gateway.auth.internal_token(&caller));
+    let metadata = metadata(&parts, request_id, &caller_token);
     let remaining = deadline.saturating_sub(started.elapsed());
     if remaining.is_zero() {
         return Err(GatewayError::DeadlineExceeded { deadline });

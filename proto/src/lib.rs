@@ -39,6 +39,10 @@ contract!(
     /// Secretaries, careers, negative list, reserve pool, statistics.
     personnel::v1 = "shequ.personnel.v1"
 );
+contract!(
+    /// Curriculum, studios, cultivation plans, mentoring, certificates and credentials.
+    training::v1 = "shequ.training.v1"
+);
 
 #[cfg(test)]
 mod tests {

@@ -56,6 +56,23 @@ const OWN_RECORD_READERS: &[Role] = &[
 /// personnel duties, in its own province.
 const POLICY_READERS: &[Role] = OWN_RECORD_READERS;
 const PROVINCE_ADMIN: &[Role] = &[Role::ProvinceAdmin];
+/// Administrators and street officers (who record studio attendance and the mentor's sign-off).
+const ADMINS_AND_OFFICERS: &[Role] = &[
+    Role::ProvinceAdmin,
+    Role::CityAdmin,
+    Role::DistrictAdmin,
+    Role::StreetOfficer,
+];
+/// Recording a plan step: staff in scope for the mentor, or the mentor themself.
+const STEP_RECORDERS: &[Role] = &[
+    Role::ProvinceAdmin,
+    Role::CityAdmin,
+    Role::DistrictAdmin,
+    Role::StreetOfficer,
+    Role::Secretary,
+];
+/// A public route: every role, in any scope (and no account at all, see the training journey).
+const EVERYONE: &[Role] = &ROLES;
 const AUDITOR: &[Role] = &[Role::Auditor];
 const NOBODY: &[Role] = &[];
 
@@ -66,6 +83,8 @@ enum Kind {
     Named,
     /// A stored record: 404 RESOURCE_NOT_FOUND, as if it did not exist.
     Stored,
+    /// No account needed: the gateway calls as itself, so scope and role do not matter.
+    Public,
 }
 
 /// The record a call works on.
@@ -83,6 +102,22 @@ enum Target {
     FreshCandidate,
     /// An API key of its own for each permitted call.
     FreshApiKey,
+    /// A session of its own (the shared secretary enrols once per session).
+    FreshSession,
+    /// An enrolment of its own to complete.
+    FreshEnrolment,
+    /// A newly appointed secretary of its own with a plan and a mentor (a sign-off changes it).
+    FreshMentee,
+    /// A mentor and a newly appointed mentee of its own (each pairing takes a slot).
+    FreshPair,
+    /// A pair of its own to end.
+    FreshMentorship,
+    /// A secretary of its own who passed both basic modules (a certificate per secretary).
+    FreshExamined,
+    /// A certificate of its own (revoked or suspended once).
+    FreshCertificate,
+    /// A suspended certificate of its own (reinstated once).
+    FreshSuspended,
 }
 
 /// Who may call an RPC within their scope, and the call a realistic client makes.
@@ -336,6 +371,158 @@ fn decisions(rpc: &str) -> Option<Vec<Decision>> {
         )),
         "shequ.identity.v1.ApiKeyService.ListAuditEntries" => Some(read(AUDITOR, Named)),
         "shequ.identity.v1.ApiKeyService.VerifyAuditLog" => Some(read(AUDITOR, Named)),
+        // training: policies like personnel's; records of secretaries like theirs; the
+        // verification operations are public
+        "shequ.training.v1.TrainingService.GetTrainingPolicy" => Some(read(POLICY_READERS, Named)),
+        "shequ.training.v1.TrainingService.UpdateTrainingPolicy" => one(decide(
+            PROVINCE_ADMIN,
+            Named,
+            Shared,
+            |f, _| Some(json!({"examPassMark": 60, "etag": f.current_etag})),
+            |_| "updateMask=examPassMark".into(),
+        )),
+        "shequ.training.v1.TrainingService.CreateCourse" => one(decide(
+            ADMINS,
+            Named,
+            Shared,
+            |_, _| {
+                Some(
+                    json!({"title": "智慧治理", "layer": "COURSE_LAYER_PROFESSIONAL", "creditHours": 8, "region": NANSHAN}),
+                )
+            },
+            no_query,
+        )),
+        "shequ.training.v1.TrainingService.GetCourse" => Some(read(POLICY_READERS, Stored)),
+        "shequ.training.v1.TrainingService.ListCourses" => Some(read(POLICY_READERS, Named)),
+        "shequ.training.v1.TrainingService.CreateSession" => one(decide(
+            ADMINS,
+            Stored,
+            Shared,
+            |_, _| {
+                Some(json!({"startDate": "2026-06-01", "endDate": "2026-06-02", "region": NANSHAN}))
+            },
+            no_query,
+        )),
+        "shequ.training.v1.TrainingService.CreateEnrolment" => one(decide(
+            ADMINS,
+            Stored,
+            FreshSession,
+            |f, _| Some(json!({"secretary": f.secretary})),
+            no_query,
+        )),
+        "shequ.training.v1.TrainingService.CompleteEnrolment" => {
+            one(decide(ADMINS, Stored, FreshEnrolment, empty_body, no_query))
+        }
+        "shequ.training.v1.TrainingService.GetLearningProgress" => {
+            Some(read(OWN_RECORD_READERS, Stored))
+        }
+        "shequ.training.v1.TrainingService.ListLearningSummaries" => {
+            one(decide(RECORD_READERS, Named, Shared, no_body, |_| {
+                "year=2026".into()
+            }))
+        }
+        "shequ.training.v1.TrainingService.CreateStudio" => one(decide(
+            ADMINS,
+            Named,
+            Shared,
+            |f, _| {
+                Some(
+                    json!({"displayName": "书记工作室", "region": NANTOU_COMMUNITY, "lead": f.secretary}),
+                )
+            },
+            no_query,
+        )),
+        "shequ.training.v1.TrainingService.GetStudio" => Some(read(RECORD_READERS, Stored)),
+        "shequ.training.v1.TrainingService.RecordStudioAttendance" => one(decide(
+            ADMINS_AND_OFFICERS,
+            Stored,
+            Shared,
+            |_, _| Some(json!({"personTimes": 12})),
+            no_query,
+        )),
+        "shequ.training.v1.TrainingService.GetCultivationPlan" => {
+            Some(read(OWN_RECORD_READERS, Stored))
+        }
+        // the secretary in training reads the plan but does not sign their own steps off
+        "shequ.training.v1.TrainingService.CompletePlanStep" => one(Decision {
+            partly: Some((&[Role::Secretary], "NOT_THE_MENTOR")),
+            ..decide(
+                STEP_RECORDERS,
+                Stored,
+                FreshMentee,
+                |_, _| Some(json!({"step": 1})),
+                no_query,
+            )
+        }),
+        "shequ.training.v1.TrainingService.CreateMentorship" => one(decide(
+            ADMINS,
+            Stored,
+            FreshPair,
+            |f, _| Some(json!({"mentor": f.mentor, "mentee": f.mentee})),
+            no_query,
+        )),
+        "shequ.training.v1.TrainingService.EndMentorship" => one(decide(
+            ADMINS,
+            Stored,
+            FreshMentorship,
+            |_, _| Some(json!({"reason": "导师调整"})),
+            no_query,
+        )),
+        "shequ.training.v1.TrainingService.ListMentorships" => {
+            Some(read(OWN_RECORD_READERS, Stored))
+        }
+        "shequ.training.v1.TrainingService.CreateExamResult" => one(decide(
+            ADMINS,
+            Stored,
+            Shared,
+            |_, _| Some(json!({"module": "EXAM_MODULE_DATA_ANALYSIS", "score": 70})),
+            no_query,
+        )),
+        "shequ.training.v1.TrainingService.CreateCertificate" => one(decide(
+            ADMINS,
+            Stored,
+            FreshExamined,
+            |_, _| Some(json!({"level": "CERTIFICATE_LEVEL_BASIC"})),
+            no_query,
+        )),
+        "shequ.training.v1.TrainingService.GetCertificate" => {
+            Some(read(OWN_RECORD_READERS, Stored))
+        }
+        "shequ.training.v1.TrainingService.RenewCertificate" => {
+            one(decide(ADMINS, Stored, Shared, empty_body, no_query))
+        }
+        "shequ.training.v1.TrainingService.RevokeCertificate" => one(decide(
+            ADMINS,
+            Stored,
+            FreshCertificate,
+            |_, _| Some(json!({"reason": "考试舞弊"})),
+            no_query,
+        )),
+        "shequ.training.v1.TrainingService.SuspendCertificate" => one(decide(
+            ADMINS,
+            Stored,
+            FreshCertificate,
+            |_, _| Some(json!({"reason": "核查中"})),
+            no_query,
+        )),
+        "shequ.training.v1.TrainingService.ReinstateCertificate" => {
+            one(decide(ADMINS, Stored, FreshSuspended, empty_body, no_query))
+        }
+        "shequ.training.v1.TrainingService.VerifyCertificate" => Some(read(EVERYONE, Public)),
+        "shequ.training.v1.TrainingService.VerifyCredential" => one(decide(
+            EVERYONE,
+            Public,
+            Shared,
+            |f, _| Some(json!({"credential": f.credential})),
+            no_query,
+        )),
+        "shequ.training.v1.TrainingService.GetStatusList" => Some(read(EVERYONE, Public)),
+        "shequ.training.v1.TrainingService.ListIssuerKeys" => Some(read(EVERYONE, Public)),
+        "shequ.training.v1.TrainingService.RotateIssuerKey" => {
+            one(decide(PROVINCE_ADMIN, Named, Shared, empty_body, no_query))
+        }
+        "shequ.training.v1.TrainingService.ListAuditEntries" => Some(read(AUDITOR, Named)),
+        "shequ.training.v1.TrainingService.VerifyAuditLog" => Some(read(AUDITOR, Named)),
         _ => None,
     }
 }
@@ -345,7 +532,7 @@ fn api_key() -> Value {
 }
 
 /// Records of district A (Nanshan, Guangdong) that the calls target.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 struct Fixtures {
     secretary: String,
     secretary_etag: String,
@@ -357,6 +544,17 @@ struct Fixtures {
     api_key_secret: String,
     /// The etag of the province policy or catalogue item a call updates, read right before it.
     current_etag: String,
+    /// Training: a course, a session of it, an enrolment, a studio, a mentor (eligible) with a
+    /// pair, another newcomer, a certificate of the shared secretary and its credential.
+    course: String,
+    session: String,
+    enrolment: String,
+    studio: String,
+    mentor: String,
+    mentee: String,
+    mentorship: String,
+    certificate: String,
+    credential: String,
 }
 
 impl Fixtures {
@@ -379,6 +577,16 @@ impl Fixtures {
             }
             "reserveCandidates/*" => self.candidate.clone(),
             "apiKeys/*" => self.api_key.clone(),
+            "provinces/*/trainingPolicy" => format!("provinces/{GUANGDONG}/trainingPolicy"),
+            "provinces/*/statusLists/*" => format!("provinces/{GUANGDONG}/statusLists/revocation"),
+            "courses/*" => self.course.clone(),
+            "courses/*/sessions/*" => self.session.clone(),
+            "courses/*/sessions/*/enrolments/*" => self.enrolment.clone(),
+            "secretaries/*/learningProgress" => format!("{}/learningProgress", self.secretary),
+            "secretaries/*/cultivationPlan" => format!("{}/cultivationPlan", self.secretary),
+            "studios/*" => self.studio.clone(),
+            "mentorships/*" => self.mentorship.clone(),
+            "certificates/*" => self.certificate.clone(),
             _ => return None,
         })
     }
@@ -429,7 +637,15 @@ async fn new_api_key(stack: &Stack) -> (String, String) {
 }
 
 async fn fixtures(stack: &Stack) -> Fixtures {
-    let (secretary, secretary_etag) = new_secretary(stack, 0).await;
+    // Appointed this year, so that training starts a cultivation plan for them.
+    let mut profile = secretary(&id_number(1990, 0));
+    profile["appointmentDate"] = json!("2026-03-01");
+    let created = create(stack, &profile).await;
+    let (secretary, secretary_etag) = (
+        created["name"].as_str().unwrap().to_owned(),
+        created["etag"].as_str().unwrap().to_owned(),
+    );
+    wait_for_plan(stack, &secretary).await;
     let events = stack
         .get(
             &format!("/v1/{secretary}/careerEvents"),
@@ -446,6 +662,7 @@ async fn fixtures(stack: &Stack) -> Fixtures {
     assert_eq!(violation.status, StatusCode::OK, "{}", violation.text);
     let (candidate, candidate_etag) = new_candidate(stack).await;
     let (api_key, api_key_secret) = new_api_key(stack).await;
+    let secretary_for_training = secretary.clone();
     Fixtures {
         violation: violation.body["name"].as_str().unwrap().to_owned(),
         secretary,
@@ -459,6 +676,154 @@ async fn fixtures(stack: &Stack) -> Fixtures {
         api_key,
         api_key_secret,
         current_etag: String::new(),
+        ..training_fixtures(stack, &secretary_for_training).await
+    }
+}
+
+/// Serials of the secretaries training's fixtures appoint (ID numbers born in the 1980s, apart
+/// from the personnel rows' 1990s).
+static TRAINEES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+
+/// Waits until training has made the plan of `secretary` from personnel's feed.
+async fn wait_for_plan(stack: &Stack, secretary: &str) {
+    wait_for_training(stack, &format!("/v1/{secretary}/cultivationPlan")).await;
+}
+
+/// Polls a training read until it answers 200 (the feed has caught up).
+async fn wait_for_training(stack: &Stack, path: &str) {
+    for _ in 0..1_000 {
+        if stack.get(path, Some(&province(stack))).await.status == StatusCode::OK {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("training never answered {path}");
+}
+
+/// A secretary of district A appointed on `appointed`, once training knows of them.
+async fn new_trainee(stack: &Stack, appointed: &str) -> String {
+    let serial = TRAINEES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let mut profile = secretary(&id_number(1980 + serial / 500, serial % 500));
+    profile["appointmentDate"] = json!(appointed);
+    let created = create(stack, &profile).await;
+    let name = created["name"].as_str().unwrap().to_owned();
+    wait_for_training(stack, &format!("/v1/{name}/learningProgress")).await;
+    name
+}
+
+/// A training write as the province administrator, which must succeed; returns the body.
+async fn train(stack: &Stack, path: &str, body: Value) -> Value {
+    let reply = stack.post(path, Some(&province(stack)), &body).await;
+    assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.text);
+    reply.body
+}
+
+async fn new_session(stack: &Stack, course: &str) -> String {
+    let session = train(
+        stack,
+        &format!("/v1/{course}/sessions"),
+        json!({"startDate": "2026-06-01", "endDate": "2026-06-02", "region": NANSHAN}),
+    )
+    .await;
+    session["name"].as_str().unwrap().to_owned()
+}
+
+async fn new_pair(stack: &Stack, mentor: &str, mentee: &str) -> String {
+    let pair = train(
+        stack,
+        "/v1/mentorships",
+        json!({"mentor": mentor, "mentee": mentee}),
+    )
+    .await;
+    pair["name"].as_str().unwrap().to_owned()
+}
+
+/// A secretary who passed both basic modules.
+async fn new_examined(stack: &Stack) -> String {
+    let secretary = new_trainee(stack, "2022-03-01").await;
+    for module in [
+        "EXAM_MODULE_SYSTEM_OPERATION",
+        "EXAM_MODULE_DATA_INTERPRETATION",
+    ] {
+        train(
+            stack,
+            &format!("/v1/{secretary}/examResults"),
+            json!({"module": module, "score": 80}),
+        )
+        .await;
+    }
+    secretary
+}
+
+async fn new_certificate(stack: &Stack, secretary: &str) -> (String, String) {
+    let certificate = train(
+        stack,
+        &format!("/v1/{secretary}/certificates"),
+        json!({"level": "CERTIFICATE_LEVEL_BASIC"}),
+    )
+    .await;
+    (
+        certificate["name"].as_str().unwrap().to_owned(),
+        certificate["credential"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Training's shared records around the shared secretary (who has a plan).
+async fn training_fixtures(stack: &Stack, secretary: &str) -> Fixtures {
+    let course = train(
+        stack,
+        "/v1/courses",
+        json!({"title": "《城市居民委员会组织法》", "layer": "COURSE_LAYER_BASIC", "creditHours": 24, "region": GUANGDONG}),
+    )
+    .await["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let session = new_session(stack, &course).await;
+    let enrolment = train(
+        stack,
+        &format!("/v1/{session}/enrolments"),
+        json!({"secretary": secretary}),
+    )
+    .await["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let studio = train(
+        stack,
+        "/v1/studios",
+        json!({"displayName": "南头书记工作室", "region": NANTOU_COMMUNITY, "lead": secretary}),
+    )
+    .await["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mentor = new_trainee(stack, "2019-03-01").await;
+    let mentee = new_trainee(stack, "2026-04-01").await;
+    let mentorship = new_pair(stack, &mentor, &mentee).await;
+    for module in [
+        "EXAM_MODULE_SYSTEM_OPERATION",
+        "EXAM_MODULE_DATA_INTERPRETATION",
+    ] {
+        train(
+            stack,
+            &format!("/v1/{secretary}/examResults"),
+            json!({"module": module, "score": 80}),
+        )
+        .await;
+    }
+    let (certificate, credential) = new_certificate(stack, secretary).await;
+    Fixtures {
+        course,
+        session,
+        enrolment,
+        studio,
+        mentor,
+        mentee,
+        mentorship,
+        certificate,
+        credential,
+        ..Fixtures::default()
     }
 }
 
@@ -525,6 +890,7 @@ fn expected(decision: &Decision, role: Role, in_scope: bool) -> Expected {
         return match decision.kind {
             Kind::Named => Expected::Refused(403, "REGION_OUT_OF_SCOPE"),
             Kind::Stored => Expected::Refused(404, "RESOURCE_NOT_FOUND"),
+            Kind::Public => Expected::Permitted,
         };
     }
     match decision.partly {
@@ -580,10 +946,55 @@ async fn fixtures_for(
             Target::FreshApiKey => {
                 (fixtures.api_key, fixtures.api_key_secret) = new_api_key(stack).await;
             }
+            Target::FreshSession => {
+                fixtures.session = new_session(stack, &fixtures.course).await;
+            }
+            Target::FreshEnrolment => {
+                let session = new_session(stack, &fixtures.course).await;
+                fixtures.enrolment = train(
+                    stack,
+                    &format!("/v1/{session}/enrolments"),
+                    json!({"secretary": fixtures.secretary}),
+                )
+                .await["name"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+            }
+            Target::FreshMentee => {
+                fixtures.secretary = new_trainee(stack, "2026-03-01").await;
+                let mentor = new_trainee(stack, "2019-03-01").await;
+                new_pair(stack, &mentor, &fixtures.secretary).await;
+            }
+            Target::FreshPair => {
+                fixtures.mentor = new_trainee(stack, "2019-03-01").await;
+                fixtures.mentee = new_trainee(stack, "2026-04-01").await;
+            }
+            Target::FreshMentorship => {
+                let mentor = new_trainee(stack, "2019-03-01").await;
+                let mentee = new_trainee(stack, "2026-04-01").await;
+                fixtures.mentorship = new_pair(stack, &mentor, &mentee).await;
+            }
+            Target::FreshExamined => {
+                fixtures.secretary = new_examined(stack).await;
+            }
+            Target::FreshCertificate | Target::FreshSuspended => {
+                let secretary = new_examined(stack).await;
+                fixtures.certificate = new_certificate(stack, &secretary).await.0;
+                if decision.target == Target::FreshSuspended {
+                    train(
+                        stack,
+                        &format!("/v1/{}:suspend", fixtures.certificate),
+                        json!({"reason": "核查中"}),
+                    )
+                    .await;
+                }
+            }
         }
     }
     if path.starts_with("/v1/provinces/") && path.contains("Standard")
         || path.contains("careerPolicy")
+        || path.contains("trainingPolicy")
         || path.contains("negativeListItems/")
     {
         let current = stack
@@ -807,8 +1218,10 @@ async fn every_component_calling_as_itself_gets_exactly_its_grants() {
         failures.join("\n")
     );
     // personnel: the feed to training, evaluation and warnings, CreateCareerEvent to evaluation;
-    // identity: VerifyApiKey and the feed to the gateway (WatchEvents streams; tested elsewhere)
-    assert_eq!(granted, 6, "every grant was exercised");
+    // identity: VerifyApiKey and the feed to the gateway (WatchEvents streams; tested elsewhere);
+    // training: the four public operations to the gateway, ListLearningSummaries and the feed to
+    // evaluation, the feed to personnel
+    assert_eq!(granted, 13, "every grant was exercised");
     assert!(refused > 100, "and so were the refusals: {refused}");
     for (_, server) in services {
         server.stop().await;

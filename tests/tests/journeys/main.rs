@@ -9,3 +9,4 @@ mod operations;
 mod replicas;
 mod secretaries;
 mod security;
+mod training;
