@@ -578,6 +578,7 @@ impl Dependencies {
     /// Connects to every dependency in `names`, as configured.
     pub async fn connect(
         names: &[&'static str],
+        optional: &[&'static str],
         configs: &BTreeMap<String, DependencyConfig>,
         identity: Option<ServiceIdentity>,
         stop: Stop,
@@ -589,16 +590,35 @@ impl Dependencies {
                 Dependency::connect(name, &config, identity.clone(), stop.clone()).await?;
             by_name.insert(*name, dependency);
         }
+        // An optional dependency is connected only where it is configured.
+        for name in optional {
+            if let Some(config) = configs.get(*name) {
+                let dependency =
+                    Dependency::connect(name, config, identity.clone(), stop.clone()).await?;
+                by_name.insert(*name, dependency);
+            }
+        }
         for configured in configs.keys() {
             anyhow::ensure!(
-                names.contains(&configured.as_str()),
+                names.contains(&configured.as_str()) || optional.contains(&configured.as_str()),
                 "dependencies.{configured} is configured but this service does not call it (it calls: {})",
-                names.join(", ")
+                names
+                    .iter()
+                    .chain(optional)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
         Ok(Dependencies {
             by_name: Arc::new(by_name),
         })
+    }
+
+    /// True when `name` is connected (a required dependency always is; an optional one where
+    /// configured).
+    pub fn is_configured(&self, name: &str) -> bool {
+        self.by_name.contains_key(name)
     }
 
     /// The dependency `name` (declared by the service, so present).

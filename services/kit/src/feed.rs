@@ -12,7 +12,10 @@
 //!   own database, backs off while the producer is down, and resumes after a restart from the
 //!   last event it committed: every event is handled once.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
@@ -299,6 +302,71 @@ pub fn payload<M: prost::Name + Default>(event: &pb::Event) -> Option<M> {
         .flatten()
 }
 
+/// How current a follower's knowledge of its producer is, for answers that depend on it ("as
+/// of when"). Kept in memory by this process: while the watch is open, what was learnt is
+/// current; once it is lost, it is as of the moment it was lost; before the first watch since a
+/// start, as of the last event handled (from the cursor).
+#[derive(Debug, Clone, Default)]
+pub struct FeedStatus(Arc<Mutex<Live>>);
+
+#[derive(Debug, Default)]
+struct Live {
+    watching: bool,
+    last_live: Option<DateTime<Utc>>,
+}
+
+impl FeedStatus {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Live> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn connected(&self, now: DateTime<Utc>) {
+        let mut live = self.lock();
+        live.watching = true;
+        live.last_live = Some(now);
+    }
+
+    fn lost(&self, now: DateTime<Utc>) {
+        let mut live = self.lock();
+        if live.watching {
+            live.watching = false;
+            live.last_live = Some(now);
+        }
+    }
+
+    /// True while the producer's feed is being watched.
+    pub fn is_live(&self) -> bool {
+        self.lock().watching
+    }
+
+    /// Up to when what was learnt from the producer is known to be complete: `now` while
+    /// watching, else when the watch was lost; `None` when not watched since this process started.
+    pub fn as_of(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let live = self.lock();
+        if live.watching {
+            Some(now)
+        } else {
+            live.last_live
+        }
+    }
+}
+
+/// The time of the last event of `producer`'s feed handled into `database` (the lower bound of
+/// what is known when the feed has not been watched since a start).
+pub async fn last_handled(
+    database: &Database,
+    producer: &str,
+) -> Result<Option<DateTime<Utc>>, Error> {
+    let at: Option<String> =
+        sqlx::query_scalar("SELECT updated_at FROM feed_cursors WHERE feed = $1")
+            .bind(producer)
+            .fetch_optional(database.pool())
+            .await?;
+    at.map(|at| crate::convert::from_db_time(&at)).transpose()
+}
+
 /// Follows one producer's feed into a handler, with the cursor in the consumer's database.
 pub struct Follower {
     producer: Dependency,
@@ -307,6 +375,7 @@ pub struct Follower {
     clock: Arc<dyn Clock>,
     identity: Caller,
     handler: Arc<dyn EventHandler>,
+    status: FeedStatus,
 }
 
 impl std::fmt::Debug for Follower {
@@ -337,7 +406,13 @@ impl Follower {
             clock,
             identity,
             handler,
+            status: FeedStatus::default(),
         }
+    }
+
+    /// How current this follower's knowledge is.
+    pub fn status(&self) -> FeedStatus {
+        self.status.clone()
     }
 
     /// The position of the last event handled.
@@ -360,6 +435,7 @@ impl Follower {
                 outcome = self.follow_once() => outcome,
                 () = stop.wait() => return,
             };
+            self.status.lost(self.clock.now());
             match outcome {
                 Ok(()) => backoff = Duration::from_millis(100),
                 Err(error) => {
@@ -396,6 +472,10 @@ impl Follower {
             .await
             .map_err(|status| outgoing.error(status))?
             .into_inner();
+        // The producer answered the watch: every event up to its head comes down this stream
+        // (the last ones may still be on their way), so what is known here counts as current
+        // from now on, until the stream ends.
+        self.status.connected(self.clock.now());
         while let Some(event) = stream
             .message()
             .await

@@ -79,6 +79,10 @@ pub trait Service: 'static {
     const MIGRATIONS: Migrations;
     /// The services it calls, by name (each configured in `[dependencies.<name>]`).
     const DEPENDENCIES: &'static [&'static str] = &[];
+    /// The services whose feeds it follows where they are deployed: each is called only when
+    /// `[dependencies.<name>]` is configured; without it the service runs and says that what it
+    /// would learn from there is unknown (personnel without training knows no certificates).
+    const OPTIONAL_DEPENDENCIES: &'static [&'static str] = &[];
     /// What other components may call here (people are authorised by role in the handlers).
     const GRANTS: &'static [Grant] = &[];
     /// Its own settings, the `[service]` section (`crate::config::NoSettings` when none).
@@ -123,6 +127,8 @@ pub struct ServiceEntry {
     pub grpc_name: &'static str,
     /// The services it calls.
     pub dependencies: &'static [&'static str],
+    /// The services it calls where they are deployed (the launcher configures them all).
+    pub optional_dependencies: &'static [&'static str],
     /// What it lets other components call.
     pub grants: &'static [Grant],
     run: fn(ServiceConfig, TcpListener, Shutdown, Arc<dyn Clock>) -> Running,
@@ -145,12 +151,21 @@ impl ServiceEntry {
             port: S::PORT,
             grpc_name: grpc_name::<S>(),
             dependencies: S::DEPENDENCIES,
+            optional_dependencies: S::OPTIONAL_DEPENDENCIES,
             grants: S::GRANTS,
             run: |config, listener, shutdown, clock| {
                 let config = config.map_service(S::Settings::default());
                 Box::pin(run_with_clock::<S>(config, listener, shutdown, clock))
             },
         }
+    }
+
+    /// Every service it may call, required or optional.
+    pub fn all_dependencies(&self) -> impl Iterator<Item = &'static str> {
+        self.dependencies
+            .iter()
+            .chain(self.optional_dependencies)
+            .copied()
     }
 
     /// Its default configuration (kit sections; the service's own settings take their
@@ -205,8 +220,12 @@ impl Kit {
     }
 
     /// Follows the event feed of dependency `producer` into `handler`, from where this service
-    /// left off, until shutdown.
-    pub fn follow(&self, producer: &str, handler: impl EventHandler) -> anyhow::Result<()> {
+    /// left off, until shutdown; the returned status says how current what was learnt is.
+    pub fn follow(
+        &self,
+        producer: &str,
+        handler: impl EventHandler,
+    ) -> anyhow::Result<crate::feed::FeedStatus> {
         let dependency = self.dependency(producer)?.clone();
         let identity = self.identity.clone().with_context(|| {
             format!(
@@ -221,8 +240,26 @@ impl Kit {
             identity.caller().clone(),
             Arc::new(handler),
         );
+        let status = follower.status();
         tokio::spawn(follower.run(self.stop.clone()));
-        Ok(())
+        Ok(status)
+    }
+
+    /// As [`Kit::follow`] for an optional dependency: `None` (and nothing followed) when it is
+    /// not configured here.
+    pub fn follow_if_configured(
+        &self,
+        producer: &str,
+        handler: impl EventHandler,
+    ) -> anyhow::Result<Option<crate::feed::FeedStatus>> {
+        if !self.dependencies.is_configured(producer) {
+            tracing::info!(
+                producer,
+                "not configured: its feed is not followed and what it would tell is unknown"
+            );
+            return Ok(None);
+        }
+        self.follow(producer, handler).map(Some)
     }
 }
 
@@ -256,8 +293,11 @@ async fn prepare<S: Service>(
         .service_private_key()?
         .map(|pem| ServiceIdentity::new(S::NAME, &pem, province))
         .transpose()?;
+    let optional_configured = S::OPTIONAL_DEPENDENCIES
+        .iter()
+        .any(|name| config.dependencies.contains_key(*name));
     anyhow::ensure!(
-        S::DEPENDENCIES.is_empty() || identity.is_some(),
+        (S::DEPENDENCIES.is_empty() && !optional_configured) || identity.is_some(),
         "{} calls {} and needs its own key: set auth.service_key_file (SHEQU_AUTH__SERVICE_KEY_FILE)",
         S::NAME,
         S::DEPENDENCIES.join(", ")
@@ -270,6 +310,7 @@ async fn prepare<S: Service>(
     let (stop_handle, stop) = shutdown::channel();
     let dependencies = Dependencies::connect(
         S::DEPENDENCIES,
+        S::OPTIONAL_DEPENDENCIES,
         &config.dependencies,
         identity.clone(),
         stop.clone(),

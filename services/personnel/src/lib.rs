@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod domain;
+pub mod follow;
 pub mod store;
 
 use shequ_kit::{
@@ -50,12 +51,21 @@ impl Service for Personnel {
             operations: &["CreateCareerEvent"],
         },
     ];
+    /// Where training is deployed, its feed tells the certificates the professional ladder needs
+    /// (without it, no certificate is known and those promotions wait).
+    const OPTIONAL_DEPENDENCIES: &'static [&'static str] = &["training"];
     type Settings = NoSettings;
     type Api = PersonnelApi;
 
     fn api(kit: Kit, _: NoSettings) -> anyhow::Result<PersonnelApi> {
         let store = Store::new(kit.database.clone(), kit.keys.clone());
-        Ok(PersonnelApi::new(api::Context { kit, store }))
+        let training =
+            kit.follow_if_configured("training", follow::TrainingFeed::new(store.clone()))?;
+        Ok(PersonnelApi::new(api::Context {
+            kit,
+            store,
+            training,
+        }))
     }
 }
 

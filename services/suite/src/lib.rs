@@ -190,10 +190,10 @@ fn service_config(
     };
     config.crypto.master_key = secrets.master_key.clone();
     config.audit.archive_dir = Some(suite.data_dir.join("audit-archive"));
-    for dependency in entry.dependencies {
+    for dependency in entry.all_dependencies() {
         if let Some(address) = addresses.get(dependency) {
             config.dependencies.insert(
-                (*dependency).to_owned(),
+                dependency.to_owned(),
                 DependencyConfig {
                     address: format!("http://{address}"),
                     ..DependencyConfig::default()

@@ -180,10 +180,10 @@ async fn main() -> anyhow::Result<()> {
         config.database.url = Secret::new(url);
         config.auth = keys.auth_config_for(entry.name);
         config.crypto.master_key = keys.master_key.clone();
-        for dependency in entry.dependencies {
-            if let Some(index) = entries.iter().position(|e| e.name == *dependency) {
+        for dependency in entry.all_dependencies() {
+            if let Some(index) = entries.iter().position(|e| e.name == dependency) {
                 config.dependencies.insert(
-                    (*dependency).to_owned(),
+                    dependency.to_owned(),
                     DependencyConfig {
                         address: urls[index].clone(),
                         ..DependencyConfig::default()

@@ -48,13 +48,13 @@ pub(crate) async fn start_services(
     let mut started = Vec::new();
     for (entry, listener) in entries.iter().zip(listeners) {
         let mut config = entry.default_config();
-        for dependency in entry.dependencies {
+        for dependency in entry.all_dependencies() {
             let index = entries
                 .iter()
-                .position(|e| e.name == *dependency)
+                .position(|e| e.name == dependency)
                 .expect("a dependency is a service of the suite");
             config.dependencies.insert(
-                (*dependency).to_owned(),
+                dependency.to_owned(),
                 DependencyConfig {
                     address: addresses[index].clone(),
                     ..DependencyConfig::default()

@@ -9,7 +9,8 @@ use std::time::Duration;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use shequ_kit::{
-    auth::Role, config::DependencyConfig, service::default_config, testing::TestServer,
+    auth::Role, clock::Clock, config::DependencyConfig, service::default_config,
+    testing::TestServer,
 };
 use shequ_personnel::Personnel;
 use shequ_training::Training;
@@ -297,5 +298,185 @@ async fn appoint_plan_mentor_exams_certificate_and_public_verification_through_t
     .await;
     stack.services.insert(0, personnel);
     stack.services.push(training);
+    stack.stop().await;
+}
+
+/// The certificate prerequisite of the professional ladder, as personnel sees it.
+async fn certificate_check(stack: &Stack, secretary: &str, token: &str) -> Value {
+    let reply = stack
+        .get(
+            &format!("/v1/{secretary}:checkPromotion?ladder=LADDER_PROFESSIONAL"),
+            Some(token),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    reply.body["prerequisites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["code"] == "CERTIFICATE")
+        .cloned()
+        .expect("the professional ladder needs a certificate")
+}
+
+/// Polls until personnel's certificate prerequisite is `met` (personnel follows training's feed).
+async fn until_certificate(stack: &Stack, secretary: &str, token: &str, met: bool) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let prerequisite = certificate_check(stack, secretary, token).await;
+        if prerequisite["met"].as_bool().unwrap_or(false) == met {
+            return prerequisite;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the certificate prerequisite never became met={met}: {prerequisite}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_professional_promotion_waits_for_the_certificate_and_is_decided_while_training_is_down()
+{
+    let mut stack = Stack::spawn().await;
+    let admin = stack.admin();
+    // Six years on the first rung: only the certificate stands in the way of 首席治理专家.
+    let secretary = appoint(&stack, 11, "2020-03-01", NANTOU_COMMUNITY).await;
+    let before = certificate_check(&stack, &secretary, &admin).await;
+    assert_ne!(before["met"], true, "{before}");
+    assert_eq!(before["source"], "training");
+    assert!(
+        before["detail"].as_str().unwrap().contains("holds none"),
+        "{before}"
+    );
+    stack
+        .post(
+            &format!("/v1/{secretary}:promote"),
+            Some(&admin),
+            &json!({"ladder": "LADDER_PROFESSIONAL"}),
+        )
+        .await
+        .problem(400, "FAILED_PRECONDITION", "PROMOTION_PREREQUISITES_UNMET");
+
+    // Basic, then advanced: each level's two modules passed, then its certificate.
+    let mut advanced = String::new();
+    for (level, modules) in [
+        (
+            "CERTIFICATE_LEVEL_BASIC",
+            [
+                "EXAM_MODULE_SYSTEM_OPERATION",
+                "EXAM_MODULE_DATA_INTERPRETATION",
+            ],
+        ),
+        (
+            "CERTIFICATE_LEVEL_ADVANCED",
+            [
+                "EXAM_MODULE_DATA_ANALYSIS",
+                "EXAM_MODULE_PLATFORM_DEVELOPMENT",
+            ],
+        ),
+    ] {
+        for module in modules {
+            ok(
+                &stack,
+                &format!("/v1/{secretary}/examResults"),
+                &admin,
+                json!({"module": module, "score": 75}),
+            )
+            .await;
+        }
+        let certificate = ok(
+            &stack,
+            &format!("/v1/{secretary}/certificates"),
+            &admin,
+            json!({"level": level}),
+        )
+        .await;
+        advanced = certificate["name"].as_str().unwrap().to_owned();
+    }
+    let met = until_certificate(&stack, &secretary, &admin, true).await;
+    assert!(met["detail"].as_str().unwrap().contains(&advanced), "{met}");
+    // A suspension counts at once against it; a reinstatement restores it.
+    ok(
+        &stack,
+        &format!("/v1/{advanced}:suspend"),
+        &admin,
+        json!({"reason": "复核中"}),
+    )
+    .await;
+    until_certificate(&stack, &secretary, &admin, false).await;
+    ok(
+        &stack,
+        &format!("/v1/{advanced}:reinstate"),
+        &admin,
+        json!({}),
+    )
+    .await;
+    let live = until_certificate(&stack, &secretary, &admin, true).await;
+    // The community's certification coverage counts them, in their age band (40 this year).
+    let statistics = stack
+        .get(
+            &format!("/v1/regions/{NANTOU_COMMUNITY}/workforceStatistics"),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(statistics.status, StatusCode::OK, "{}", statistics.text);
+    let body = &statistics.body;
+    assert_eq!(body["trainingDeployed"], true, "{}", statistics.text);
+    assert_eq!(body["certified"], 1, "{}", statistics.text);
+    let band = body["ageBands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["label"] == "35-44")
+        .unwrap();
+    assert_eq!(band["certified"], 1, "{}", statistics.text);
+
+    // Training goes down. Personnel still answers from what training's feed told it, and says
+    // as of when: time moves on, the knowledge does not.
+    let index = shequ::services()
+        .iter()
+        .position(|e| e.name == "training")
+        .expect("training is in the suite");
+    let training = stack.services.remove(index);
+    training.stop().await;
+    stack.clock.advance(chrono::Duration::hours(2));
+    let started = std::time::Instant::now();
+    let as_of = |prerequisite: &Value| {
+        prerequisite["sourceAsOf"].as_str().map(|at| {
+            chrono::DateTime::parse_from_rfc3339(at)
+                .unwrap()
+                .with_timezone(&chrono::Utc)
+        })
+    };
+    let stale = loop {
+        let prerequisite = certificate_check(&stack, &secretary, &admin).await;
+        // Until personnel's follower notices the feed has gone, it still says "now".
+        if as_of(&prerequisite).is_some_and(|at| at < stack.clock.now()) {
+            break prerequisite;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{prerequisite}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    assert_eq!(stale["met"], true, "{stale}");
+    assert!(
+        stack.clock.now() - as_of(&stale).unwrap() >= chrono::Duration::hours(2),
+        "as of the moment training went away, two hours ago: {stale} (live: {live})"
+    );
+    // The promotion is decided on that knowledge.
+    let promoted = ok(
+        &stack,
+        &format!("/v1/{secretary}:promote"),
+        &admin,
+        json!({"ladder": "LADDER_PROFESSIONAL"}),
+    )
+    .await;
+    assert_eq!(
+        promoted["secretary"]["rung"],
+        "RUNG_CHIEF_GOVERNANCE_EXPERT"
+    );
     stack.stop().await;
 }

@@ -25,7 +25,9 @@ use super::{
 };
 use crate::domain::{
     CareerEvent, Secretary, Violation,
-    career::{self, Blocked, EventType, Ladder, Prerequisite, PromotionFacts, Rung},
+    career::{
+        self, Blocked, CertificateFacts, EventType, Ladder, Prerequisite, PromotionFacts, Rung,
+    },
 };
 
 const NOTE_MAX: usize = 1_000;
@@ -55,6 +57,7 @@ async fn evaluate(
             let facts = PromotionFacts {
                 rung_since: secretary.rung_since,
                 violation_dates: ctx.store.violation_dates(&secretary.id).await?,
+                certificates: certificate_facts(ctx, &secretary.id).await?,
             };
             career::prerequisites(&policy, rung, &facts, effective)
         }
@@ -66,12 +69,30 @@ async fn evaluate(
     })
 }
 
+/// What training's feed told about the secretary's certificates, and up to when it is complete.
+async fn certificate_facts(ctx: &Context, secretary_id: &str) -> Result<CertificateFacts, Error> {
+    let Some(status) = &ctx.training else {
+        return Ok(CertificateFacts::NotDeployed);
+    };
+    let as_of = match status.as_of(ctx.kit.clock.now()) {
+        Some(at) => Some(at),
+        // Not watched since this process started: complete up to the last event handled.
+        None => shequ_kit::feed::last_handled(&ctx.kit.database, "training").await?,
+    };
+    Ok(CertificateFacts::Known {
+        held: ctx.store.certificates_of(secretary_id).await?,
+        as_of,
+    })
+}
+
 fn prerequisites_pb(list: &[Prerequisite]) -> Vec<pb::Prerequisite> {
     list.iter()
         .map(|p| pb::Prerequisite {
             code: p.code.to_owned(),
             met: p.met,
             detail: p.detail.clone(),
+            source: p.source.unwrap_or_default().to_owned(),
+            source_as_of: p.as_of.map(shequ_kit::convert::to_timestamp),
         })
         .collect()
 }

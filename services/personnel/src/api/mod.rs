@@ -23,6 +23,8 @@ use crate::store::Store;
 pub(crate) struct Context {
     pub(crate) kit: Kit,
     pub(crate) store: Store,
+    /// How current training's feed is here; `None` where training is not deployed.
+    pub(crate) training: Option<shequ_kit::feed::FeedStatus>,
 }
 
 shequ_kit::grpc_service! {

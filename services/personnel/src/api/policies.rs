@@ -21,7 +21,7 @@ use super::{
 use crate::{
     domain::{
         NegativeListItem,
-        career::{Policy, Rung},
+        career::{CertificateLevel, Policy, Rung, default_certificate},
         negative_list::valid_item_id,
         qualification::{self, Profile, RuleResult, Standard},
     },
@@ -259,6 +259,29 @@ fn apply_rung_requirements(
             policy
                 .min_years_for
                 .push((rung, requirement.min_years_on_current_rung));
+            let certificate_field = format!("{item}.required_certificate");
+            match pb::RequiredCertificate::try_from(requirement.required_certificate) {
+                Ok(required) => {
+                    let level = match required {
+                        pb::RequiredCertificate::Unspecified => default_certificate(rung),
+                        pb::RequiredCertificate::None => None,
+                        pb::RequiredCertificate::Basic => Some(CertificateLevel::Basic),
+                        pb::RequiredCertificate::Advanced => Some(CertificateLevel::Advanced),
+                        pb::RequiredCertificate::Senior => Some(CertificateLevel::Senior),
+                    };
+                    policy.certificate_for.retain(|(r, _)| *r != rung);
+                    policy.certificate_for.push((rung, level));
+                }
+                Err(_) => checks.rule(
+                    true,
+                    &certificate_field,
+                    "ENUM_VALUE_UNKNOWN",
+                    format!(
+                        "{} is not a known certificate level",
+                        requirement.required_certificate
+                    ),
+                ),
+            }
         }
         checks.rule(
             !(0..=30).contains(&requirement.min_years_on_current_rung),
@@ -277,6 +300,12 @@ fn policy_pb(province: RegionCode, policy: &Versioned<Policy>) -> pb::CareerPoli
             .map(|rung| pb::RungRequirement {
                 rung: rung_pb(*rung) as i32,
                 min_years_on_current_rung: policy.value.min_years(*rung),
+                required_certificate: match policy.value.certificate(*rung) {
+                    None => pb::RequiredCertificate::None,
+                    Some(CertificateLevel::Basic) => pb::RequiredCertificate::Basic,
+                    Some(CertificateLevel::Advanced) => pb::RequiredCertificate::Advanced,
+                    Some(CertificateLevel::Senior) => pb::RequiredCertificate::Senior,
+                } as i32,
             })
             .collect(),
         violation_lookback_months: policy.value.violation_lookback_months,
@@ -349,6 +378,7 @@ pub(crate) async fn update_career_policy(
     }
     checks.finish()?;
     next.min_years_for.sort();
+    next.certificate_for.sort();
     let now = ctx.kit.clock.now();
     if stored.version != expected {
         return Err(Error::stale_etag(&input.name));

@@ -388,11 +388,27 @@ pub(crate) async fn statistics(
         age_bands: figures
             .age_bands
             .iter()
-            .map(|(label, count)| pb::AgeBand {
+            .map(|(label, count, certified)| pb::AgeBand {
                 label: (*label).to_owned(),
                 count: *count,
+                certified: *certified,
+                percent_certified: statistics::percent(*certified as usize, *count as usize),
             })
             .collect(),
+        certified: figures.certified,
+        percent_certified: statistics::percent(
+            figures.certified as usize,
+            figures.headcount as usize,
+        ),
+        certificates_as_of: match &ctx.training {
+            Some(status) => match status.as_of(ctx.kit.clock.now()) {
+                Some(at) => Some(at),
+                None => shequ_kit::feed::last_handled(&ctx.kit.database, "training").await?,
+            }
+            .map(shequ_kit::convert::to_timestamp),
+            None => None,
+        },
+        training_deployed: ctx.training.is_some(),
         percent_over_ten_years_service: figures.percent_over_ten_years_service,
         percent_with_title_promotion: figures.percent_with_title_promotion,
         transfer_rate_under_35: figures.transfer_rate_under_35,

@@ -1,9 +1,98 @@
 //! Careers (职业发展双通道): the two ladders, promotion prerequisites, and the append-only career
 //! events that move a secretary's status.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{Status, coded_enum, full_years, months_before};
+
+coded_enum! {
+    /// Level of a 数字书记 certificate (the training service's), in the order they are taken, so
+    /// that comparisons mean "at least".
+    CertificateLevel {
+        /// 初级.
+        Basic => "basic",
+        /// 中级 (advanced).
+        Advanced => "advanced",
+        /// 高级 (senior).
+        Senior => "senior",
+    }
+}
+
+impl CertificateLevel {
+    /// The level's name in the certificate's language.
+    pub fn chinese(self) -> &'static str {
+        match self {
+            CertificateLevel::Basic => "初级",
+            CertificateLevel::Advanced => "中级",
+            CertificateLevel::Senior => "高级",
+        }
+    }
+}
+
+/// The shipped certificate prerequisite of a rung (DOMAIN.md §1): the professional ladder needs
+/// the 数字书记 certificate, advanced for 首席治理专家 and senior for 智库顾问.
+pub fn default_certificate(rung: Rung) -> Option<CertificateLevel> {
+    match rung {
+        Rung::ChiefGovernanceExpert => Some(CertificateLevel::Advanced),
+        Rung::ThinkTankAdvisor => Some(CertificateLevel::Senior),
+        _ => None,
+    }
+}
+
+/// Where a certificate stands, as training's feed told it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertificateState {
+    /// Issued (or renewed, or reinstated) and not revoked.
+    Valid,
+    /// Suspended: does not count until reinstated.
+    Suspended,
+    /// Revoked: never counts again.
+    Revoked,
+    /// Reached its expiry date unrenewed.
+    Expired,
+}
+
+/// A certificate of the secretary, as personnel learnt it from training's feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldCertificate {
+    /// `certificates/{number}`.
+    pub name: String,
+    /// Its level.
+    pub level: CertificateLevel,
+    /// First day valid.
+    pub issue_date: NaiveDate,
+    /// Last day valid.
+    pub expiry_date: NaiveDate,
+    /// Where it stands.
+    pub state: CertificateState,
+}
+
+impl HeldCertificate {
+    /// True when it counts on `date`: within its dates, neither suspended nor revoked (a
+    /// certificate since expired still counted on a date before its expiry).
+    pub fn counts_on(&self, date: NaiveDate) -> bool {
+        matches!(
+            self.state,
+            CertificateState::Valid | CertificateState::Expired
+        ) && self.issue_date <= date
+            && date <= self.expiry_date
+    }
+}
+
+/// What personnel knows of a secretary's certificates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertificateFacts {
+    /// The training service is not deployed with this one: nothing can be known.
+    NotDeployed,
+    /// Learnt from training's feed, complete up to `as_of` (unknown when not watched since a
+    /// start and no event was ever handled).
+    Known {
+        /// The secretary's certificates.
+        held: Vec<HeldCertificate>,
+        /// Up to when the feed is known to be complete.
+        as_of: Option<DateTime<Utc>>,
+    },
+}
 
 coded_enum! {
     /// A career ladder.
@@ -127,6 +216,8 @@ pub fn next_rung(status: Status, current: Rung, ladder: Ladder) -> Result<Rung, 
 pub struct Policy {
     /// Full years on the rung below required for each promotable rung.
     pub min_years_for: Vec<(Rung, i32)>,
+    /// The certificate each promotable rung requires (`None`: none).
+    pub certificate_for: Vec<(Rung, Option<CertificateLevel>)>,
     /// Months during which a violation blocks promotion.
     pub violation_lookback_months: i32,
     /// Reserve candidates to add per year.
@@ -137,6 +228,10 @@ impl Default for Policy {
     fn default() -> Self {
         Policy {
             min_years_for: Rung::PROMOTABLE.iter().map(|r| (*r, 3)).collect(),
+            certificate_for: Rung::PROMOTABLE
+                .iter()
+                .map(|r| (*r, default_certificate(*r)))
+                .collect(),
             violation_lookback_months: 12,
             reserve_annual_target: 1_500,
         }
@@ -151,6 +246,15 @@ impl Policy {
             .find(|(rung, _)| *rung == target)
             .map_or(3, |(_, years)| *years)
     }
+
+    /// The certificate required to reach `target` (the shipped one when a policy does not
+    /// mention the rung).
+    pub fn certificate(&self, target: Rung) -> Option<CertificateLevel> {
+        self.certificate_for
+            .iter()
+            .find(|(rung, _)| *rung == target)
+            .map_or_else(|| default_certificate(target), |(_, level)| *level)
+    }
 }
 
 /// One prerequisite and whether it is met.
@@ -162,6 +266,10 @@ pub struct Prerequisite {
     pub met: bool,
     /// What is required and what the secretary has.
     pub detail: String,
+    /// The service whose data decided it, when not this one's own.
+    pub source: Option<&'static str>,
+    /// Up to when that service's data is known to be complete.
+    pub as_of: Option<DateTime<Utc>>,
 }
 
 /// The facts the personnel service holds about a promotion candidate.
@@ -171,10 +279,12 @@ pub struct PromotionFacts {
     pub rung_since: NaiveDate,
     /// Dates of the secretary's negative-list violations.
     pub violation_dates: Vec<NaiveDate>,
+    /// The secretary's certificates, from training.
+    pub certificates: CertificateFacts,
 }
 
-/// Evaluates the prerequisites this service owns for reaching `target` on `effective`.
-/// (The evaluation and certificate prerequisites join when those services exist.)
+/// Evaluates the prerequisites for reaching `target` on `effective`: those this service owns,
+/// and the certificate, from what training's feed told.
 pub fn prerequisites(
     policy: &Policy,
     target: Rung,
@@ -190,9 +300,11 @@ pub fn prerequisites(
         .copied()
         .filter(|d| *d > window_start && *d <= effective)
         .collect();
-    vec![
+    let mut list = vec![
         Prerequisite {
             code: "YEARS_ON_CURRENT_RUNG",
+            source: None,
+            as_of: None,
             met: years >= required,
             detail: format!(
                 "needs {required} full years on the current rung before becoming {}; has {years} (since {})",
@@ -202,6 +314,8 @@ pub fn prerequisites(
         },
         Prerequisite {
             code: "NO_RECENT_VIOLATION",
+            source: None,
+            as_of: None,
             met: recent.is_empty(),
             detail: if recent.is_empty() {
                 format!(
@@ -217,7 +331,92 @@ pub fn prerequisites(
                 )
             },
         },
-    ]
+    ];
+    if let Some(level) = policy.certificate(target) {
+        list.push(certificate_prerequisite(
+            level,
+            target,
+            &facts.certificates,
+            effective,
+        ));
+    }
+    list
+}
+
+/// The 数字书记 certificate of at least `level` that `target` needs on `effective`.
+fn certificate_prerequisite(
+    level: CertificateLevel,
+    target: Rung,
+    facts: &CertificateFacts,
+    effective: NaiveDate,
+) -> Prerequisite {
+    let needs = format!(
+        "{} needs a {} (at least {}) 数字书记 certificate valid on {effective}",
+        target.chinese(),
+        level.chinese(),
+        level.code()
+    );
+    let (met, detail, as_of) = match facts {
+        CertificateFacts::NotDeployed => (
+            false,
+            format!(
+                "{needs}; the training service is not deployed with this one, so no certificate is known"
+            ),
+            None,
+        ),
+        CertificateFacts::Known { held, as_of } => {
+            let counting = held
+                .iter()
+                .filter(|c| c.level >= level && c.counts_on(effective))
+                .max_by_key(|c| c.expiry_date);
+            let known = match as_of {
+                Some(at) => format!(
+                    "training's certificates as of {}",
+                    at.format("%Y-%m-%dT%H:%M:%SZ")
+                ),
+                None => "training's certificates not yet heard from".to_owned(),
+            };
+            match counting {
+                Some(c) => (
+                    true,
+                    format!(
+                        "{needs}; holds {} ({}, valid to {}); {known}",
+                        c.name,
+                        c.level.code(),
+                        c.expiry_date
+                    ),
+                    *as_of,
+                ),
+                None => {
+                    let others = held
+                        .iter()
+                        .map(|c| {
+                            format!(
+                                "{} {} {:?} to {}",
+                                c.name,
+                                c.level.code(),
+                                c.state,
+                                c.expiry_date
+                            )
+                        })
+                        .collect::<Vec<_>>();
+                    let holds = if others.is_empty() {
+                        "holds none".to_owned()
+                    } else {
+                        format!("holds none that counts ({})", others.join(", "))
+                    };
+                    (false, format!("{needs}; {holds}; {known}"), *as_of)
+                }
+            }
+        }
+    };
+    Prerequisite {
+        code: "CERTIFICATE",
+        met,
+        detail,
+        source: Some("training"),
+        as_of,
+    }
 }
 
 coded_enum! {
@@ -347,6 +546,7 @@ mod tests {
         let facts = PromotionFacts {
             rung_since: d("2021-06-01"),
             violation_dates: vec![],
+            certificates: CertificateFacts::NotDeployed,
         };
         let policy = Policy::default();
         assert_eq!(
@@ -378,6 +578,7 @@ mod tests {
         let facts = PromotionFacts {
             rung_since: d("2020-01-01"),
             violation_dates: vec![],
+            certificates: CertificateFacts::NotDeployed,
         };
         assert_eq!(
             unmet(&prerequisites(
@@ -406,6 +607,7 @@ mod tests {
         let recent = PromotionFacts {
             rung_since: d("2015-01-01"),
             violation_dates: vec![d("2023-07-01")],
+            certificates: CertificateFacts::NotDeployed,
         };
         assert_eq!(
             unmet(&prerequisites(
@@ -433,6 +635,7 @@ mod tests {
         let facts = PromotionFacts {
             rung_since: d("2023-01-01"),
             violation_dates: vec![d("2024-01-01")],
+            certificates: CertificateFacts::NotDeployed,
         };
         let list = prerequisites(
             &Policy::default(),
@@ -443,6 +646,142 @@ mod tests {
         assert_eq!(
             unmet(&list),
             vec!["YEARS_ON_CURRENT_RUNG", "NO_RECENT_VIOLATION"]
+        );
+    }
+
+    #[test]
+    fn the_professional_ladder_needs_a_certificate_that_counts_on_the_promotion_date() {
+        let policy = Policy::default();
+        let cert = |level, issue: &str, expiry: &str, state| HeldCertificate {
+            name: "certificates/SZSJ-44-2026-000001".into(),
+            level,
+            issue_date: d(issue),
+            expiry_date: d(expiry),
+            state,
+        };
+        let check = |target, held: Vec<HeldCertificate>, on: &str| {
+            let facts = PromotionFacts {
+                rung_since: d("2015-01-01"),
+                violation_dates: vec![],
+                certificates: CertificateFacts::Known { held, as_of: None },
+            };
+            let list = prerequisites(&policy, target, &facts, d(on));
+            let certificate = list.iter().find(|p| p.code == "CERTIFICATE").cloned();
+            certificate.map(|p| p.met)
+        };
+        use CertificateLevel::{Advanced, Basic, Senior};
+        use CertificateState::{Expired, Revoked, Suspended, Valid};
+        assert_eq!(
+            check(Rung::AreaDirector, vec![], "2026-06-01"),
+            None,
+            "management: none"
+        );
+        assert_eq!(
+            check(Rung::ChiefGovernanceExpert, vec![], "2026-06-01"),
+            Some(false)
+        );
+        let advanced = cert(Advanced, "2025-01-01", "2027-12-31", Valid);
+        assert_eq!(
+            check(
+                Rung::ChiefGovernanceExpert,
+                vec![advanced.clone()],
+                "2026-06-01"
+            ),
+            Some(true)
+        );
+        assert_eq!(
+            check(Rung::ThinkTankAdvisor, vec![advanced.clone()], "2026-06-01"),
+            Some(false),
+            "senior needed"
+        );
+        let senior = cert(Senior, "2025-01-01", "2027-12-31", Valid);
+        assert_eq!(
+            check(
+                Rung::ChiefGovernanceExpert,
+                vec![senior.clone()],
+                "2026-06-01"
+            ),
+            Some(true),
+            "a higher level counts"
+        );
+        assert_eq!(
+            check(
+                Rung::ChiefGovernanceExpert,
+                vec![cert(Basic, "2025-01-01", "2027-12-31", Valid)],
+                "2026-06-01"
+            ),
+            Some(false)
+        );
+        // dates: not yet issued, past its expiry day, and an expired one still counted before
+        assert_eq!(
+            check(
+                Rung::ChiefGovernanceExpert,
+                vec![advanced.clone()],
+                "2024-12-31"
+            ),
+            Some(false)
+        );
+        assert_eq!(
+            check(
+                Rung::ChiefGovernanceExpert,
+                vec![advanced.clone()],
+                "2028-01-01"
+            ),
+            Some(false)
+        );
+        assert_eq!(
+            check(
+                Rung::ChiefGovernanceExpert,
+                vec![cert(Advanced, "2025-01-01", "2027-12-31", Expired)],
+                "2027-12-31"
+            ),
+            Some(true)
+        );
+        // revoked or suspended never counts
+        assert_eq!(
+            check(
+                Rung::ChiefGovernanceExpert,
+                vec![cert(Advanced, "2025-01-01", "2027-12-31", Revoked)],
+                "2026-06-01"
+            ),
+            Some(false)
+        );
+        assert_eq!(
+            check(
+                Rung::ChiefGovernanceExpert,
+                vec![cert(Advanced, "2025-01-01", "2027-12-31", Suspended)],
+                "2026-06-01"
+            ),
+            Some(false)
+        );
+        // a province may require none, or another level
+        let relaxed = Policy {
+            certificate_for: vec![(Rung::ChiefGovernanceExpert, None)],
+            ..Policy::default()
+        };
+        let facts = PromotionFacts {
+            rung_since: d("2015-01-01"),
+            violation_dates: vec![],
+            certificates: CertificateFacts::NotDeployed,
+        };
+        assert!(
+            unmet(&prerequisites(
+                &relaxed,
+                Rung::ChiefGovernanceExpert,
+                &facts,
+                d("2026-06-01")
+            ))
+            .is_empty()
+        );
+        assert_eq!(
+            unmet(&prerequisites(
+                &relaxed,
+                Rung::ThinkTankAdvisor,
+                &facts,
+                d("2026-06-01")
+            )),
+            vec!["CERTIFICATE"],
+            "the shipped senior stays"
         );
     }
 

@@ -15,12 +15,18 @@
 //!   while under 35, over those who served in it during the year and were under 35 on 1 January
 //!   (or when they came);
 //! - *talent-loss rate*: secretaries who transferred or departed from the region during the year,
-//!   over those who served in it (retirements and removals are not losses).
+//!   over those who served in it (retirements and removals are not losses);
+//! - *certified*: in post on the reference date and holding a 数字书记 certificate of any level that
+//!   counts on that date (within its dates, neither suspended nor revoked), as training's feed told
+//!   this service; per age band too, since the concern is those over 45.
 
 use chrono::{Datelike, NaiveDate};
 use shequ_kit::regions::RegionCode;
 
-use super::{career::EventType, full_years};
+use super::{
+    career::{EventType, HeldCertificate},
+    full_years,
+};
 
 /// One event of a history in force: what happened, when, and the community it moved to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +48,14 @@ pub struct Person {
     pub community_work_start: NaiveDate,
     /// The history in force, in recorded order (no corrections).
     pub history: Vec<Happened>,
+    /// The 数字书记 certificates training's feed told of.
+    pub certificates: Vec<HeldCertificate>,
+}
+
+impl Person {
+    fn certified_on(&self, date: NaiveDate) -> bool {
+        self.certificates.iter().any(|c| c.counts_on(date))
+    }
 }
 
 /// Where a person stands after the events up to a date.
@@ -121,8 +135,10 @@ pub const AGE_BANDS: [(&str, i32, i32); 4] = [
 pub struct Figures {
     /// In post on the reference date.
     pub headcount: i32,
-    /// Headcount per [`AGE_BANDS`] entry.
-    pub age_bands: Vec<(&'static str, i32)>,
+    /// Headcount per [`AGE_BANDS`] entry, and how many of them are certified.
+    pub age_bands: Vec<(&'static str, i32, i32)>,
+    /// Of the headcount, those certified.
+    pub certified: i32,
     /// Percent with more than 10 full years of community work.
     pub percent_over_ten_years_service: f64,
     /// Percent who ever had a title promotion.
@@ -139,7 +155,8 @@ pub struct Figures {
     pub served_during_year_under_35: i32,
 }
 
-fn percent(part: usize, whole: usize) -> f64 {
+/// `part` over `whole` as a percent with one decimal (0 when there is no whole).
+pub fn percent(part: usize, whole: usize) -> f64 {
     if whole == 0 {
         0.0
     } else {
@@ -172,13 +189,15 @@ pub fn compute(
     let age_bands = AGE_BANDS
         .iter()
         .map(|(label, low, high)| {
-            let count = in_post
+            let band: Vec<&&Person> = in_post
                 .iter()
                 .filter(|p| (*low..=*high).contains(&full_years(p.birth_date, reference)))
-                .count();
-            (*label, count as i32)
+                .collect();
+            let certified = band.iter().filter(|p| p.certified_on(reference)).count();
+            (*label, band.len() as i32, certified as i32)
         })
         .collect();
+    let certified = in_post.iter().filter(|p| p.certified_on(reference)).count();
     let veterans = in_post
         .iter()
         .filter(|p| more_than_years(p.community_work_start, reference, 10))
@@ -241,6 +260,7 @@ pub fn compute(
     Figures {
         headcount: in_post.len() as i32,
         age_bands,
+        certified: certified as i32,
         percent_over_ten_years_service: percent(veterans, in_post.len()),
         percent_with_title_promotion: percent(titled, in_post.len()),
         transfer_rate_under_35: percent(young_transferred, served_young),
@@ -275,6 +295,7 @@ mod tests {
                 date: d(appointed),
                 to_region: Some(region(NANTOU)),
             }],
+            certificates: Vec::new(),
         }
     }
 
@@ -330,10 +351,73 @@ mod tests {
         assert_eq!(
             figures(&people, NANTOU).age_bands,
             vec![
-                ("under 35", 1),
-                ("35-44", 1),
-                ("45-54", 1),
-                ("55 and over", 1)
+                ("under 35", 1, 0),
+                ("35-44", 1, 0),
+                ("45-54", 1, 0),
+                ("55 and over", 1, 0)
+            ]
+        );
+    }
+
+    #[test]
+    fn certification_counts_those_in_post_whose_certificate_counts_on_the_reference_date() {
+        use crate::domain::career::{CertificateLevel, CertificateState, HeldCertificate};
+        let with = |mut p: Person, issue: &str, expiry: &str, state| {
+            p.certificates.push(HeldCertificate {
+                name: "certificates/SZSJ-44-2025-000001".into(),
+                level: CertificateLevel::Basic,
+                issue_date: d(issue),
+                expiry_date: d(expiry),
+                state,
+            });
+            p
+        };
+        let people = vec![
+            with(
+                person("1975-06-01", "2000-01-01", "2010-01-01"),
+                "2025-03-01",
+                "2028-02-28",
+                CertificateState::Valid,
+            ), // 50: certified
+            with(
+                person("1970-06-01", "2000-01-01", "2010-01-01"),
+                "2022-01-01",
+                "2025-06-30",
+                CertificateState::Expired,
+            ), // 55: expired before 31 Dec
+            with(
+                person("1976-06-01", "2000-01-01", "2010-01-01"),
+                "2025-03-01",
+                "2028-02-28",
+                CertificateState::Revoked,
+            ), // 49: revoked
+            person("1978-06-01", "2000-01-01", "2010-01-01"), // 47: none
+            with(
+                person("1990-06-01", "2015-01-01", "2020-01-01"),
+                "2025-03-01",
+                "2028-02-28",
+                CertificateState::Valid,
+            ), // 35: certified
+            with(
+                then(
+                    person("1992-06-01", "2015-01-01", "2020-01-01"),
+                    EventType::Departure,
+                    "2025-05-01",
+                ),
+                "2025-03-01",
+                "2028-02-28",
+                CertificateState::Valid,
+            ), // gone
+        ];
+        let figures = figures(&people, NANTOU);
+        assert_eq!((figures.headcount, figures.certified), (5, 2));
+        assert_eq!(
+            figures.age_bands,
+            vec![
+                ("under 35", 0, 0),
+                ("35-44", 1, 1),
+                ("45-54", 3, 1),
+                ("55 and over", 1, 0)
             ]
         );
     }

@@ -2,8 +2,10 @@
 //! Personal data is encrypted here on the way in and decrypted on the way out, so no other layer
 //! ever sees ciphertext and the database never sees plaintext.
 
+mod certificates;
 mod policies;
 
+pub use certificates::IssuedCertificate;
 pub use policies::Versioned;
 mod reserve;
 mod secretaries;

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::domain::{
     Education, NegativeListItem, Violation,
-    career::{Policy, Rung},
+    career::{CertificateLevel, Policy, Rung, default_certificate},
     negative_list::DEFAULT_ITEMS,
     qualification::Standard,
 };
@@ -46,6 +46,10 @@ type ViolationRow = (
 struct RungRequirementJson {
     rung: String,
     min_years: i32,
+    /// The certificate level required, `none`; absent (policies stored before certificates
+    /// mattered) means the shipped default of the rung.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    certificate: Option<String>,
 }
 
 impl Store {
@@ -140,6 +144,22 @@ impl Store {
                     .iter()
                     .map(|r| Ok((stored_code(&r.rung, Rung::from_code, "rung")?, r.min_years)))
                     .collect::<Result<_, Error>>()?,
+                certificate_for: requirements
+                    .iter()
+                    .map(|r| {
+                        let rung = stored_code(&r.rung, Rung::from_code, "rung")?;
+                        let level = match r.certificate.as_deref() {
+                            None => default_certificate(rung),
+                            Some("none") => None,
+                            Some(code) => Some(stored_code(
+                                code,
+                                CertificateLevel::from_code,
+                                "certificate level",
+                            )?),
+                        };
+                        Ok((rung, level))
+                    })
+                    .collect::<Result<_, Error>>()?,
                 violation_lookback_months: lookback as i32,
                 reserve_annual_target: target as i32,
             },
@@ -164,6 +184,12 @@ impl Store {
                 .map(|(rung, years)| RungRequirementJson {
                     rung: rung.code().to_owned(),
                     min_years: *years,
+                    certificate: Some(
+                        policy
+                            .certificate(*rung)
+                            .map_or("none", CertificateLevel::code)
+                            .to_owned(),
+                    ),
                 })
                 .collect::<Vec<_>>(),
         )

@@ -389,6 +389,9 @@ impl Store {
             .bind(&high)
             .fetch_all(self.db.pool())
             .await?;
+        let mut certificates = self
+            .certificates_of_concerned(&low, &high, concerned)
+            .await?;
         let mut histories: std::collections::HashMap<String, Vec<CareerEvent>> =
             std::collections::HashMap::new();
         for row in rows {
@@ -403,6 +406,7 @@ impl Store {
             .map(|(id, birth, work)| {
                 let history = histories.remove(&id).unwrap_or_default();
                 Ok(Person {
+                    certificates: certificates.remove(&id).unwrap_or_default(),
                     birth_date: stored_date(&birth)?,
                     community_work_start: stored_date(&work)?,
                     history: in_force(&history)

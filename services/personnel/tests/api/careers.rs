@@ -105,6 +105,9 @@ async fn a_refused_promotion_names_every_unmet_prerequisite_and_changes_nothing(
 #[tokio::test]
 async fn promotions_climb_one_rung_at_a_time_once_time_has_passed() {
     let app = TestApp::spawn().await;
+    // Training is not deployed here: this province's professional ladder needs no certificate
+    // (the certificate prerequisite has its own tests and journey).
+    require_no_certificates(&app).await;
     let created = create(&app, secretary(&id_number(1985, 41))).await; // appointed 2020-03-01
     let mut client = app.admin();
 
@@ -197,6 +200,7 @@ async fn a_province_can_require_more_years_for_a_rung() {
     stricter.rung_requirements = vec![pb::RungRequirement {
         rung: pb::Rung::AreaDirector as i32,
         min_years_on_current_rung: 8,
+        required_certificate: 0,
     }];
     province
         .update_career_policy(pb::UpdateCareerPolicyRequest {
@@ -212,9 +216,57 @@ async fn a_province_can_require_more_years_for_a_rung() {
         Code::FailedPrecondition,
         "PROMOTION_PREREQUISITES_UNMET",
     );
-    // the professional ladder keeps the default
+    // the professional ladder keeps the default years (and its certificate, which nobody here
+    // holds: training is not deployed with this service)
+    let check = check_professional(&app, &created.name).await;
+    let met: Vec<(String, bool)> = check
+        .prerequisites
+        .iter()
+        .map(|p| (p.code.clone(), p.met))
+        .collect();
+    assert_eq!(
+        met,
+        vec![
+            ("YEARS_ON_CURRENT_RUNG".to_owned(), true),
+            ("NO_RECENT_VIOLATION".to_owned(), true),
+            ("CERTIFICATE".to_owned(), false),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn without_training_the_professional_ladder_waits_for_a_certificate_nobody_can_know() {
+    let app = TestApp::spawn().await;
+    let created = create(&app, secretary(&id_number(1985, 44))).await; // 6 years on the rung
+    let status = assert_refused(
+        app.admin()
+            .promote_secretary(promote(&created.name, pb::Ladder::Professional))
+            .await,
+        Code::FailedPrecondition,
+        "PROMOTION_PREREQUISITES_UNMET",
+    );
+    assert!(
+        status.message().contains("CERTIFICATE"),
+        "{}",
+        status.message()
+    );
+    let check = check_professional(&app, &created.name).await;
+    let certificate = check
+        .prerequisites
+        .iter()
+        .find(|p| p.code == "CERTIFICATE")
+        .expect("the professional ladder needs a certificate");
+    assert!(!certificate.met);
+    assert_eq!(certificate.source, "training");
+    assert!(
+        certificate.detail.contains("中级") && certificate.detail.contains("not deployed"),
+        "{}",
+        certificate.detail
+    );
+    assert!(certificate.source_as_of.is_none());
+    // The management ladder needs none.
     app.admin()
-        .promote_secretary(promote(&created.name, pb::Ladder::Professional))
+        .promote_secretary(promote(&created.name, pb::Ladder::Management))
         .await
         .unwrap();
 }
@@ -489,4 +541,17 @@ async fn violations_are_listed_newest_first_and_retired_items_take_no_new_ones()
         Code::InvalidArgument,
         "NEGATIVE_LIST_ITEM_WRONG_PROVINCE",
     );
+}
+
+/// CheckPromotion on the professional ladder, today, as the district administrator.
+async fn check_professional(app: &TestApp, name: &str) -> pb::PromotionCheck {
+    app.admin()
+        .check_promotion(pb::CheckPromotionRequest {
+            name: name.to_owned(),
+            ladder: pb::Ladder::Professional as i32,
+            effective_date: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
 }

@@ -185,3 +185,26 @@ pub(crate) fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
         paths: paths.iter().map(|p| p.to_string()).collect(),
     })
 }
+
+/// Makes Guangdong's professional ladder need no certificate (a province may choose so), for
+/// tests of the other prerequisites in a deployment without the training service.
+pub(crate) async fn require_no_certificates(app: &TestApp) {
+    let mut province = app.client(Role::ProvinceAdmin, GUANGDONG);
+    let mut policy = province
+        .get_career_policy(pb::GetCareerPolicyRequest {
+            name: format!("provinces/{GUANGDONG}/careerPolicy"),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    for requirement in &mut policy.rung_requirements {
+        requirement.required_certificate = pb::RequiredCertificate::None as i32;
+    }
+    province
+        .update_career_policy(pb::UpdateCareerPolicyRequest {
+            career_policy: Some(policy),
+            update_mask: mask(&["rung_requirements"]),
+        })
+        .await
+        .unwrap();
+}

@@ -573,11 +573,42 @@ async fn set_suspended(
 ) -> Result<pb::Certificate, Error> {
     let c = readable(ctx, call, name, ADMINS, operation).await?;
     let suspended = reason.is_some();
+    let reason_text = reason.clone();
     let note = reason
         .map(|r| format!("suspended: {r}"))
         .unwrap_or_default();
     let mut tx = call.begin(&ctx.kit.database).await?;
     let changed = store::set_suspended(&mut tx, &c.number, suspended, &note).await?;
+    if changed {
+        // Personnel follows these: a suspended certificate does not count for a promotion.
+        let (certificate, secretary, level) = (
+            format!("certificates/{}", c.number),
+            secretary_name(&c.secretary_id),
+            stored_level(&c.level) as i32,
+        );
+        let region = region_of(&c.region)?;
+        match &reason_text {
+            Some(reason) => tx.publish(
+                &certificate.clone(),
+                region,
+                &pb::CertificateSuspended {
+                    certificate,
+                    secretary,
+                    level,
+                    reason: reason.clone(),
+                },
+            ),
+            None => tx.publish(
+                &certificate.clone(),
+                region,
+                &pb::CertificateReinstated {
+                    certificate,
+                    secretary,
+                    level,
+                },
+            ),
+        }
+    }
     if !tx.commit_if(changed).await? {
         let (reason, message) = if c.revoked_on.is_some() {
             ("CERTIFICATE_REVOKED", format!("{name} is revoked"))
