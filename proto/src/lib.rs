@@ -39,6 +39,10 @@ contract!(
     /// Secretaries, careers, negative list, reserve pool, statistics.
     personnel::v1 = "shequ.personnel.v1"
 );
+contract!(
+    /// Incident warnings (三色预警), deadlines, the community brain, webhooks.
+    warnings::v1 = "shequ.warnings.v1"
+);
 
 #[cfg(test)]
 mod tests {

@@ -33,6 +33,7 @@ pub fn services() -> Vec<ServiceEntry> {
     vec![
         ServiceEntry::of::<shequ_personnel::Personnel>(),
         ServiceEntry::of::<shequ_identity::Identity>(),
+        ServiceEntry::of::<shequ_warnings::Warnings>(),
     ]
 }
 

@@ -58,6 +58,16 @@ const POLICY_READERS: &[Role] = OWN_RECORD_READERS;
 const PROVINCE_ADMIN: &[Role] = &[Role::ProvinceAdmin];
 const AUDITOR: &[Role] = &[Role::Auditor];
 const NOBODY: &[Role] = &[];
+/// Warnings: read by every role with warning duties in its scope (a secretary, their community's),
+/// and the province's warning policy likewise in one's own province.
+const WARNING_READERS: &[Role] = &[
+    Role::ProvinceAdmin,
+    Role::CityAdmin,
+    Role::DistrictAdmin,
+    Role::StreetOfficer,
+    Role::Secretary,
+    Role::Integration,
+];
 
 /// What an out-of-scope caller with an allowed role names.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -334,6 +344,15 @@ fn decisions(rpc: &str) -> Option<Vec<Decision>> {
             no_query,
         )),
         "shequ.identity.v1.ApiKeyService.ListAuditEntries" => Some(read(AUDITOR, Named)),
+        "shequ.warnings.v1.WarningsService.GetWarningPolicy" => Some(read(WARNING_READERS, Named)),
+        "shequ.warnings.v1.WarningsService.UpdateWarningPolicy" => one(decide(
+            PROVINCE_ADMIN,
+            Named,
+            Shared,
+            |f, _| Some(json!({"blueResponseHours": 48, "etag": f.current_etag})),
+            |_| "updateMask=blueResponseHours".into(),
+        )),
+        "shequ.warnings.v1.WarningsService.ListAuditEntries" => Some(read(AUDITOR, Named)),
         _ => None,
     }
 }
@@ -372,6 +391,7 @@ impl Fixtures {
                 format!("provinces/{GUANGDONG}/qualificationStandard")
             }
             "provinces/*/careerPolicy" => format!("provinces/{GUANGDONG}/careerPolicy"),
+            "provinces/*/warningPolicy" => format!("provinces/{GUANGDONG}/warningPolicy"),
             "provinces/*/negativeListItems/*" => {
                 format!("provinces/{GUANGDONG}/negativeListItems/NL01")
             }
@@ -582,6 +602,7 @@ async fn fixtures_for(
     }
     if path.starts_with("/v1/provinces/") && path.contains("Standard")
         || path.contains("careerPolicy")
+        || path.contains("warningPolicy")
         || path.contains("negativeListItems/")
     {
         let current = stack

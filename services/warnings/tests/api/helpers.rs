@@ -1,0 +1,236 @@
+//! `TestApp`: the warnings service on port 0 over a fresh database, beside the real personnel
+//! service it follows, both on one hand-moved clock, with clients that carry a caller token.
+
+#![allow(dead_code)]
+
+use chrono::{DateTime, Utc};
+pub(crate) use shequ_kit::testing::assert_refused;
+use shequ_kit::{
+    auth::Role,
+    clock::ManualClock,
+    config::{DependencyConfig, ServiceConfig},
+    service::default_config,
+    testing::{Bearer, TestDatabase, TestKeys, TestServer},
+};
+use shequ_personnel::Personnel;
+use shequ_proto::{
+    personnel::v1::{self as personnel_pb, personnel_service_client::PersonnelServiceClient},
+    warnings::v1::warnings_service_client::WarningsServiceClient,
+};
+use shequ_warnings::{Settings, Warnings};
+use tonic::{Status, service::interceptor::InterceptedService, transport::Channel};
+use tonic_types::StatusExt;
+
+pub(crate) const GUANGDONG: &str = "440000000000";
+pub(crate) const SHENZHEN: &str = "440300000000";
+pub(crate) const NANSHAN: &str = "440305000000";
+pub(crate) const FUTIAN: &str = "440304000000";
+pub(crate) const NANTOU_STREET: &str = "440305001000";
+pub(crate) const NANTOU_COMMUNITY: &str = "440305001001";
+pub(crate) const DAXIN_COMMUNITY: &str = "440305001003";
+pub(crate) const FUTIAN_COMMUNITY: &str = "440304001020";
+pub(crate) const ZHEJIANG: &str = "330000000000";
+
+/// "Now" at the start of every test: 2026-06-15 10:00 in Beijing.
+pub(crate) fn start_time() -> DateTime<Utc> {
+    "2026-06-15T02:00:00Z".parse().unwrap()
+}
+
+pub(crate) type Client = WarningsServiceClient<InterceptedService<Channel, Bearer>>;
+pub(crate) type PersonnelClient = PersonnelServiceClient<InterceptedService<Channel, Bearer>>;
+
+/// The warnings service and the personnel service it follows.
+pub(crate) struct TestApp {
+    pub(crate) keys: TestKeys,
+    pub(crate) clock: ManualClock,
+    pub(crate) personnel: TestServer,
+    pub(crate) server: TestServer,
+    pub(crate) settings: Settings,
+}
+
+impl TestApp {
+    pub(crate) async fn spawn() -> TestApp {
+        Self::spawn_with(Settings::default()).await
+    }
+
+    /// Both services over fresh databases, warnings with `settings`.
+    pub(crate) async fn spawn_with(settings: Settings) -> TestApp {
+        let keys = TestKeys::new();
+        let clock = ManualClock::at(start_time());
+        let personnel = TestServer::start::<Personnel>(
+            TestDatabase::create().await,
+            keys.clone(),
+            clock.clone(),
+        )
+        .await;
+        let server = TestServer::start_with::<Warnings>(
+            warnings_config(&personnel, settings.clone()),
+            TestDatabase::create().await,
+            keys.clone(),
+            clock.clone(),
+        )
+        .await;
+        TestApp {
+            keys,
+            clock,
+            personnel,
+            server,
+            settings,
+        }
+    }
+
+    /// The configuration of a warnings replica beside this personnel service.
+    pub(crate) fn config(&self) -> ServiceConfig<Settings> {
+        warnings_config(&self.personnel, self.settings.clone())
+    }
+
+    /// Another replica of the warnings service over the same database.
+    pub(crate) async fn replica(&self) -> TestServer {
+        TestServer::start_with::<Warnings>(
+            self.config(),
+            self.server.database.alias(),
+            self.keys.clone(),
+            self.clock.clone(),
+        )
+        .await
+    }
+
+    /// Stops the warnings service (drained, as a rolling restart does) and starts it again on the
+    /// same port and database; personnel keeps running.
+    pub(crate) async fn restart(self) -> TestApp {
+        let TestApp {
+            keys,
+            clock,
+            personnel,
+            server,
+            settings,
+        } = self;
+        let address = server.address;
+        let (database, _, _) = server.stop().await;
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .expect("same port");
+        let server = TestServer::start_on::<Warnings>(
+            listener,
+            warnings_config(&personnel, settings.clone()),
+            database,
+            keys.clone(),
+            clock.clone(),
+        )
+        .await;
+        TestApp {
+            keys,
+            clock,
+            personnel,
+            server,
+            settings,
+        }
+    }
+
+    /// A warnings client acting as `role` over `scope`.
+    pub(crate) fn client(&self, role: Role, scope: &str) -> Client {
+        self.client_with_token(&self.keys.token(role, scope))
+    }
+
+    pub(crate) fn client_with_token(&self, token: &str) -> Client {
+        WarningsServiceClient::with_interceptor(self.server.channel(), Bearer::new(token))
+    }
+
+    /// A district administrator of Nanshan.
+    pub(crate) fn admin(&self) -> Client {
+        self.client(Role::DistrictAdmin, NANSHAN)
+    }
+
+    /// A province administrator of Guangdong.
+    pub(crate) fn province_admin(&self) -> Client {
+        self.client(Role::ProvinceAdmin, GUANGDONG)
+    }
+
+    /// A personnel client of the Nanshan administrator.
+    pub(crate) fn personnel_admin(&self) -> PersonnelClient {
+        PersonnelServiceClient::with_interceptor(
+            self.personnel.channel(),
+            Bearer::new(&self.keys.token(Role::DistrictAdmin, NANSHAN)),
+        )
+    }
+
+    /// The warnings database, for tests that count rows behind the API.
+    pub(crate) fn database(&self) -> &TestDatabase {
+        &self.server.database
+    }
+
+    pub(crate) async fn stop(self) {
+        self.server.stop().await;
+        self.personnel.stop().await;
+    }
+}
+
+fn warnings_config(personnel: &TestServer, settings: Settings) -> ServiceConfig<Settings> {
+    let mut config = default_config::<Warnings>();
+    config.dependencies.insert(
+        "personnel".to_owned(),
+        DependencyConfig {
+            address: personnel.url(),
+            ..DependencyConfig::default()
+        },
+    );
+    config.service = settings;
+    config
+}
+
+/// Field and reason of each BadRequest violation.
+pub(crate) fn violations(status: &Status) -> Vec<(String, String)> {
+    status
+        .get_error_details()
+        .bad_request()
+        .map(|b| {
+            b.field_violations
+                .iter()
+                .map(|v| (v.field.clone(), v.reason.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub(crate) fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
+    Some(prost_types::FieldMask {
+        paths: paths.iter().map(|p| p.to_string()).collect(),
+    })
+}
+
+/// A valid female ID number born in `year` with serial `serial` (0-499), check digit computed.
+pub(crate) fn id_number(year: u32, serial: u32) -> String {
+    let body = format!("440305{year}0101{:03}", serial * 2 % 1000);
+    let weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = body
+        .bytes()
+        .zip(weights)
+        .map(|(b, w)| u32::from(b - b'0') * w)
+        .sum();
+    let check = b"10X98765432"[(sum % 11) as usize] as char;
+    format!("{body}{check}")
+}
+
+/// Appoints a secretary of `community` through personnel; returns `secretaries/{id}`.
+pub(crate) async fn appoint(app: &TestApp, community: &str, serial: u32) -> String {
+    let id = id_number(1980, serial);
+    app.personnel_admin()
+        .create_secretary(personnel_pb::CreateSecretaryRequest {
+            request_id: String::new(),
+            secretary: Some(personnel_pb::Secretary {
+                display_name: "王芳".into(),
+                gender: personnel_pb::Gender::Female as i32,
+                birth_date: format!("{}-{}-{}", &id[6..10], &id[10..12], &id[12..14]),
+                id_number: id,
+                education: personnel_pb::Education::Bachelor as i32,
+                region: community.into(),
+                appointment_date: "2020-03-01".into(),
+                community_work_start_date: "2015-07-01".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("appointment recorded")
+        .into_inner()
+        .name
+}
