@@ -10,6 +10,8 @@
 
 pub mod api;
 pub mod domain;
+mod events;
+mod roster;
 pub mod store;
 
 use serde::{Deserialize, Serialize};
@@ -43,6 +45,12 @@ impl Service for Warnings {
 
     fn api(kit: Kit, _settings: Settings) -> anyhow::Result<WarningsApi> {
         let store = store::Store::new(kit.database.clone());
-        Ok(WarningsApi::new(api::Context { kit, store }))
+        kit.follow("personnel", roster::RosterHandler::new())?;
+        let deadlines = std::sync::Arc::new(tokio::sync::Notify::new());
+        Ok(WarningsApi::new(api::Context {
+            kit,
+            store,
+            deadlines,
+        }))
     }
 }

@@ -68,6 +68,23 @@ const WARNING_READERS: &[Role] = &[
     Role::Secretary,
     Role::Integration,
 ];
+/// Raise a warning: the warning readers, for a community in their scope.
+const WARNING_RAISERS: &[Role] = WARNING_READERS;
+/// Handle a warning: the people responsible, not other departments' systems.
+const WARNING_HANDLERS: &[Role] = &[
+    Role::ProvinceAdmin,
+    Role::CityAdmin,
+    Role::DistrictAdmin,
+    Role::StreetOfficer,
+    Role::Secretary,
+];
+/// Close a warning, change its assignee: the levels above the community.
+const WARNING_SUPERVISORS: &[Role] = &[
+    Role::ProvinceAdmin,
+    Role::CityAdmin,
+    Role::DistrictAdmin,
+    Role::StreetOfficer,
+];
 
 /// What an out-of-scope caller with an allowed role names.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -93,6 +110,14 @@ enum Target {
     FreshCandidate,
     /// An API key of its own for each permitted call.
     FreshApiKey,
+    /// A warning of its own (open, blue) for each permitted call.
+    FreshWarning,
+    /// A warning of its own, acknowledged.
+    FreshAcknowledged,
+    /// A warning of its own, being handled.
+    FreshHandling,
+    /// A warning of its own, resolved.
+    FreshResolved,
 }
 
 /// Who may call an RPC within their scope, and the call a realistic client makes.
@@ -107,6 +132,9 @@ struct Decision {
     partly: Option<(&'static [Role], &'static str)>,
     body: fn(&Fixtures, u32) -> Option<Value>,
     query: fn(u32) -> String,
+    /// `regions/*` names the community of district A's records rather than its street (a list
+    /// secretaries may call over their own community).
+    community_parent: bool,
 }
 
 fn no_body(_: &Fixtures, _: u32) -> Option<Value> {
@@ -136,7 +164,16 @@ fn decide(
         partly: None,
         body,
         query,
+        community_parent: false,
     }
+}
+
+/// A read of a collection under `regions/*` that secretaries may call, over their community.
+fn community_read(allowed: &'static [Role]) -> Vec<Decision> {
+    vec![Decision {
+        community_parent: true,
+        ..decide(allowed, Kind::Named, Target::Shared, no_body, no_query)
+    }]
 }
 
 fn read(allowed: &'static [Role], kind: Kind) -> Vec<Decision> {
@@ -353,8 +390,85 @@ fn decisions(rpc: &str) -> Option<Vec<Decision>> {
             |_| "updateMask=blueResponseHours".into(),
         )),
         "shequ.warnings.v1.WarningsService.ListAuditEntries" => Some(read(AUDITOR, Named)),
+        "shequ.warnings.v1.WarningsService.CreateWarning" => one(decide(
+            WARNING_RAISERS,
+            Named,
+            Shared,
+            |_, _| Some(flood_warning()),
+            no_query,
+        )),
+        "shequ.warnings.v1.WarningsService.GetWarning" => Some(read(WARNING_READERS, Stored)),
+        "shequ.warnings.v1.WarningsService.ListWarnings" => Some(community_read(WARNING_READERS)),
+        "shequ.warnings.v1.WarningsService.AcknowledgeWarning" => one(decide(
+            WARNING_HANDLERS,
+            Stored,
+            FreshWarning,
+            |_, _| Some(json!({"note": "已到现场"})),
+            no_query,
+        )),
+        "shequ.warnings.v1.WarningsService.StartHandlingWarning" => one(decide(
+            WARNING_HANDLERS,
+            Stored,
+            FreshAcknowledged,
+            empty_body,
+            no_query,
+        )),
+        "shequ.warnings.v1.WarningsService.ResolveWarning" => one(decide(
+            WARNING_HANDLERS,
+            Stored,
+            FreshHandling,
+            |_, _| Some(json!({"resolution": "排水完毕"})),
+            no_query,
+        )),
+        "shequ.warnings.v1.WarningsService.CloseWarning" => one(decide(
+            WARNING_SUPERVISORS,
+            Stored,
+            FreshResolved,
+            |_, _| Some(json!({"note": "复核通过"})),
+            no_query,
+        )),
+        "shequ.warnings.v1.WarningsService.EscalateWarning" => one(decide(
+            WARNING_HANDLERS,
+            Stored,
+            FreshWarning,
+            |_, _| Some(json!({"colour": "COLOUR_RED", "reason": "积水漫入配电房"})),
+            no_query,
+        )),
+        "shequ.warnings.v1.WarningsService.AssignWarning" => one(decide(
+            WARNING_SUPERVISORS,
+            Stored,
+            FreshWarning,
+            |f, _| Some(json!({"assignee": f.secretary})),
+            no_query,
+        )),
+        "shequ.warnings.v1.WarningsService.ListWarningHistoryEntries"
+        | "shequ.warnings.v1.WarningsService.ListConsultations"
+        | "shequ.warnings.v1.WarningsService.ListTaskForces" => Some(read(WARNING_READERS, Stored)),
+        "shequ.warnings.v1.WarningsService.CreateConsultation" => one(decide(
+            WARNING_HANDLERS,
+            Stored,
+            FreshAcknowledged,
+            |_, _| {
+                Some(
+                    json!({"departments": ["DEPARTMENT_WATER", "DEPARTMENT_POWER"], "summary": "联合排查"}),
+                )
+            },
+            no_query,
+        )),
+        "shequ.warnings.v1.WarningsService.CreateTaskForce" => one(decide(
+            WARNING_HANDLERS,
+            Stored,
+            FreshAcknowledged,
+            |_, _| Some(json!({"leader": "李强", "members": ["张伟"]})),
+            no_query,
+        )),
         _ => None,
     }
+}
+
+/// A blue warning about flooding in district A's community.
+fn flood_warning() -> Value {
+    json!({"title": "暴雨积水", "colour": "COLOUR_BLUE", "category": "flood", "region": NANTOU_COMMUNITY})
 }
 
 fn api_key() -> Value {
@@ -374,6 +488,9 @@ struct Fixtures {
     api_key_secret: String,
     /// The etag of the province policy or catalogue item a call updates, read right before it.
     current_etag: String,
+    warning: String,
+    /// What `regions/*` names: district A's street, or its community.
+    regions_parent: String,
 }
 
 impl Fixtures {
@@ -384,8 +501,10 @@ impl Fixtures {
             "secretaries/*/careerEvents/*" => self.career_event.clone(),
             "secretaries/*/violations/*" => self.violation.clone(),
             // a street: inside the scope of every in-scope caller that may list (down to a street
-            // officer's), outside every out-of-scope caller's
-            "regions/*" => "regions/440305001000".to_owned(),
+            // officer's), outside every out-of-scope caller's; or the community, for lists
+            // secretaries may call
+            "regions/*" => self.regions_parent.clone(),
+            "warnings/*" => self.warning.clone(),
             "provinces/*" => format!("provinces/{GUANGDONG}"),
             "provinces/*/qualificationStandard" => {
                 format!("provinces/{GUANGDONG}/qualificationStandard")
@@ -477,7 +596,49 @@ async fn fixtures(stack: &Stack) -> Fixtures {
         api_key,
         api_key_secret,
         current_etag: String::new(),
+        warning: new_warning(stack, &[]).await,
+        regions_parent: "regions/440305001000".to_owned(),
     }
+}
+
+/// A new warning of district A's community, moved on by the custom methods `steps`.
+async fn new_warning(stack: &Stack, steps: &[(&str, Value)]) -> String {
+    let created = stack
+        .post("/v1/warnings", Some(&province(stack)), &flood_warning())
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.text);
+    let name = created.body["name"].as_str().unwrap().to_owned();
+    for (method, body) in steps {
+        let moved = stack
+            .post(
+                &format!("/v1/{name}:{method}"),
+                Some(&province(stack)),
+                body,
+            )
+            .await;
+        assert_eq!(moved.status, StatusCode::OK, "{}", moved.text);
+    }
+    name
+}
+
+/// Waits until the warnings service knows district A's secretary from personnel's feed (an
+/// assignment naming them is accepted).
+async fn until_warnings_know(stack: &Stack, secretary: &str) {
+    let warning = new_warning(stack, &[]).await;
+    for _ in 0..500 {
+        let assigned = stack
+            .post(
+                &format!("/v1/{warning}:assign"),
+                Some(&province(stack)),
+                &json!({"assignee": secretary}),
+            )
+            .await;
+        if assigned.status == StatusCode::OK {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the warnings service never learned of {secretary}");
 }
 
 /// A caller with `role` whose scope covers district A (in scope) or lies in Zhejiang (out of
@@ -598,7 +759,32 @@ async fn fixtures_for(
             Target::FreshApiKey => {
                 (fixtures.api_key, fixtures.api_key_secret) = new_api_key(stack).await;
             }
+            Target::FreshWarning => fixtures.warning = new_warning(stack, &[]).await,
+            Target::FreshAcknowledged => {
+                fixtures.warning = new_warning(stack, &[("acknowledge", json!({}))]).await;
+            }
+            Target::FreshHandling => {
+                fixtures.warning = new_warning(
+                    stack,
+                    &[("acknowledge", json!({})), ("startHandling", json!({}))],
+                )
+                .await;
+            }
+            Target::FreshResolved => {
+                fixtures.warning = new_warning(
+                    stack,
+                    &[
+                        ("acknowledge", json!({})),
+                        ("startHandling", json!({})),
+                        ("resolve", json!({"resolution": "排水完毕"})),
+                    ],
+                )
+                .await;
+            }
         }
+    }
+    if decision.community_parent {
+        fixtures.regions_parent = format!("regions/{NANTOU_COMMUNITY}");
     }
     if path.starts_with("/v1/provinces/") && path.contains("Standard")
         || path.contains("careerPolicy")
@@ -621,6 +807,7 @@ async fn every_route_gives_each_role_in_and_out_of_scope_exactly_its_documented_
     })
     .await;
     let shared = fixtures(&stack).await;
+    until_warnings_know(&stack, &shared.secretary).await;
     let pool = prost_reflect::DescriptorPool::decode(shequ_proto::FILE_DESCRIPTOR_SET).unwrap();
     let routes = shequ_gateway::routes::RouteTable::from_pool(&pool).unwrap();
 
@@ -698,8 +885,12 @@ async fn every_route_gives_each_role_in_and_out_of_scope_exactly_its_documented_
                             failures.push(case.clone());
                         }
                         // nothing of district A's records comes back in a refusal
-                        for secret in [&shared.secretary, &shared.candidate, &shared.api_key_secret]
-                        {
+                        for secret in [
+                            &shared.secretary,
+                            &shared.candidate,
+                            &shared.api_key_secret,
+                            &shared.warning,
+                        ] {
                             if reply.text.contains(secret.as_str())
                                 && !path.contains(secret.as_str())
                             {

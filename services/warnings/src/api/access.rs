@@ -20,6 +20,24 @@ pub(crate) const WARNING_READERS: &[Role] = &[
     Role::Secretary,
     Role::Integration,
 ];
+/// Raise a warning: the same people and systems, for a community in their scope.
+pub(crate) const RAISERS: &[Role] = WARNING_READERS;
+/// Handle a warning (acknowledge, start handling, record consultations and task forces, escalate,
+/// resolve): the people responsible for it, not other departments' systems.
+pub(crate) const HANDLERS: &[Role] = &[
+    Role::ProvinceAdmin,
+    Role::CityAdmin,
+    Role::DistrictAdmin,
+    Role::StreetOfficer,
+    Role::Secretary,
+];
+/// Close a resolved warning and change its assignee: the levels above the community.
+pub(crate) const SUPERVISORS: &[Role] = &[
+    Role::ProvinceAdmin,
+    Role::CityAdmin,
+    Role::DistrictAdmin,
+    Role::StreetOfficer,
+];
 /// Read a province's warning policy (own province only).
 pub(crate) const POLICY_READERS: &[Role] = WARNING_READERS;
 /// Change a province's policy and its catalogue of indicators and rules.
@@ -63,5 +81,22 @@ mod tests {
         assert!(check_province_write(&secretary, guangdong, "write").is_err());
         let zhejiang = RegionCode::parse("330000000000").unwrap();
         assert!(check_province_read(&secretary, POLICY_READERS, zhejiang, "read").is_err());
+    }
+
+    #[test]
+    fn other_departments_systems_raise_and_read_but_do_not_handle() {
+        let system = caller(Role::Integration, "440305000000");
+        assert!(system.require_any(RAISERS, "CreateWarning").is_ok());
+        assert!(system.require_any(HANDLERS, "AcknowledgeWarning").is_err());
+        let secretary = caller(Role::Secretary, "440305001001");
+        assert!(secretary.require_any(HANDLERS, "ResolveWarning").is_ok());
+        assert!(secretary.require_any(SUPERVISORS, "CloseWarning").is_err());
+        for role in [Role::Auditor, Role::Assessor] {
+            assert!(
+                caller(role, "440000000000")
+                    .require_any(WARNING_READERS, "GetWarning")
+                    .is_err()
+            );
+        }
     }
 }

@@ -1,9 +1,14 @@
 //! The gRPC face of the warnings service: each handler authorises, parses the request into
-//! domain values (collecting every violation), and calls the store.
+//! domain values (collecting every violation), and calls the domain and the store.
 
 mod access;
+pub(crate) mod convert;
+mod meetings;
 mod names;
 mod policy;
+mod warnings;
+
+use std::sync::Arc;
 
 use shequ_kit::{Error, call::Call, service::Kit};
 use shequ_proto::{
@@ -21,6 +26,15 @@ use crate::store::Store;
 pub(crate) struct Context {
     pub(crate) kit: Kit,
     pub(crate) store: Store,
+    /// Wakes this replica's deadline scheduler when a change may have moved the next deadline.
+    pub(crate) deadlines: Arc<tokio::sync::Notify>,
+}
+
+impl Context {
+    /// Tells the scheduler that deadlines changed (a new one may be due sooner).
+    pub(crate) fn deadlines_changed(&self) {
+        self.deadlines.notify_one();
+    }
 }
 
 async fn audit_entries(
@@ -44,6 +58,20 @@ shequ_kit::grpc_service! {
     pub struct WarningsApi(Context): WarningsService via WarningsServiceServer {
         read "GetWarningPolicy" get_warning_policy(pb::GetWarningPolicyRequest) -> pb::WarningPolicy => policy::get;
         write "UpdateWarningPolicy" update_warning_policy(pb::UpdateWarningPolicyRequest) -> pb::WarningPolicy => policy::update;
+        create "CreateWarning" create_warning(pb::CreateWarningRequest) -> pb::Warning => warnings::create;
+        read "GetWarning" get_warning(pb::GetWarningRequest) -> pb::Warning => warnings::get;
+        read "ListWarnings" list_warnings(pb::ListWarningsRequest) -> pb::ListWarningsResponse => warnings::list;
+        create "AcknowledgeWarning" acknowledge_warning(pb::AcknowledgeWarningRequest) -> pb::Warning => warnings::acknowledge;
+        create "StartHandlingWarning" start_handling_warning(pb::StartHandlingWarningRequest) -> pb::Warning => warnings::start_handling;
+        create "ResolveWarning" resolve_warning(pb::ResolveWarningRequest) -> pb::Warning => warnings::resolve;
+        create "CloseWarning" close_warning(pb::CloseWarningRequest) -> pb::Warning => warnings::close;
+        create "EscalateWarning" escalate_warning(pb::EscalateWarningRequest) -> pb::Warning => warnings::escalate;
+        create "AssignWarning" assign_warning(pb::AssignWarningRequest) -> pb::Warning => warnings::assign;
+        read "ListWarningHistoryEntries" list_warning_history_entries(pb::ListWarningHistoryEntriesRequest) -> pb::ListWarningHistoryEntriesResponse => warnings::history;
+        create "CreateConsultation" create_consultation(pb::CreateConsultationRequest) -> pb::Consultation => meetings::create_consultation;
+        read "ListConsultations" list_consultations(pb::ListConsultationsRequest) -> pb::ListConsultationsResponse => meetings::list_consultations;
+        create "CreateTaskForce" create_task_force(pb::CreateTaskForceRequest) -> pb::TaskForce => meetings::create_task_force;
+        read "ListTaskForces" list_task_forces(pb::ListTaskForcesRequest) -> pb::ListTaskForcesResponse => meetings::list_task_forces;
         read "ListAuditEntries" list_audit_entries(audit_pb::ListAuditEntriesRequest) -> audit_pb::ListAuditEntriesResponse => audit_entries;
     }
 }

@@ -2,6 +2,12 @@
 //! Every change runs on the [`AuditedTx`] of the call that makes it.
 
 mod policy;
+mod roster;
+mod warnings;
+
+pub use roster::{AsOf, Serving};
+pub(crate) use warnings::load;
+pub use warnings::{Meeting, WarningFilter};
 
 use chrono::{DateTime, Utc};
 use shequ_kit::{

@@ -15,7 +15,7 @@ use shequ_kit::{
 use shequ_personnel::Personnel;
 use shequ_proto::{
     personnel::v1::{self as personnel_pb, personnel_service_client::PersonnelServiceClient},
-    warnings::v1::warnings_service_client::WarningsServiceClient,
+    warnings::v1::{self as pb, warnings_service_client::WarningsServiceClient},
 };
 use shequ_warnings::{Settings, Warnings};
 use tonic::{Status, service::interceptor::InterceptedService, transport::Channel};
@@ -146,11 +146,11 @@ impl TestApp {
         self.client(Role::ProvinceAdmin, GUANGDONG)
     }
 
-    /// A personnel client of the Nanshan administrator.
+    /// A personnel client of the Guangdong administrator.
     pub(crate) fn personnel_admin(&self) -> PersonnelClient {
         PersonnelServiceClient::with_interceptor(
             self.personnel.channel(),
-            Bearer::new(&self.keys.token(Role::DistrictAdmin, NANSHAN)),
+            Bearer::new(&self.keys.token(Role::ProvinceAdmin, GUANGDONG)),
         )
     }
 
@@ -233,4 +233,86 @@ pub(crate) async fn appoint(app: &TestApp, community: &str, serial: u32) -> Stri
         .expect("appointment recorded")
         .into_inner()
         .name
+}
+
+/// Waits until personnel's feed has told the warnings service about `secretary` (the roster
+/// shows them where `community` says, `Some` in post, `None` gone), polling its database.
+pub(crate) async fn until_roster_shows(app: &TestApp, secretary: &str, community: Option<&str>) {
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(app.database().url())
+        .await
+        .expect("the warnings database");
+    for _ in 0..2_000 {
+        let row: Option<(String, i64)> =
+            sqlx::query_as("SELECT region, active FROM secretary_roster WHERE secretary = $1")
+                .bind(secretary)
+                .fetch_optional(&mut conn)
+                .await
+                .expect("roster query");
+        let shown = match (&row, community) {
+            (Some((region, active)), Some(community)) => *active == 1 && region == community,
+            (Some((_, active)), None) => *active == 0,
+            (None, _) => false,
+        };
+        if shown {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the roster never showed {secretary} at {community:?}");
+}
+
+/// Counts rows of `table` in the warnings database.
+pub(crate) async fn count(app: &TestApp, table: &str) -> i64 {
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(app.database().url())
+        .await
+        .expect("the warnings database");
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+        .fetch_one(&mut conn)
+        .await
+        .expect("count")
+}
+
+/// A blue warning about flooding in `community`.
+pub(crate) fn flood(community: &str, colour: pb::Colour) -> pb::Warning {
+    pb::Warning {
+        title: "暴雨积水".into(),
+        description: "地下车库入口积水 30 厘米".into(),
+        colour: colour as i32,
+        category: "flood".into(),
+        region: community.into(),
+        ..Default::default()
+    }
+}
+
+/// Raises `warning` as `client`.
+pub(crate) async fn raise(client: &Client, warning: pb::Warning) -> pb::Warning {
+    client
+        .clone()
+        .create_warning(pb::CreateWarningRequest {
+            warning: Some(warning),
+            request_id: String::new(),
+        })
+        .await
+        .expect("warning raised")
+        .into_inner()
+}
+
+/// The error's ErrorInfo metadata value `key`.
+pub(crate) fn metadata(status: &Status, key: &str) -> String {
+    status
+        .get_error_details()
+        .error_info()
+        .and_then(|i| i.metadata.get(key).cloned())
+        .unwrap_or_default()
+}
+
+pub(crate) fn time(text: &str) -> prost_types::Timestamp {
+    let at: DateTime<Utc> = text.parse().unwrap();
+    shequ_kit::convert::to_timestamp(at)
+}
+
+pub(crate) fn hours_after_start(hours: i64) -> prost_types::Timestamp {
+    shequ_kit::convert::to_timestamp(start_time() + chrono::Duration::hours(hours))
 }
