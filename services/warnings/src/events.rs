@@ -5,8 +5,9 @@ use shequ_kit::{Error, call::AuditedTx};
 use shequ_proto::warnings::v1 as pb;
 
 use crate::{
-    api::convert::{colour_pb, warning_pb},
-    domain::{Colour, Warning},
+    api::convert::{colour_pb, deadline_pb, notification_pb, warning_pb},
+    domain::{Colour, Deadline, Warning},
+    store::Notification,
 };
 
 /// An event about a warning.
@@ -18,6 +19,8 @@ pub(crate) enum Published {
     Escalated(Colour),
     /// Resolved.
     Resolved,
+    /// A deadline passed unmet and the level above was notified.
+    Overdue(Box<(Deadline, Notification)>),
 }
 
 /// Publishes `event` about `warning` (as it is after the change) on the feed.
@@ -47,6 +50,18 @@ pub(crate) async fn publish(
             warning.region,
             &pb::WarningResolved { warning: message },
         ),
+        Published::Overdue(missed) => {
+            let (deadline, notification) = *missed;
+            tx.publish(
+                &name,
+                warning.region,
+                &pb::WarningOverdue {
+                    warning: message,
+                    deadline: Some(deadline_pb(&deadline)),
+                    notification: Some(notification_pb(&notification)),
+                },
+            );
+        }
     }
     Ok(())
 }

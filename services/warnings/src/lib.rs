@@ -12,6 +12,7 @@ pub mod api;
 pub mod domain;
 mod events;
 mod roster;
+mod scheduler;
 pub mod store;
 
 use serde::{Deserialize, Serialize};
@@ -29,9 +30,22 @@ pub struct Warnings;
 
 /// The service's own settings, the `[service]` section (`SHEQU_SERVICE__<KEY>`). What a province
 /// decides (deadlines per colour) is not here but in its `WarningPolicy`, changed over the API.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct Settings {}
+pub struct Settings {
+    /// How often the deadline scheduler looks for deadlines other replicas wrote, in
+    /// milliseconds (its own changes wake it at once, and it waits for the earliest deadline it
+    /// knows of): the longest another replica's deadline waits when its own replica is gone.
+    pub scheduler_poll_ms: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            scheduler_poll_ms: 10_000,
+        }
+    }
+}
 
 impl Service for Warnings {
     const NAME: &'static str = "warnings";
@@ -43,10 +57,25 @@ impl Service for Warnings {
     type Settings = Settings;
     type Api = WarningsApi;
 
-    fn api(kit: Kit, _settings: Settings) -> anyhow::Result<WarningsApi> {
+    fn api(kit: Kit, settings: Settings) -> anyhow::Result<WarningsApi> {
+        use anyhow::Context as _;
         let store = store::Store::new(kit.database.clone());
         kit.follow("personnel", roster::RosterHandler::new())?;
+        let identity = kit
+            .identity
+            .clone()
+            .context("the warnings service acts as itself: set auth.service_key_file")?;
         let deadlines = std::sync::Arc::new(tokio::sync::Notify::new());
+        let scheduler = scheduler::Scheduler {
+            store: store.clone(),
+            database: kit.database.clone(),
+            log: kit.audit.clone(),
+            clock: std::sync::Arc::clone(&kit.clock),
+            identity: identity.caller().clone(),
+            wake: std::sync::Arc::clone(&deadlines),
+            poll: std::time::Duration::from_millis(settings.scheduler_poll_ms.max(10)),
+        };
+        tokio::spawn(scheduler.run(kit.stop.clone()));
         Ok(WarningsApi::new(api::Context {
             kit,
             store,

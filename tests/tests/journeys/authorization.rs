@@ -444,6 +444,10 @@ fn decisions(rpc: &str) -> Option<Vec<Decision>> {
         "shequ.warnings.v1.WarningsService.ListWarningHistoryEntries"
         | "shequ.warnings.v1.WarningsService.ListConsultations"
         | "shequ.warnings.v1.WarningsService.ListTaskForces" => Some(read(WARNING_READERS, Stored)),
+        // the streets and districts notified of missed deadlines, and the administrators above
+        "shequ.warnings.v1.WarningsService.ListNotifications" => {
+            Some(read(WARNING_SUPERVISORS, Named))
+        }
         "shequ.warnings.v1.WarningsService.CreateConsultation" => one(decide(
             WARNING_HANDLERS,
             Stored,

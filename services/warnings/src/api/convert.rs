@@ -157,3 +157,21 @@ pub(crate) fn task_force_pb(meeting: &Meeting) -> pb::TaskForce {
         create_time: Some(to_timestamp(meeting.create_time)),
     }
 }
+
+pub(crate) fn notification_pb(notification: &crate::store::Notification) -> pb::Notification {
+    pb::Notification {
+        name: format!("notifications/{}", notification.id),
+        warning: format!("warnings/{}", notification.warning_id),
+        title: notification.title.clone(),
+        community: notification.community.to_string(),
+        level: match notification.level {
+            1 => pb::NotificationLevel::Street,
+            _ => pb::NotificationLevel::District,
+        } as i32,
+        region: notification.region.to_string(),
+        colour: colour_pb(notification.colour) as i32,
+        deadline_kind: kind_pb(notification.kind) as i32,
+        due_time: Some(to_timestamp(notification.due)),
+        create_time: Some(to_timestamp(notification.create_time)),
+    }
+}

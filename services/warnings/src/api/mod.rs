@@ -5,6 +5,7 @@ mod access;
 pub(crate) mod convert;
 mod meetings;
 mod names;
+mod notifications;
 mod policy;
 mod warnings;
 
@@ -72,6 +73,7 @@ shequ_kit::grpc_service! {
         read "ListConsultations" list_consultations(pb::ListConsultationsRequest) -> pb::ListConsultationsResponse => meetings::list_consultations;
         create "CreateTaskForce" create_task_force(pb::CreateTaskForceRequest) -> pb::TaskForce => meetings::create_task_force;
         read "ListTaskForces" list_task_forces(pb::ListTaskForcesRequest) -> pb::ListTaskForcesResponse => meetings::list_task_forces;
+        read "ListNotifications" list_notifications(pb::ListNotificationsRequest) -> pb::ListNotificationsResponse => notifications::list;
         read "ListAuditEntries" list_audit_entries(audit_pb::ListAuditEntriesRequest) -> audit_pb::ListAuditEntriesResponse => audit_entries;
     }
 }

@@ -3,9 +3,11 @@
 
 mod policy;
 mod roster;
+mod scheduling;
 mod warnings;
 
 pub use roster::{AsOf, Serving};
+pub use scheduling::{DueDeadline, Notification};
 pub(crate) use warnings::load;
 pub use warnings::{Meeting, WarningFilter};
 

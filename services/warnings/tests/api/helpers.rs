@@ -316,3 +316,57 @@ pub(crate) fn time(text: &str) -> prost_types::Timestamp {
 pub(crate) fn hours_after_start(hours: i64) -> prost_types::Timestamp {
     shequ_kit::convert::to_timestamp(start_time() + chrono::Duration::hours(hours))
 }
+
+impl TestApp {
+    /// Reads a warning as the Nanshan administrator.
+    pub(crate) async fn warning(&self, name: &str) -> pb::Warning {
+        self.admin()
+            .get_warning(pb::GetWarningRequest {
+                name: name.to_owned(),
+            })
+            .await
+            .expect("warning readable")
+            .into_inner()
+    }
+
+    /// Polls until the scheduler has marked `name` overdue with `levels` levels notified (the
+    /// history's DEADLINE_MISSED entries); returns the warning.
+    pub(crate) async fn until_missed(&self, name: &str, levels: usize) -> pb::Warning {
+        for _ in 0..3_000 {
+            let history = self
+                .admin()
+                .list_warning_history_entries(pb::ListWarningHistoryEntriesRequest {
+                    parent: name.to_owned(),
+                    page_size: 500,
+                    page_token: String::new(),
+                })
+                .await
+                .expect("history readable")
+                .into_inner()
+                .history_entries;
+            let missed = history
+                .iter()
+                .filter(|e| e.action == pb::HistoryAction::DeadlineMissed as i32)
+                .count();
+            if missed >= levels {
+                return self.warning(name).await;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        panic!("{name} was never marked missed {levels} times");
+    }
+
+    /// Notifications addressed inside `region`, as its administrator (or street officer).
+    pub(crate) async fn notifications(&self, role: Role, region: &str) -> Vec<pb::Notification> {
+        self.client(role, region)
+            .list_notifications(pb::ListNotificationsRequest {
+                parent: format!("regions/{region}"),
+                page_size: 500,
+                page_token: String::new(),
+            })
+            .await
+            .expect("notifications readable")
+            .into_inner()
+            .notifications
+    }
+}

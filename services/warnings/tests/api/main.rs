@@ -2,6 +2,7 @@
 //! whose feed it follows; on SQLite by default and on PostgreSQL when SHEQU_TEST_POSTGRES_URL is
 //! set (each test gets its own databases).
 
+mod deadlines;
 mod helpers;
 mod policy;
 mod warnings;
