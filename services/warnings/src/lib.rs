@@ -11,6 +11,7 @@
 pub mod api;
 pub mod domain;
 mod events;
+mod retention;
 mod roster;
 mod scheduler;
 pub mod store;
@@ -37,12 +38,16 @@ pub struct Settings {
     /// milliseconds (its own changes wake it at once, and it waits for the earliest deadline it
     /// knows of): the longest another replica's deadline waits when its own replica is gone.
     pub scheduler_poll_ms: u64,
+    /// Days readings are kept (at least 8: readings up to 7 days old are accepted). On
+    /// PostgreSQL whole months are dropped, so a reading stays up to a month longer.
+    pub reading_retention_days: u32,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             scheduler_poll_ms: 10_000,
+            reading_retention_days: 90,
         }
     }
 }
@@ -59,6 +64,10 @@ impl Service for Warnings {
 
     fn api(kit: Kit, settings: Settings) -> anyhow::Result<WarningsApi> {
         use anyhow::Context as _;
+        anyhow::ensure!(
+            settings.reading_retention_days >= 8,
+            "service.reading_retention_days must be at least 8 (readings up to 7 days old are accepted)"
+        );
         let store = store::Store::new(kit.database.clone());
         kit.follow("personnel", roster::RosterHandler::new())?;
         let identity = kit
@@ -76,6 +85,14 @@ impl Service for Warnings {
             poll: std::time::Duration::from_millis(settings.scheduler_poll_ms.max(10)),
         };
         tokio::spawn(scheduler.run(kit.stop.clone()));
+        let retention = retention::Retention {
+            database: kit.database.clone(),
+            log: kit.audit.clone(),
+            clock: std::sync::Arc::clone(&kit.clock),
+            identity: identity.caller().clone(),
+            days: settings.reading_retention_days,
+        };
+        tokio::spawn(retention.run(kit.stop.clone()));
         Ok(WarningsApi::new(api::Context {
             kit,
             store,

@@ -78,6 +78,17 @@ const WARNING_HANDLERS: &[Role] = &[
     Role::StreetOfficer,
     Role::Secretary,
 ];
+/// The community brain's catalogue: read by those who work with warnings above the community and
+/// other departments' systems, in their own province.
+const CATALOGUE_READERS: &[Role] = &[
+    Role::ProvinceAdmin,
+    Role::CityAdmin,
+    Role::DistrictAdmin,
+    Role::StreetOfficer,
+    Role::Integration,
+];
+/// Readings come from other departments' systems (with the terminal's key).
+const INGESTERS: &[Role] = &[Role::Integration];
 /// Close a warning, change its assignee: the levels above the community.
 const WARNING_SUPERVISORS: &[Role] = &[
     Role::ProvinceAdmin,
@@ -118,6 +129,8 @@ enum Target {
     FreshHandling,
     /// A warning of its own, resolved.
     FreshResolved,
+    /// A terminal of its own (to be revoked).
+    FreshTerminal,
 }
 
 /// Who may call an RPC within their scope, and the call a realistic client makes.
@@ -135,6 +148,12 @@ struct Decision {
     /// `regions/*` names the community of district A's records rather than its street (a list
     /// secretaries may call over their own community).
     community_parent: bool,
+    /// Headers a realistic client sends besides its credential (a terminal's key).
+    headers: fn(&Fixtures) -> Vec<(&'static str, String)>,
+}
+
+fn no_headers(_: &Fixtures) -> Vec<(&'static str, String)> {
+    Vec::new()
 }
 
 fn no_body(_: &Fixtures, _: u32) -> Option<Value> {
@@ -165,6 +184,7 @@ fn decide(
         body,
         query,
         community_parent: false,
+        headers: no_headers,
     }
 }
 
@@ -444,6 +464,75 @@ fn decisions(rpc: &str) -> Option<Vec<Decision>> {
         "shequ.warnings.v1.WarningsService.ListWarningHistoryEntries"
         | "shequ.warnings.v1.WarningsService.ListConsultations"
         | "shequ.warnings.v1.WarningsService.ListTaskForces" => Some(read(WARNING_READERS, Stored)),
+        "shequ.warnings.v1.WarningsService.CreateIndicator" => one(decide(
+            PROVINCE_ADMIN,
+            Named,
+            Shared,
+            |_, _| {
+                Some(
+                    json!({"displayName": "内河水位", "department": "DEPARTMENT_WATER", "unit": "m", "minValue": -5, "maxValue": 20}),
+                )
+            },
+            |n| format!("indicatorId=level-{n}"),
+        )),
+        "shequ.warnings.v1.WarningsService.GetIndicator"
+        | "shequ.warnings.v1.WarningsService.ListIndicators"
+        | "shequ.warnings.v1.WarningsService.GetThresholdRule"
+        | "shequ.warnings.v1.WarningsService.ListThresholdRules" => {
+            Some(read(CATALOGUE_READERS, Named))
+        }
+        "shequ.warnings.v1.WarningsService.UpdateIndicator" => one(decide(
+            PROVINCE_ADMIN,
+            Named,
+            Shared,
+            |f, _| Some(json!({"displayName": "小时降雨量", "etag": f.current_etag})),
+            |_| "updateMask=displayName".into(),
+        )),
+        "shequ.warnings.v1.WarningsService.CreateThresholdRule" => one(decide(
+            PROVINCE_ADMIN,
+            Named,
+            Shared,
+            |f, _| {
+                Some(
+                    json!({"indicator": f.indicator, "displayName": "暴雨", "direction": "THRESHOLD_DIRECTION_ABOVE", "blueThreshold": 20, "redThreshold": 100, "category": "flood"}),
+                )
+            },
+            |n| format!("thresholdRuleId=storm-{n}"),
+        )),
+        "shequ.warnings.v1.WarningsService.UpdateThresholdRule" => one(decide(
+            PROVINCE_ADMIN,
+            Named,
+            Shared,
+            |f, _| Some(json!({"yellowThreshold": 50, "etag": f.current_etag})),
+            |_| "updateMask=yellowThreshold".into(),
+        )),
+        "shequ.warnings.v1.WarningsService.CreateTerminal" => one(decide(
+            ADMINS,
+            Named,
+            Shared,
+            |_, _| Some(json!({"displayName": "南头雨量站", "region": NANTOU_COMMUNITY})),
+            no_query,
+        )),
+        "shequ.warnings.v1.WarningsService.GetTerminal" => Some(read(ADMINS, Stored)),
+        "shequ.warnings.v1.WarningsService.ListTerminals" => Some(read(ADMINS, Named)),
+        "shequ.warnings.v1.WarningsService.RevokeTerminal" => {
+            one(decide(ADMINS, Stored, FreshTerminal, empty_body, no_query))
+        }
+        // a city's sensing platform relaying a terminal's batch, with the terminal's key
+        "shequ.warnings.v1.WarningsService.BatchCreateReadings" => one(Decision {
+            headers: |f| vec![("x-terminal-key", f.terminal_key.clone())],
+            ..decide(
+                INGESTERS,
+                Stored,
+                Shared,
+                |_, n| {
+                    Some(
+                        json!({"sequence": n, "readings": [{"indicatorId": "rain", "value": 25, "observeTime": "2026-06-15T02:00:00Z"}]}),
+                    )
+                },
+                no_query,
+            )
+        }),
         // the streets and districts notified of missed deadlines, and the administrators above
         "shequ.warnings.v1.WarningsService.ListNotifications" => {
             Some(read(WARNING_SUPERVISORS, Named))
@@ -495,6 +584,10 @@ struct Fixtures {
     warning: String,
     /// What `regions/*` names: district A's street, or its community.
     regions_parent: String,
+    indicator: String,
+    rule: String,
+    terminal: String,
+    terminal_key: String,
 }
 
 impl Fixtures {
@@ -509,6 +602,9 @@ impl Fixtures {
             // secretaries may call
             "regions/*" => self.regions_parent.clone(),
             "warnings/*" => self.warning.clone(),
+            "provinces/*/indicators/*" => self.indicator.clone(),
+            "provinces/*/thresholdRules/*" => self.rule.clone(),
+            "terminals/*" => self.terminal.clone(),
             "provinces/*" => format!("provinces/{GUANGDONG}"),
             "provinces/*/qualificationStandard" => {
                 format!("provinces/{GUANGDONG}/qualificationStandard")
@@ -587,6 +683,8 @@ async fn fixtures(stack: &Stack) -> Fixtures {
     assert_eq!(violation.status, StatusCode::OK, "{}", violation.text);
     let (candidate, candidate_etag) = new_candidate(stack).await;
     let (api_key, api_key_secret) = new_api_key(stack).await;
+    let (indicator, rule) = catalogue(stack).await;
+    let (terminal, terminal_key) = new_terminal(stack).await;
     Fixtures {
         violation: violation.body["name"].as_str().unwrap().to_owned(),
         secretary,
@@ -602,7 +700,52 @@ async fn fixtures(stack: &Stack) -> Fixtures {
         current_etag: String::new(),
         warning: new_warning(stack, &[]).await,
         regions_parent: "regions/440305001000".to_owned(),
+        indicator,
+        rule,
+        terminal,
+        terminal_key,
     }
+}
+
+/// Guangdong's rainfall indicator and a rule over it.
+async fn catalogue(stack: &Stack) -> (String, String) {
+    let indicator = stack
+        .post(
+            &format!("/v1/provinces/{GUANGDONG}/indicators?indicatorId=rain"),
+            Some(&province(stack)),
+            &json!({"displayName": "小时降雨量", "department": "DEPARTMENT_WEATHER", "unit": "mm", "minValue": 0, "maxValue": 300}),
+        )
+        .await;
+    assert_eq!(indicator.status, StatusCode::OK, "{}", indicator.text);
+    let name = indicator.body["name"].as_str().unwrap().to_owned();
+    let rule = stack
+        .post(
+            &format!("/v1/provinces/{GUANGDONG}/thresholdRules?thresholdRuleId=rainstorm"),
+            Some(&province(stack)),
+            &json!({"indicator": name, "displayName": "暴雨内涝", "direction": "THRESHOLD_DIRECTION_ABOVE", "blueThreshold": 20, "yellowThreshold": 50, "redThreshold": 100, "category": "flood"}),
+        )
+        .await;
+    assert_eq!(rule.status, StatusCode::OK, "{}", rule.text);
+    (name, rule.body["name"].as_str().unwrap().to_owned())
+}
+
+/// A new terminal of district A's community and its key.
+async fn new_terminal(stack: &Stack) -> (String, String) {
+    let created = stack
+        .post(
+            "/v1/terminals",
+            Some(&province(stack)),
+            &json!({"displayName": "南头雨量站", "region": NANTOU_COMMUNITY}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.text);
+    (
+        created.body["terminal"]["name"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        created.body["key"].as_str().unwrap().to_owned(),
+    )
 }
 
 /// A new warning of district A's community, moved on by the custom methods `steps`.
@@ -774,6 +917,9 @@ async fn fixtures_for(
                 )
                 .await;
             }
+            Target::FreshTerminal => {
+                (fixtures.terminal, fixtures.terminal_key) = new_terminal(stack).await;
+            }
             Target::FreshResolved => {
                 fixtures.warning = new_warning(
                     stack,
@@ -793,6 +939,8 @@ async fn fixtures_for(
     if path.starts_with("/v1/provinces/") && path.contains("Standard")
         || path.contains("careerPolicy")
         || path.contains("warningPolicy")
+        || path.contains("/indicators/")
+        || path.contains("/thresholdRules/")
         || path.contains("negativeListItems/")
     {
         let current = stack
@@ -861,8 +1009,11 @@ async fn every_route_gives_each_role_in_and_out_of_scope_exactly_its_documented_
                 }
                 let token = stack.keys.token_for(&caller(role, in_scope, &fixtures));
                 let body = (decision.body)(&fixtures, serial).map(|b| b.to_string().into_bytes());
+                let headers = (decision.headers)(&fixtures);
+                let headers: Vec<(&str, &str)> =
+                    headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
                 let reply = stack
-                    .send(route.method.clone(), &path, Some(&token), body, &[])
+                    .send(route.method.clone(), &path, Some(&token), body, &headers)
                     .await;
                 let case = format!(
                     "{}{} as {role} ({}): expected {expected:?}, got {} {}",

@@ -38,6 +38,19 @@ pub(crate) const SUPERVISORS: &[Role] = &[
     Role::DistrictAdmin,
     Role::StreetOfficer,
 ];
+/// Read a province's catalogue of indicators and threshold rules (own province only).
+pub(crate) const CATALOGUE_READERS: &[Role] = &[
+    Role::ProvinceAdmin,
+    Role::CityAdmin,
+    Role::DistrictAdmin,
+    Role::StreetOfficer,
+    Role::Integration,
+];
+/// Register, read and revoke terminals: administrators within their scope.
+pub(crate) const ADMINS: &[Role] = &[Role::ProvinceAdmin, Role::CityAdmin, Role::DistrictAdmin];
+/// Send readings: another department's system (the city's sensing platform) whose scope covers
+/// the terminal, with the terminal's key.
+pub(crate) const INGESTERS: &[Role] = &[Role::Integration];
 /// Read a province's warning policy (own province only).
 pub(crate) const POLICY_READERS: &[Role] = WARNING_READERS;
 /// Change a province's policy and its catalogue of indicators and rules.

@@ -2,11 +2,14 @@
 //! domain values (collecting every violation), and calls the domain and the store.
 
 mod access;
+mod catalogue;
 pub(crate) mod convert;
+mod ingest;
 mod meetings;
 mod names;
 mod notifications;
 mod policy;
+mod terminals;
 mod warnings;
 
 use std::sync::Arc;
@@ -74,6 +77,43 @@ shequ_kit::grpc_service! {
         create "CreateTaskForce" create_task_force(pb::CreateTaskForceRequest) -> pb::TaskForce => meetings::create_task_force;
         read "ListTaskForces" list_task_forces(pb::ListTaskForcesRequest) -> pb::ListTaskForcesResponse => meetings::list_task_forces;
         read "ListNotifications" list_notifications(pb::ListNotificationsRequest) -> pb::ListNotificationsResponse => notifications::list;
+        create "CreateIndicator" create_indicator(pb::CreateIndicatorRequest) -> pb::Indicator => catalogue::create_indicator;
+        read "GetIndicator" get_indicator(pb::GetIndicatorRequest) -> pb::Indicator => catalogue::get_indicator;
+        read "ListIndicators" list_indicators(pb::ListIndicatorsRequest) -> pb::ListIndicatorsResponse => catalogue::list_indicators;
+        write "UpdateIndicator" update_indicator(pb::UpdateIndicatorRequest) -> pb::Indicator => catalogue::update_indicator;
+        create "CreateThresholdRule" create_threshold_rule(pb::CreateThresholdRuleRequest) -> pb::ThresholdRule => catalogue::create_rule;
+        read "GetThresholdRule" get_threshold_rule(pb::GetThresholdRuleRequest) -> pb::ThresholdRule => catalogue::get_rule;
+        read "ListThresholdRules" list_threshold_rules(pb::ListThresholdRulesRequest) -> pb::ListThresholdRulesResponse => catalogue::list_rules;
+        write "UpdateThresholdRule" update_threshold_rule(pb::UpdateThresholdRuleRequest) -> pb::ThresholdRule => catalogue::update_rule;
+        create "CreateTerminal" create_terminal(pb::CreateTerminalRequest) -> pb::CreateTerminalResponse => terminals::create;
+        read "GetTerminal" get_terminal(pb::GetTerminalRequest) -> pb::Terminal => terminals::get;
+        read "ListTerminals" list_terminals(pb::ListTerminalsRequest) -> pb::ListTerminalsResponse => terminals::list;
+        create "RevokeTerminal" revoke_terminal(pb::RevokeTerminalRequest) -> pb::Terminal => terminals::revoke;
         read "ListAuditEntries" list_audit_entries(audit_pb::ListAuditEntriesRequest) -> audit_pb::ListAuditEntriesResponse => audit_entries;
+    }
+    by hand {
+        /// BatchCreateReadings reads the terminal key from the request's metadata.
+        async fn batch_create_readings(
+            &self,
+            request: tonic::Request<pb::BatchCreateReadingsRequest>,
+        ) -> Result<tonic::Response<pb::BatchCreateReadingsResponse>, tonic::Status> {
+            let key = ingest::terminal_key(request.metadata());
+            let ctx = Arc::clone(&self.ctx);
+            self.ctx
+                .kit
+                .recorder
+                .write("BatchCreateReadings", request, |_| "", move |call, message| async move {
+                    ingest::batch(&ctx, &call, message, key).await
+                })
+                .await
+        }
+
+        /// IngestReadings is client-streaming.
+        async fn ingest_readings(
+            &self,
+            request: tonic::Request<tonic::Streaming<pb::IngestReadingsRequest>>,
+        ) -> Result<tonic::Response<pb::IngestReadingsResponse>, tonic::Status> {
+            ingest::stream(&self.ctx, request).await
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The rules of incident warnings, without I/O: colours and their deadlines, the lifecycle, the
 //! province's policy, the source departments.
 
+pub mod brain;
 pub mod department;
 pub mod policy;
 pub mod warning;

@@ -1,11 +1,14 @@
 //! Persistence of the warnings service, in portable SQL over its own database (`sqlx::Any`).
 //! Every change runs on the [`AuditedTx`] of the call that makes it.
 
+mod brain;
 mod policy;
 mod roster;
 mod scheduling;
 mod warnings;
 
+pub(crate) use brain::indicators_in;
+pub use brain::{StoredReading, Terminal};
 pub use roster::{AsOf, Serving};
 pub use scheduling::{DueDeadline, Notification};
 pub(crate) use warnings::load;

@@ -270,7 +270,36 @@ async fn save_deadlines(tx: &mut AuditedTx, warning: &Warning) -> Result<(), Err
     Ok(())
 }
 
+/// The active warning rule `rule` keeps for `community`, if any, read on `conn`.
+pub(crate) async fn active_rule_warning(
+    conn: &mut AnyConnection,
+    community: RegionCode,
+    rule: &str,
+) -> Result<Option<Warning>, Error> {
+    let id: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM warnings WHERE region = $1 AND threshold_rule = $2 \
+         AND state IN ('OPEN', 'ACKNOWLEDGED', 'HANDLING')",
+    )
+    .bind(community.to_string())
+    .bind(rule)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match id {
+        Some(id) => load(conn, &id).await,
+        None => Ok(None),
+    }
+}
+
 impl Store {
+    /// The active warning rule `rule` keeps for `community`, if any.
+    pub async fn active_rule_warning(
+        conn: &mut AnyConnection,
+        community: RegionCode,
+        rule: &str,
+    ) -> Result<Option<Warning>, Error> {
+        active_rule_warning(conn, community, rule).await
+    }
+
     /// The warning `id`, if any.
     pub async fn warning(&self, id: &str) -> Result<Option<Warning>, Error> {
         let mut conn = self.db.pool().acquire().await?;

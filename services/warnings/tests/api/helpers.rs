@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use chrono::{DateTime, Utc};
-pub(crate) use shequ_kit::testing::assert_refused;
+pub(crate) use shequ_kit::testing::{assert_refused, reason};
 use shequ_kit::{
     auth::Role,
     clock::ManualClock,
@@ -369,4 +369,124 @@ impl TestApp {
             .into_inner()
             .notifications
     }
+}
+
+/// Sends a caller token and a terminal key with every call.
+#[derive(Debug, Clone)]
+pub(crate) struct WithTerminalKey {
+    bearer: tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
+    key: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
+}
+
+impl tonic::service::Interceptor for WithTerminalKey {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.bearer.clone());
+        if let Some(key) = &self.key {
+            request.metadata_mut().insert("x-terminal-key", key.clone());
+        }
+        Ok(request)
+    }
+}
+
+pub(crate) type Ingester = WarningsServiceClient<InterceptedService<Channel, WithTerminalKey>>;
+
+/// The community brain of a test: Guangdong's rainfall indicator and rainstorm rule, and a
+/// terminal in Nantou with its key.
+pub(crate) struct Brain {
+    pub(crate) terminal: String,
+    pub(crate) key: String,
+}
+
+pub(crate) const RAIN: &str = "rain";
+pub(crate) const RAINSTORM: &str = "rainstorm";
+
+impl TestApp {
+    /// Another department's system over `scope` presenting `key` (if any).
+    pub(crate) fn ingester(&self, scope: &str, key: Option<&str>) -> Ingester {
+        WarningsServiceClient::with_interceptor(
+            self.server.channel(),
+            WithTerminalKey {
+                bearer: format!("Bearer {}", self.keys.token(Role::Integration, scope))
+                    .parse()
+                    .unwrap(),
+                key: key.map(|k| k.parse().unwrap()),
+            },
+        )
+    }
+
+    /// Guangdong's rainfall indicator (0 to 300 mm) and the rainstorm rule over it (blue 20,
+    /// yellow 50, red 100 mm), and a terminal of `community`.
+    pub(crate) async fn brain(&self, community: &str) -> Brain {
+        let mut province = self.province_admin();
+        province
+            .create_indicator(pb::CreateIndicatorRequest {
+                parent: format!("provinces/{GUANGDONG}"),
+                indicator_id: RAIN.into(),
+                indicator: Some(pb::Indicator {
+                    display_name: "小时降雨量".into(),
+                    department: pb::Department::Weather as i32,
+                    unit: "mm".into(),
+                    min_value: 0.0,
+                    max_value: 300.0,
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            })
+            .await
+            .expect("indicator created");
+        province
+            .create_threshold_rule(pb::CreateThresholdRuleRequest {
+                parent: format!("provinces/{GUANGDONG}"),
+                threshold_rule_id: RAINSTORM.into(),
+                threshold_rule: Some(pb::ThresholdRule {
+                    indicator: format!("provinces/{GUANGDONG}/indicators/{RAIN}"),
+                    display_name: "暴雨内涝".into(),
+                    direction: pb::ThresholdDirection::Above as i32,
+                    blue_threshold: Some(20.0),
+                    yellow_threshold: Some(50.0),
+                    red_threshold: Some(100.0),
+                    category: "flood".into(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            })
+            .await
+            .expect("rule created");
+        let (terminal, key) = self.terminal(community).await;
+        Brain { terminal, key }
+    }
+
+    /// A new terminal of `community` and its key.
+    pub(crate) async fn terminal(&self, community: &str) -> (String, String) {
+        let created = self
+            .admin()
+            .create_terminal(pb::CreateTerminalRequest {
+                terminal: Some(pb::Terminal {
+                    display_name: "南头雨量站".into(),
+                    region: community.into(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            })
+            .await
+            .expect("terminal created")
+            .into_inner();
+        (created.terminal.unwrap().name, created.key)
+    }
+}
+
+/// A rainfall reading of `mm` measured at `at`.
+pub(crate) fn rain(mm: f64, at: prost_types::Timestamp) -> pb::Reading {
+    pb::Reading {
+        indicator_id: RAIN.into(),
+        value: mm,
+        observe_time: Some(at),
+    }
+}
+
+/// Now on the test clock.
+pub(crate) fn now(app: &TestApp) -> prost_types::Timestamp {
+    shequ_kit::convert::to_timestamp(shequ_kit::clock::Clock::now(&app.clock))
 }

@@ -2,7 +2,9 @@
 //! whose feed it follows; on SQLite by default and on PostgreSQL when SHEQU_TEST_POSTGRES_URL is
 //! set (each test gets its own databases).
 
+mod brain;
 mod deadlines;
 mod helpers;
+mod partitions;
 mod policy;
 mod warnings;
