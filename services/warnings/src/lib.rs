@@ -15,6 +15,7 @@ mod retention;
 mod roster;
 mod scheduler;
 pub mod store;
+mod webhooks;
 
 use serde::{Deserialize, Serialize};
 use shequ_kit::{
@@ -41,6 +42,17 @@ pub struct Settings {
     /// Days readings are kept (at least 8: readings up to 7 days old are accepted). On
     /// PostgreSQL whole months are dropped, so a reading stays up to a month longer.
     pub reading_retention_days: u32,
+    /// Let webhooks reach loopback, private and link-local addresses (tests, a closed network);
+    /// refused by default against server-side request forgery.
+    pub webhook_allow_private_targets: bool,
+    /// How long a webhook attempt waits for an answer, in milliseconds.
+    pub webhook_timeout_ms: u64,
+    /// Pause after a webhook's first failed attempt, in seconds; doubled after each.
+    pub webhook_first_retry_secs: u64,
+    /// Longest pause between attempts, in seconds.
+    pub webhook_max_retry_secs: u64,
+    /// Attempts before a delivery is given up.
+    pub webhook_max_attempts: u32,
 }
 
 impl Default for Settings {
@@ -48,6 +60,11 @@ impl Default for Settings {
         Settings {
             scheduler_poll_ms: 10_000,
             reading_retention_days: 90,
+            webhook_allow_private_targets: false,
+            webhook_timeout_ms: 10_000,
+            webhook_first_retry_secs: 10,
+            webhook_max_retry_secs: 36_000,
+            webhook_max_attempts: 15,
         }
     }
 }
@@ -58,7 +75,12 @@ impl Service for Warnings {
     const MIGRATIONS: Migrations = store::MIGRATIONS;
     /// Personnel's feed tells who serves which community (the assignee check).
     const DEPENDENCIES: &'static [&'static str] = &["personnel"];
-    const GRANTS: &'static [Grant] = &[];
+    /// Evaluation follows the feed (warnings raised, escalated, overdue and resolved feed its
+    /// risk-prevention and governance-effectiveness inputs).
+    const GRANTS: &'static [Grant] = &[Grant {
+        component: "evaluation",
+        operations: shequ_kit::feed::FEED_OPERATIONS,
+    }];
     type Settings = Settings;
     type Api = WarningsApi;
 
@@ -74,15 +96,16 @@ impl Service for Warnings {
             .identity
             .clone()
             .context("the warnings service acts as itself: set auth.service_key_file")?;
-        let deadlines = std::sync::Arc::new(tokio::sync::Notify::new());
+        let wakers = std::sync::Arc::new(api::Wakers::default());
+        let poll = std::time::Duration::from_millis(settings.scheduler_poll_ms.max(10));
         let scheduler = scheduler::Scheduler {
             store: store.clone(),
             database: kit.database.clone(),
             log: kit.audit.clone(),
             clock: std::sync::Arc::clone(&kit.clock),
             identity: identity.caller().clone(),
-            wake: std::sync::Arc::clone(&deadlines),
-            poll: std::time::Duration::from_millis(settings.scheduler_poll_ms.max(10)),
+            wakers: std::sync::Arc::clone(&wakers),
+            poll,
         };
         tokio::spawn(scheduler.run(kit.stop.clone()));
         let retention = retention::Retention {
@@ -93,10 +116,31 @@ impl Service for Warnings {
             days: settings.reading_retention_days,
         };
         tokio::spawn(retention.run(kit.stop.clone()));
+        let sender = webhooks::Sender {
+            store: store.clone(),
+            database: kit.database.clone(),
+            log: kit.audit.clone(),
+            clock: std::sync::Arc::clone(&kit.clock),
+            identity: identity.caller().clone(),
+            cipher: kit.keys.personal_data.clone(),
+            wakers: std::sync::Arc::clone(&wakers),
+            policy: webhooks::Policy {
+                allow_private: settings.webhook_allow_private_targets,
+                timeout: std::time::Duration::from_millis(settings.webhook_timeout_ms.max(1)),
+                first_retry: std::time::Duration::from_secs(
+                    settings.webhook_first_retry_secs.max(1),
+                ),
+                max_retry: std::time::Duration::from_secs(settings.webhook_max_retry_secs.max(1)),
+                max_attempts: i64::from(settings.webhook_max_attempts.max(1)),
+            },
+            poll,
+        };
+        tokio::spawn(sender.run(kit.stop.clone()));
         Ok(WarningsApi::new(api::Context {
             kit,
             store,
-            deadlines,
+            settings,
+            wakers,
         }))
     }
 }

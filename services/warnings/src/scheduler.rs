@@ -42,8 +42,8 @@ pub(crate) struct Scheduler {
     pub(crate) clock: Arc<dyn Clock>,
     /// The service acting as itself.
     pub(crate) identity: Caller,
-    /// Signalled when this replica changed deadlines.
-    pub(crate) wake: Arc<tokio::sync::Notify>,
+    /// Signalled when this replica changed deadlines; wakes the webhook sender in turn.
+    pub(crate) wakers: Arc<crate::api::Wakers>,
     /// How often to look for rows other replicas wrote.
     pub(crate) poll: Duration,
 }
@@ -88,7 +88,7 @@ impl Scheduler {
             };
             tokio::select! {
                 () = due => {}
-                () = self.wake.notified() => {}
+                () = self.wakers.deadlines.notified() => {}
                 () = tokio::time::sleep(self.poll) => {}
                 () = stop.wait() => return,
             }
@@ -174,7 +174,9 @@ impl Scheduler {
             ))),
         )
         .await?;
-        tx.commit().await
+        tx.commit().await?;
+        self.wakers.webhooks.notify_one();
+        Ok(())
     }
 }
 

@@ -131,6 +131,8 @@ enum Target {
     FreshResolved,
     /// A terminal of its own (to be revoked).
     FreshTerminal,
+    /// A webhook endpoint of its own (to be deleted).
+    FreshWebhookEndpoint,
 }
 
 /// Who may call an RPC within their scope, and the call a realistic client makes.
@@ -533,6 +535,23 @@ fn decisions(rpc: &str) -> Option<Vec<Decision>> {
                 no_query,
             )
         }),
+        "shequ.warnings.v1.WarningsService.CreateWebhookEndpoint" => one(decide(
+            ADMINS,
+            Named,
+            Shared,
+            |_, _| Some(webhook_endpoint()),
+            no_query,
+        )),
+        "shequ.warnings.v1.WarningsService.GetWebhookEndpoint"
+        | "shequ.warnings.v1.WarningsService.ListWebhookDeliveries" => Some(read(ADMINS, Stored)),
+        "shequ.warnings.v1.WarningsService.ListWebhookEndpoints" => Some(read(ADMINS, Named)),
+        "shequ.warnings.v1.WarningsService.DeleteWebhookEndpoint" => one(decide(
+            ADMINS,
+            Stored,
+            FreshWebhookEndpoint,
+            no_body,
+            no_query,
+        )),
         // the streets and districts notified of missed deadlines, and the administrators above
         "shequ.warnings.v1.WarningsService.ListNotifications" => {
             Some(read(WARNING_SUPERVISORS, Named))
@@ -557,6 +576,12 @@ fn decisions(rpc: &str) -> Option<Vec<Decision>> {
         )),
         _ => None,
     }
+}
+
+/// A subscriber of district A's other community (Daxin), where no call of the matrix raises a
+/// warning: nothing is sent.
+fn webhook_endpoint() -> Value {
+    json!({"displayName": "区应急指挥平台", "url": "https://hooks.example.cn/shequ", "region": "440305001003"})
 }
 
 /// A blue warning about flooding in district A's community.
@@ -588,6 +613,7 @@ struct Fixtures {
     rule: String,
     terminal: String,
     terminal_key: String,
+    webhook_endpoint: String,
 }
 
 impl Fixtures {
@@ -605,6 +631,7 @@ impl Fixtures {
             "provinces/*/indicators/*" => self.indicator.clone(),
             "provinces/*/thresholdRules/*" => self.rule.clone(),
             "terminals/*" => self.terminal.clone(),
+            "webhookEndpoints/*" => self.webhook_endpoint.clone(),
             "provinces/*" => format!("provinces/{GUANGDONG}"),
             "provinces/*/qualificationStandard" => {
                 format!("provinces/{GUANGDONG}/qualificationStandard")
@@ -704,7 +731,23 @@ async fn fixtures(stack: &Stack) -> Fixtures {
         rule,
         terminal,
         terminal_key,
+        webhook_endpoint: new_webhook_endpoint(stack).await,
     }
+}
+
+async fn new_webhook_endpoint(stack: &Stack) -> String {
+    let created = stack
+        .post(
+            "/v1/webhookEndpoints",
+            Some(&province(stack)),
+            &webhook_endpoint(),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.text);
+    created.body["webhookEndpoint"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 /// Guangdong's rainfall indicator and a rule over it.
@@ -916,6 +959,9 @@ async fn fixtures_for(
                     &[("acknowledge", json!({})), ("startHandling", json!({}))],
                 )
                 .await;
+            }
+            Target::FreshWebhookEndpoint => {
+                fixtures.webhook_endpoint = new_webhook_endpoint(stack).await;
             }
             Target::FreshTerminal => {
                 (fixtures.terminal, fixtures.terminal_key) = new_terminal(stack).await;
@@ -1172,8 +1218,9 @@ async fn every_component_calling_as_itself_gets_exactly_its_grants() {
         failures.join("\n")
     );
     // personnel: the feed to training, evaluation and warnings, CreateCareerEvent to evaluation;
-    // identity: VerifyApiKey and the feed to the gateway (WatchEvents streams; tested elsewhere)
-    assert_eq!(granted, 6, "every grant was exercised");
+    // identity: VerifyApiKey and the feed to the gateway; warnings: the feed to evaluation
+    // (WatchEvents streams; tested elsewhere)
+    assert_eq!(granted, 7, "every grant was exercised");
     assert!(refused > 100, "and so were the refusals: {refused}");
     for (_, server) in services {
         server.stop().await;

@@ -259,7 +259,7 @@ async fn apply(
     Store::answer_batch(&mut tx, &terminal.id, sequence, answer.encode_to_vec()).await?;
     tx.commit().await?;
     if !answer.warnings.is_empty() {
-        ctx.deadlines_changed();
+        ctx.changed();
     }
     Ok(answer)
 }

@@ -11,6 +11,7 @@ mod notifications;
 mod policy;
 mod terminals;
 mod warnings;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -25,19 +26,36 @@ use shequ_proto::{
 
 use crate::store::Store;
 
+/// Wakes this replica's background jobs after a change they may have work from.
+#[derive(Debug, Default)]
+pub(crate) struct Wakers {
+    /// The deadline scheduler (a deadline may be due sooner).
+    pub(crate) deadlines: tokio::sync::Notify,
+    /// The webhook sender (deliveries may be queued).
+    pub(crate) webhooks: tokio::sync::Notify,
+}
+
+impl Wakers {
+    /// Wakes both.
+    pub(crate) fn wake(&self) {
+        self.deadlines.notify_one();
+        self.webhooks.notify_one();
+    }
+}
+
 /// Everything a handler needs.
 #[derive(Debug)]
 pub(crate) struct Context {
     pub(crate) kit: Kit,
     pub(crate) store: Store,
-    /// Wakes this replica's deadline scheduler when a change may have moved the next deadline.
-    pub(crate) deadlines: Arc<tokio::sync::Notify>,
+    pub(crate) settings: crate::Settings,
+    pub(crate) wakers: Arc<Wakers>,
 }
 
 impl Context {
-    /// Tells the scheduler that deadlines changed (a new one may be due sooner).
-    pub(crate) fn deadlines_changed(&self) {
-        self.deadlines.notify_one();
+    /// Tells the background jobs that a change committed.
+    pub(crate) fn changed(&self) {
+        self.wakers.wake();
     }
 }
 
@@ -89,6 +107,11 @@ shequ_kit::grpc_service! {
         read "GetTerminal" get_terminal(pb::GetTerminalRequest) -> pb::Terminal => terminals::get;
         read "ListTerminals" list_terminals(pb::ListTerminalsRequest) -> pb::ListTerminalsResponse => terminals::list;
         create "RevokeTerminal" revoke_terminal(pb::RevokeTerminalRequest) -> pb::Terminal => terminals::revoke;
+        create "CreateWebhookEndpoint" create_webhook_endpoint(pb::CreateWebhookEndpointRequest) -> pb::CreateWebhookEndpointResponse => webhooks::create;
+        read "GetWebhookEndpoint" get_webhook_endpoint(pb::GetWebhookEndpointRequest) -> pb::WebhookEndpoint => webhooks::get;
+        read "ListWebhookEndpoints" list_webhook_endpoints(pb::ListWebhookEndpointsRequest) -> pb::ListWebhookEndpointsResponse => webhooks::list;
+        write "DeleteWebhookEndpoint" delete_webhook_endpoint(pb::DeleteWebhookEndpointRequest) -> () => webhooks::delete;
+        read "ListWebhookDeliveries" list_webhook_deliveries(pb::ListWebhookDeliveriesRequest) -> pb::ListWebhookDeliveriesResponse => webhooks::deliveries;
         read "ListAuditEntries" list_audit_entries(audit_pb::ListAuditEntriesRequest) -> audit_pb::ListAuditEntriesResponse => audit_entries;
     }
     by hand {

@@ -171,7 +171,7 @@ pub(crate) async fn create(
     Store::insert_warning(&mut tx, &warning, &entry).await?;
     events::publish(&mut tx, &warning, Published::Raised).await?;
     tx.commit().await?;
-    ctx.deadlines_changed();
+    ctx.changed();
     Ok(warning_pb(&warning))
 }
 
@@ -269,7 +269,7 @@ pub(crate) async fn save(
         events::publish(&mut tx, warning, event).await?;
     }
     tx.commit().await?;
-    ctx.deadlines_changed();
+    ctx.changed();
     Ok(())
 }
 

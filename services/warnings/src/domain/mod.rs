@@ -5,6 +5,7 @@ pub mod brain;
 pub mod department;
 pub mod policy;
 pub mod warning;
+pub mod webhook;
 
 pub use department::Department;
 pub use policy::Policy;

@@ -6,6 +6,7 @@ mod policy;
 mod roster;
 mod scheduling;
 mod warnings;
+mod webhooks;
 
 pub(crate) use brain::indicators_in;
 pub use brain::{StoredReading, Terminal};
@@ -13,6 +14,7 @@ pub use roster::{AsOf, Serving};
 pub use scheduling::{DueDeadline, Notification};
 pub(crate) use warnings::load;
 pub use warnings::{Meeting, WarningFilter};
+pub use webhooks::{Attempt, Delivery, DeliveryState, Endpoint, Outcome};
 
 use chrono::{DateTime, Utc};
 use shequ_kit::{

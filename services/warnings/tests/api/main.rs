@@ -8,3 +8,4 @@ mod helpers;
 mod partitions;
 mod policy;
 mod warnings;
+mod webhooks;
