@@ -76,11 +76,18 @@ impl Service for Warnings {
     /// Personnel's feed tells who serves which community (the assignee check).
     const DEPENDENCIES: &'static [&'static str] = &["personnel"];
     /// Evaluation follows the feed (warnings raised, escalated, overdue and resolved feed its
-    /// risk-prevention and governance-effectiveness inputs).
-    const GRANTS: &'static [Grant] = &[Grant {
-        component: "evaluation",
-        operations: shequ_kit::feed::FEED_OPERATIONS,
-    }];
+    /// risk-prevention input) and reads each secretary's yearly on-time record (its
+    /// governance-effectiveness input).
+    const GRANTS: &'static [Grant] = &[
+        Grant {
+            component: "evaluation",
+            operations: shequ_kit::feed::FEED_OPERATIONS,
+        },
+        Grant {
+            component: "evaluation",
+            operations: &["BatchGetSecretaryWarningSummaries"],
+        },
+    ];
     type Settings = Settings;
     type Api = WarningsApi;
 

@@ -51,6 +51,14 @@ pub(crate) const ADMINS: &[Role] = &[Role::ProvinceAdmin, Role::CityAdmin, Role:
 /// Send readings: another department's system (the city's sensing platform) whose scope covers
 /// the terminal, with the terminal's key.
 pub(crate) const INGESTERS: &[Role] = &[Role::Integration];
+/// Read warning statistics: administrators, street officers, other departments' systems.
+pub(crate) const STATISTICS_READERS: &[Role] = &[
+    Role::ProvinceAdmin,
+    Role::CityAdmin,
+    Role::DistrictAdmin,
+    Role::StreetOfficer,
+    Role::Integration,
+];
 /// Read a province's warning policy (own province only).
 pub(crate) const POLICY_READERS: &[Role] = WARNING_READERS;
 /// Change a province's policy and its catalogue of indicators and rules.

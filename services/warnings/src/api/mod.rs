@@ -9,6 +9,7 @@ mod meetings;
 mod names;
 mod notifications;
 mod policy;
+mod statistics;
 mod terminals;
 mod warnings;
 mod webhooks;
@@ -112,6 +113,8 @@ shequ_kit::grpc_service! {
         read "ListWebhookEndpoints" list_webhook_endpoints(pb::ListWebhookEndpointsRequest) -> pb::ListWebhookEndpointsResponse => webhooks::list;
         write "DeleteWebhookEndpoint" delete_webhook_endpoint(pb::DeleteWebhookEndpointRequest) -> () => webhooks::delete;
         read "ListWebhookDeliveries" list_webhook_deliveries(pb::ListWebhookDeliveriesRequest) -> pb::ListWebhookDeliveriesResponse => webhooks::deliveries;
+        read "GetWarningStatistics" get_warning_statistics(pb::GetWarningStatisticsRequest) -> pb::WarningStatistics => statistics::statistics;
+        read "BatchGetSecretaryWarningSummaries" batch_get_secretary_warning_summaries(pb::BatchGetSecretaryWarningSummariesRequest) -> pb::BatchGetSecretaryWarningSummariesResponse => statistics::secretary_summaries;
         read "ListAuditEntries" list_audit_entries(audit_pb::ListAuditEntriesRequest) -> audit_pb::ListAuditEntriesResponse => audit_entries;
     }
     by hand {

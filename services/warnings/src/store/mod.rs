@@ -5,6 +5,7 @@ mod brain;
 mod policy;
 mod roster;
 mod scheduling;
+mod statistics;
 mod warnings;
 mod webhooks;
 
@@ -12,6 +13,7 @@ pub(crate) use brain::indicators_in;
 pub use brain::{StoredReading, Terminal};
 pub use roster::{AsOf, Serving};
 pub use scheduling::{DueDeadline, Notification};
+pub use statistics::{Counts, KindRecord, SecretaryCounts};
 pub(crate) use warnings::load;
 pub use warnings::{Meeting, WarningFilter};
 pub use webhooks::{Attempt, Delivery, DeliveryState, Endpoint, Outcome};

@@ -7,5 +7,6 @@ mod deadlines;
 mod helpers;
 mod partitions;
 mod policy;
+mod statistics;
 mod warnings;
 mod webhooks;
