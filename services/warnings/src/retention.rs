@@ -1,6 +1,6 @@
-//! How long readings are kept: `reading_retention_days` (90 by default), enforced by a job that
-//! runs at start-up and then daily on the kit's clock, as the service itself, in an audited
-//! transaction.
+//! How long readings (and the answers kept for repeated batches) are kept:
+//! `reading_retention_days` (90 by default), enforced by a job that runs at start-up and then
+//! daily on the kit's clock, as the service itself, in an audited transaction.
 //!
 //! - SQLite: one plain table; rows measured before the cutoff are deleted.
 //! - PostgreSQL: a table partitioned by month of `observe_time`. The job creates the partitions
@@ -97,6 +97,13 @@ impl Retention {
             }
             Backend::Postgres => partitions(&mut tx, now, cutoff).await?,
         }
+        // The answers kept for repeated batches go with them: a batch older than the retention
+        // holds only readings older than the 7 days a reading may be, so a repeat of it applies
+        // nothing even when it is no longer recognised.
+        sqlx::query("DELETE FROM reading_batches WHERE commit_time < $1")
+            .bind(to_db_time(cutoff))
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await
     }
 }

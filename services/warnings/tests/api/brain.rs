@@ -741,8 +741,22 @@ async fn readings_are_kept_90_days_and_purged_by_the_daily_job() {
     assert_eq!(count(&app, "readings").await, 0);
     assert_eq!(
         count(&app, "reading_batches").await,
-        1,
-        "the batch's answer is kept"
+        0,
+        "its answer went with it"
     );
+    // sent again now, the old batch applies nothing: its reading is older than 7 days
+    let repeat = send(
+        &app.ingester(NANSHAN, Some(&brain.key)),
+        &brain.terminal,
+        1,
+        vec![rain(1.0, hours_after_start(0))],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (repeat.accepted_count, repeat.rejections[0].reason.as_str()),
+        (0, "TIME_TOO_OLD")
+    );
+    assert_eq!(count(&app, "readings").await, 0);
     app.stop().await;
 }
