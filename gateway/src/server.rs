@@ -45,6 +45,9 @@ const IDENTITY_SERVICE: &str = "shequ.identity.v1.ApiKeyService";
 
 /// Header (and metadata key) that makes a retried write take effect once.
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
+/// Header (and metadata key) with which a sensing terminal's readings present the terminal's
+/// own key to the warnings service (checked there; the gateway only passes it on).
+pub const TERMINAL_KEY_HEADER: &str = "x-terminal-key";
 
 const DOCS_HTML: &str = include_str!("docs.html");
 
@@ -243,6 +246,7 @@ pub fn router(gateway: Arc<Gateway>, cors: &CorsConfig) -> anyhow::Result<Router
             HeaderName::from_static(REQUEST_ID_HEADER),
             HeaderName::from_static(TIMEOUT_HEADER),
             HeaderName::from_static(IDEMPOTENCY_KEY_HEADER),
+            HeaderName::from_static(TERMINAL_KEY_HEADER),
             HeaderName::from_static("traceparent"),
             HeaderName::from_static("tracestate"),
         ])
@@ -618,8 +622,9 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), GatewayError> {
 }
 
 /// gRPC metadata of the backend call: the gateway's token for the authenticated caller, the
-/// request id, the idempotency key and the trace context. Nothing else from the client is
-/// forwarded; in particular its own credential never reaches a service.
+/// request id, the idempotency key, a terminal key (for the warnings service's readings) and the
+/// trace context. Nothing else from the client is forwarded; in particular its own credential
+/// never reaches a service.
 fn metadata(parts: &Parts, request_id: &str, caller_token: &str) -> MetadataMap {
     let mut metadata = MetadataMap::with_capacity(4);
     if let Ok(value) = MetadataValue::try_from(format!("Bearer {caller_token}")) {
@@ -638,6 +643,11 @@ fn metadata(parts: &Parts, request_id: &str, caller_token: &str) -> MetadataMap 
         && let Ok(value) = MetadataValue::try_from(value.as_bytes())
     {
         metadata.insert(IDEMPOTENCY_KEY_HEADER, value);
+    }
+    if let Some(value) = parts.headers.get(TERMINAL_KEY_HEADER)
+        && let Ok(value) = MetadataValue::try_from(value.as_bytes())
+    {
+        metadata.insert(TERMINAL_KEY_HEADER, value);
     }
     shequ_kit::telemetry::inject_trace_context(&mut metadata);
     // Without an OpenTelemetry pipeline nothing was injected; keep the caller's trace intact.
@@ -768,10 +778,12 @@ mod tests {
     }
 
     #[test]
-    fn only_the_caller_token_request_id_idempotency_key_and_trace_context_are_forwarded() {
+    fn only_the_caller_token_request_id_idempotency_key_terminal_key_and_trace_context_are_forwarded()
+     {
         let request = Request::builder()
             .header("authorization", "Bearer t0k")
             .header("idempotency-key", "retry-7")
+            .header("x-terminal-key", "shqt_01abc_key")
             .header(
                 "traceparent",
                 "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
@@ -795,6 +807,7 @@ mod tests {
             "the client's id travels beside ours, not instead of it"
         );
         assert_eq!(metadata.get(IDEMPOTENCY_KEY_HEADER).unwrap(), "retry-7");
+        assert_eq!(metadata.get(TERMINAL_KEY_HEADER).unwrap(), "shqt_01abc_key");
         assert!(metadata.get("traceparent").is_some());
         assert!(metadata.get("cookie").is_none());
         assert!(metadata.get("x-forwarded-for").is_none());

@@ -43,6 +43,10 @@ contract!(
     /// Curriculum, studios, cultivation plans, mentoring, certificates and credentials.
     training::v1 = "shequ.training.v1"
 );
+contract!(
+    /// Incident warnings (三色预警), deadlines, the community brain, webhooks.
+    warnings::v1 = "shequ.warnings.v1"
+);
 
 #[cfg(test)]
 mod tests {

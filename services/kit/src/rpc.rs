@@ -168,6 +168,25 @@ impl Recorder {
         outcome.map(Response::new)
     }
 
+    /// Starts the call of a client-streaming RPC, whose messages the handler reads itself: the
+    /// verified caller and the grant check (a refusal is audited, as for a write). The handler
+    /// applies each message in an audited transaction of the call (each commit writes its
+    /// entry) and records the outcome with [`Call::record_outcome`] when nothing committed.
+    /// Client request ids do not apply to a stream: the service makes its messages idempotent
+    /// itself (a sequence number per sender, say).
+    pub async fn start_stream<T>(
+        &self,
+        action: &'static str,
+        request: &mut Request<T>,
+    ) -> Result<Call, Status> {
+        let call = to_status(self.start(action, request))?;
+        if let Err(refused) = self.grants.check(call.caller(), action) {
+            call.record_outcome(refused.code()).await;
+            return Err(to_status::<()>(Err(refused)).unwrap_err());
+        }
+        Ok(call)
+    }
+
     /// Serves a write: exactly once per client request id (the `request_id_field` of the message,
     /// or the `idempotency-key` metadata), and always audited with its outcome.
     pub async fn write<Req, Resp, Fut>(
@@ -242,6 +261,11 @@ impl Recorder {
 /// It also implements [`crate::service::GrpcApi`], which builds the generated server with the
 /// kit's message-size limits, so no service can forget them.
 ///
+/// RPCs that are not unary (a client-streaming ingest, say) are written by hand after the list,
+/// in a `by hand { ... }` block whose items go into the same trait implementation; they start
+/// their call with [`Recorder::start_stream`] (or use [`Recorder::read`] / [`Recorder::write`]
+/// when they need the request's metadata).
+///
 /// ```ignore
 /// shequ_kit::grpc_service! {
 ///     /// The implementation of `shequ.identity.v1.ApiKeyService`.
@@ -258,6 +282,7 @@ macro_rules! grpc_service {
         $vis:vis struct $api:ident($ctx:ty): $service:ident via $server:ident {
             $($kind:ident $name:literal $method:ident($req:ty) -> $resp:ty => $(@$on:ident)? $handler:path;)+
         }
+        $(by hand { $($manual:tt)* })?
     ) => {
         $(#[$meta])*
         #[derive(Clone)]
@@ -302,6 +327,7 @@ macro_rules! grpc_service {
                     $crate::grpc_service!(@call $kind self.ctx.kit.recorder, $name, request, $req, handler)
                 }
             )+
+            $($($manual)*)?
         }
     };
     // A service's handler takes its context; a kit handler (`=> @kit path`), the kit.
@@ -341,5 +367,80 @@ mod tests {
         assert_eq!(with("7u"), Some(Duration::from_micros(7)));
         assert_eq!(with("x"), None);
         assert_eq!(with("5Q"), None);
+    }
+
+    #[tokio::test]
+    async fn a_stream_starts_its_call_after_the_grant_check_and_audits_a_refusal() {
+        use crate::{
+            auth::{Role, SERVICE_SUBJECT_PREFIX},
+            clock::ManualClock,
+            config::{DatabaseConfig, MigrateMode, Secret},
+            db::{Database, KIT_MIGRATIONS},
+            grants::Grant,
+            testing::{TestDatabase, caller},
+        };
+        let test = TestDatabase::create().await;
+        let db = Database::connect(&DatabaseConfig {
+            url: Secret::new(test.url()),
+            ..DatabaseConfig::default()
+        })
+        .await
+        .unwrap();
+        db.migrate(&KIT_MIGRATIONS, MigrateMode::Run).await.unwrap();
+        let log = AuditLog::new(db.clone(), [5; 32]);
+        static GRANTS: &[Grant] = &[Grant {
+            component: "evaluation",
+            operations: &["IngestReadings"],
+        }];
+        let recorder = Recorder::new(
+            log.clone(),
+            Idempotency::new(
+                db.clone(),
+                crate::crypto::Keys::from_master(&crate::crypto::Keys::generate_master())
+                    .unwrap()
+                    .personal_data,
+            ),
+            Arc::new(ManualClock::at("2026-06-15T02:00:00Z".parse().unwrap())),
+            Grants::new(GRANTS),
+        );
+        let request = |who: Caller| {
+            let mut request = Request::new(());
+            request.extensions_mut().insert(who);
+            request
+        };
+        // a person: the call starts with their identity, nothing is recorded yet
+        let person = caller(Role::Integration, "440305000000");
+        let call = recorder
+            .start_stream("IngestReadings", &mut request(person.clone()))
+            .await
+            .unwrap();
+        assert_eq!(call.caller(), &person);
+        assert_eq!(call.action(), "IngestReadings");
+        // a component without the grant: refused before any handler, and audited
+        let training = Caller {
+            subject: format!("{SERVICE_SUBJECT_PREFIX}training"),
+            roles: vec![Role::Service],
+            ..caller(Role::Service, "440000000000")
+        };
+        let refused = recorder
+            .start_stream("IngestReadings", &mut request(training))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+        let entries = log
+            .query(&crate::audit::AuditFilter::default(), 0, 10)
+            .await
+            .unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(
+            (entries[0].actor.as_str(), entries[0].outcome.as_str()),
+            ("service:training", "PERMISSION_DENIED")
+        );
+        // no verified caller at all
+        let anonymous = recorder
+            .start_stream("IngestReadings", &mut Request::new(()))
+            .await
+            .unwrap_err();
+        assert_eq!(anonymous.code(), tonic::Code::Unauthenticated);
     }
 }

@@ -34,6 +34,7 @@ pub fn services() -> Vec<ServiceEntry> {
         ServiceEntry::of::<shequ_personnel::Personnel>(),
         ServiceEntry::of::<shequ_identity::Identity>(),
         ServiceEntry::of::<shequ_training::Training>(),
+        ServiceEntry::of::<shequ_warnings::Warnings>(),
     ]
 }
 

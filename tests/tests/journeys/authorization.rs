@@ -75,6 +75,44 @@ const STEP_RECORDERS: &[Role] = &[
 const EVERYONE: &[Role] = &ROLES;
 const AUDITOR: &[Role] = &[Role::Auditor];
 const NOBODY: &[Role] = &[];
+/// Warnings: read by every role with warning duties in its scope (a secretary, their community's),
+/// and the province's warning policy likewise in one's own province.
+const WARNING_READERS: &[Role] = &[
+    Role::ProvinceAdmin,
+    Role::CityAdmin,
+    Role::DistrictAdmin,
+    Role::StreetOfficer,
+    Role::Secretary,
+    Role::Integration,
+];
+/// Raise a warning: the warning readers, for a community in their scope.
+const WARNING_RAISERS: &[Role] = WARNING_READERS;
+/// Handle a warning: the people responsible, not other departments' systems.
+const WARNING_HANDLERS: &[Role] = &[
+    Role::ProvinceAdmin,
+    Role::CityAdmin,
+    Role::DistrictAdmin,
+    Role::StreetOfficer,
+    Role::Secretary,
+];
+/// The community brain's catalogue: read by those who work with warnings above the community and
+/// other departments' systems, in their own province.
+const CATALOGUE_READERS: &[Role] = &[
+    Role::ProvinceAdmin,
+    Role::CityAdmin,
+    Role::DistrictAdmin,
+    Role::StreetOfficer,
+    Role::Integration,
+];
+/// Readings come from other departments' systems (with the terminal's key).
+const INGESTERS: &[Role] = &[Role::Integration];
+/// Close a warning, change its assignee: the levels above the community.
+const WARNING_SUPERVISORS: &[Role] = &[
+    Role::ProvinceAdmin,
+    Role::CityAdmin,
+    Role::DistrictAdmin,
+    Role::StreetOfficer,
+];
 
 /// What an out-of-scope caller with an allowed role names.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -118,6 +156,18 @@ enum Target {
     FreshCertificate,
     /// A suspended certificate of its own (reinstated once).
     FreshSuspended,
+    /// A warning of its own (open, blue) for each permitted call.
+    FreshWarning,
+    /// A warning of its own, acknowledged.
+    FreshAcknowledged,
+    /// A warning of its own, being handled.
+    FreshHandling,
+    /// A warning of its own, resolved.
+    FreshResolved,
+    /// A terminal of its own (to be revoked).
+    FreshTerminal,
+    /// A webhook endpoint of its own (to be deleted).
+    FreshWebhookEndpoint,
 }
 
 /// Who may call an RPC within their scope, and the call a realistic client makes.
@@ -132,6 +182,15 @@ struct Decision {
     partly: Option<(&'static [Role], &'static str)>,
     body: fn(&Fixtures, u32) -> Option<Value>,
     query: fn(u32) -> String,
+    /// `regions/*` names the community of district A's records rather than its street (a list
+    /// secretaries may call over their own community).
+    community_parent: bool,
+    /// Headers a realistic client sends besides its credential (a terminal's key).
+    headers: fn(&Fixtures) -> Vec<(&'static str, String)>,
+}
+
+fn no_headers(_: &Fixtures) -> Vec<(&'static str, String)> {
+    Vec::new()
 }
 
 fn no_body(_: &Fixtures, _: u32) -> Option<Value> {
@@ -161,7 +220,17 @@ fn decide(
         partly: None,
         body,
         query,
+        community_parent: false,
+        headers: no_headers,
     }
+}
+
+/// A read of a collection under `regions/*` that secretaries may call, over their community.
+fn community_read(allowed: &'static [Role]) -> Vec<Decision> {
+    vec![Decision {
+        community_parent: true,
+        ..decide(allowed, Kind::Named, Target::Shared, no_body, no_query)
+    }]
 }
 
 fn read(allowed: &'static [Role], kind: Kind) -> Vec<Decision> {
@@ -523,8 +592,202 @@ fn decisions(rpc: &str) -> Option<Vec<Decision>> {
         }
         "shequ.training.v1.TrainingService.ListAuditEntries" => Some(read(AUDITOR, Named)),
         "shequ.training.v1.TrainingService.VerifyAuditLog" => Some(read(AUDITOR, Named)),
+        "shequ.warnings.v1.WarningsService.GetWarningPolicy" => Some(read(WARNING_READERS, Named)),
+        "shequ.warnings.v1.WarningsService.UpdateWarningPolicy" => one(decide(
+            PROVINCE_ADMIN,
+            Named,
+            Shared,
+            |f, _| Some(json!({"blueResponseHours": 48, "etag": f.current_etag})),
+            |_| "updateMask=blueResponseHours".into(),
+        )),
+        "shequ.warnings.v1.WarningsService.ListAuditEntries" => Some(read(AUDITOR, Named)),
+        "shequ.warnings.v1.WarningsService.VerifyAuditLog" => Some(read(AUDITOR, Named)),
+        "shequ.warnings.v1.WarningsService.CreateWarning" => one(decide(
+            WARNING_RAISERS,
+            Named,
+            Shared,
+            |_, _| Some(flood_warning()),
+            no_query,
+        )),
+        "shequ.warnings.v1.WarningsService.GetWarning" => Some(read(WARNING_READERS, Stored)),
+        "shequ.warnings.v1.WarningsService.ListWarnings" => Some(community_read(WARNING_READERS)),
+        "shequ.warnings.v1.WarningsService.AcknowledgeWarning" => one(decide(
+            WARNING_HANDLERS,
+            Stored,
+            FreshWarning,
+            |_, _| Some(json!({"note": "已到现场"})),
+            no_query,
+        )),
+        "shequ.warnings.v1.WarningsService.StartHandlingWarning" => one(decide(
+            WARNING_HANDLERS,
+            Stored,
+            FreshAcknowledged,
+            empty_body,
+            no_query,
+        )),
+        "shequ.warnings.v1.WarningsService.ResolveWarning" => one(decide(
+            WARNING_HANDLERS,
+            Stored,
+            FreshHandling,
+            |_, _| Some(json!({"resolution": "排水完毕"})),
+            no_query,
+        )),
+        "shequ.warnings.v1.WarningsService.CloseWarning" => one(decide(
+            WARNING_SUPERVISORS,
+            Stored,
+            FreshResolved,
+            |_, _| Some(json!({"note": "复核通过"})),
+            no_query,
+        )),
+        "shequ.warnings.v1.WarningsService.EscalateWarning" => one(decide(
+            WARNING_HANDLERS,
+            Stored,
+            FreshWarning,
+            |_, _| Some(json!({"colour": "COLOUR_RED", "reason": "积水漫入配电房"})),
+            no_query,
+        )),
+        "shequ.warnings.v1.WarningsService.AssignWarning" => one(decide(
+            WARNING_SUPERVISORS,
+            Stored,
+            FreshWarning,
+            |f, _| Some(json!({"assignee": f.secretary})),
+            no_query,
+        )),
+        "shequ.warnings.v1.WarningsService.ListWarningHistoryEntries"
+        | "shequ.warnings.v1.WarningsService.ListConsultations"
+        | "shequ.warnings.v1.WarningsService.ListTaskForces" => Some(read(WARNING_READERS, Stored)),
+        "shequ.warnings.v1.WarningsService.CreateIndicator" => one(decide(
+            PROVINCE_ADMIN,
+            Named,
+            Shared,
+            |_, _| {
+                Some(
+                    json!({"displayName": "内河水位", "department": "DEPARTMENT_WATER", "unit": "m", "minValue": -5, "maxValue": 20}),
+                )
+            },
+            |n| format!("indicatorId=level-{n}"),
+        )),
+        "shequ.warnings.v1.WarningsService.GetIndicator"
+        | "shequ.warnings.v1.WarningsService.ListIndicators"
+        | "shequ.warnings.v1.WarningsService.GetThresholdRule"
+        | "shequ.warnings.v1.WarningsService.ListThresholdRules" => {
+            Some(read(CATALOGUE_READERS, Named))
+        }
+        "shequ.warnings.v1.WarningsService.UpdateIndicator" => one(decide(
+            PROVINCE_ADMIN,
+            Named,
+            Shared,
+            |f, _| Some(json!({"displayName": "小时降雨量", "etag": f.current_etag})),
+            |_| "updateMask=displayName".into(),
+        )),
+        "shequ.warnings.v1.WarningsService.CreateThresholdRule" => one(decide(
+            PROVINCE_ADMIN,
+            Named,
+            Shared,
+            |f, _| {
+                Some(
+                    json!({"indicator": f.indicator, "displayName": "暴雨", "direction": "THRESHOLD_DIRECTION_ABOVE", "blueThreshold": 20, "redThreshold": 100, "category": "flood"}),
+                )
+            },
+            |n| format!("thresholdRuleId=storm-{n}"),
+        )),
+        "shequ.warnings.v1.WarningsService.UpdateThresholdRule" => one(decide(
+            PROVINCE_ADMIN,
+            Named,
+            Shared,
+            |f, _| Some(json!({"yellowThreshold": 50, "etag": f.current_etag})),
+            |_| "updateMask=yellowThreshold".into(),
+        )),
+        "shequ.warnings.v1.WarningsService.CreateTerminal" => one(decide(
+            ADMINS,
+            Named,
+            Shared,
+            |_, _| Some(json!({"displayName": "南头雨量站", "region": NANTOU_COMMUNITY})),
+            no_query,
+        )),
+        "shequ.warnings.v1.WarningsService.GetTerminal" => Some(read(ADMINS, Stored)),
+        "shequ.warnings.v1.WarningsService.ListTerminals" => Some(read(ADMINS, Named)),
+        "shequ.warnings.v1.WarningsService.RevokeTerminal" => {
+            one(decide(ADMINS, Stored, FreshTerminal, empty_body, no_query))
+        }
+        // a city's sensing platform relaying a terminal's batch, with the terminal's key
+        "shequ.warnings.v1.WarningsService.BatchCreateReadings" => one(Decision {
+            headers: |f| vec![("x-terminal-key", f.terminal_key.clone())],
+            ..decide(
+                INGESTERS,
+                Stored,
+                Shared,
+                |_, n| {
+                    Some(
+                        json!({"sequence": n, "readings": [{"indicatorId": "rain", "value": 25, "observeTime": "2026-06-15T02:00:00Z"}]}),
+                    )
+                },
+                no_query,
+            )
+        }),
+        "shequ.warnings.v1.WarningsService.CreateWebhookEndpoint" => one(decide(
+            ADMINS,
+            Named,
+            Shared,
+            |_, _| Some(webhook_endpoint()),
+            no_query,
+        )),
+        "shequ.warnings.v1.WarningsService.GetWebhookEndpoint"
+        | "shequ.warnings.v1.WarningsService.ListWebhookDeliveries" => Some(read(ADMINS, Stored)),
+        "shequ.warnings.v1.WarningsService.ListWebhookEndpoints" => Some(read(ADMINS, Named)),
+        "shequ.warnings.v1.WarningsService.DeleteWebhookEndpoint" => one(decide(
+            ADMINS,
+            Stored,
+            FreshWebhookEndpoint,
+            no_body,
+            no_query,
+        )),
+        "shequ.warnings.v1.WarningsService.GetWarningStatistics" => {
+            Some(read(CATALOGUE_READERS, Named))
+        }
+        // evaluation calls it as itself (a grant); administrators for the secretaries in scope
+        "shequ.warnings.v1.WarningsService.BatchGetSecretaryWarningSummaries" => one(decide(
+            ADMINS,
+            Stored,
+            Shared,
+            |f, _| Some(json!({"secretaries": [f.secretary], "year": 2026})),
+            no_query,
+        )),
+        // the streets and districts notified of missed deadlines, and the administrators above
+        "shequ.warnings.v1.WarningsService.ListNotifications" => {
+            Some(read(WARNING_SUPERVISORS, Named))
+        }
+        "shequ.warnings.v1.WarningsService.CreateConsultation" => one(decide(
+            WARNING_HANDLERS,
+            Stored,
+            FreshAcknowledged,
+            |_, _| {
+                Some(
+                    json!({"departments": ["DEPARTMENT_WATER", "DEPARTMENT_POWER"], "summary": "联合排查"}),
+                )
+            },
+            no_query,
+        )),
+        "shequ.warnings.v1.WarningsService.CreateTaskForce" => one(decide(
+            WARNING_HANDLERS,
+            Stored,
+            FreshAcknowledged,
+            |_, _| Some(json!({"leader": "李强", "members": ["张伟"]})),
+            no_query,
+        )),
         _ => None,
     }
+}
+
+/// A subscriber of district A's other community (Daxin), where no call of the matrix raises a
+/// warning: nothing is sent.
+fn webhook_endpoint() -> Value {
+    json!({"displayName": "区应急指挥平台", "url": "https://hooks.example.cn/shequ", "region": "440305001003"})
+}
+
+/// A blue warning about flooding in district A's community.
+fn flood_warning() -> Value {
+    json!({"title": "暴雨积水", "colour": "COLOUR_BLUE", "category": "flood", "region": NANTOU_COMMUNITY})
 }
 
 fn api_key() -> Value {
@@ -555,6 +818,14 @@ struct Fixtures {
     mentorship: String,
     certificate: String,
     credential: String,
+    warning: String,
+    /// What `regions/*` names: district A's street, or its community.
+    regions_parent: String,
+    indicator: String,
+    rule: String,
+    terminal: String,
+    terminal_key: String,
+    webhook_endpoint: String,
 }
 
 impl Fixtures {
@@ -565,13 +836,20 @@ impl Fixtures {
             "secretaries/*/careerEvents/*" => self.career_event.clone(),
             "secretaries/*/violations/*" => self.violation.clone(),
             // a street: inside the scope of every in-scope caller that may list (down to a street
-            // officer's), outside every out-of-scope caller's
-            "regions/*" => "regions/440305001000".to_owned(),
+            // officer's), outside every out-of-scope caller's; or the community, for lists
+            // secretaries may call
+            "regions/*" => self.regions_parent.clone(),
+            "warnings/*" => self.warning.clone(),
+            "provinces/*/indicators/*" => self.indicator.clone(),
+            "provinces/*/thresholdRules/*" => self.rule.clone(),
+            "terminals/*" => self.terminal.clone(),
+            "webhookEndpoints/*" => self.webhook_endpoint.clone(),
             "provinces/*" => format!("provinces/{GUANGDONG}"),
             "provinces/*/qualificationStandard" => {
                 format!("provinces/{GUANGDONG}/qualificationStandard")
             }
             "provinces/*/careerPolicy" => format!("provinces/{GUANGDONG}/careerPolicy"),
+            "provinces/*/warningPolicy" => format!("provinces/{GUANGDONG}/warningPolicy"),
             "provinces/*/negativeListItems/*" => {
                 format!("provinces/{GUANGDONG}/negativeListItems/NL01")
             }
@@ -663,6 +941,8 @@ async fn fixtures(stack: &Stack) -> Fixtures {
     let (candidate, candidate_etag) = new_candidate(stack).await;
     let (api_key, api_key_secret) = new_api_key(stack).await;
     let secretary_for_training = secretary.clone();
+    let (indicator, rule) = catalogue(stack).await;
+    let (terminal, terminal_key) = new_terminal(stack).await;
     Fixtures {
         violation: violation.body["name"].as_str().unwrap().to_owned(),
         secretary,
@@ -676,6 +956,13 @@ async fn fixtures(stack: &Stack) -> Fixtures {
         api_key,
         api_key_secret,
         current_etag: String::new(),
+        warning: new_warning(stack, &[]).await,
+        regions_parent: "regions/440305001000".to_owned(),
+        indicator,
+        rule,
+        terminal,
+        terminal_key,
+        webhook_endpoint: new_webhook_endpoint(stack).await,
         ..training_fixtures(stack, &secretary_for_training).await
     }
 }
@@ -825,6 +1112,102 @@ async fn training_fixtures(stack: &Stack, secretary: &str) -> Fixtures {
         credential,
         ..Fixtures::default()
     }
+}
+
+async fn new_webhook_endpoint(stack: &Stack) -> String {
+    let created = stack
+        .post(
+            "/v1/webhookEndpoints",
+            Some(&province(stack)),
+            &webhook_endpoint(),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.text);
+    created.body["webhookEndpoint"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Guangdong's rainfall indicator and a rule over it.
+async fn catalogue(stack: &Stack) -> (String, String) {
+    let indicator = stack
+        .post(
+            &format!("/v1/provinces/{GUANGDONG}/indicators?indicatorId=rain"),
+            Some(&province(stack)),
+            &json!({"displayName": "小时降雨量", "department": "DEPARTMENT_WEATHER", "unit": "mm", "minValue": 0, "maxValue": 300}),
+        )
+        .await;
+    assert_eq!(indicator.status, StatusCode::OK, "{}", indicator.text);
+    let name = indicator.body["name"].as_str().unwrap().to_owned();
+    let rule = stack
+        .post(
+            &format!("/v1/provinces/{GUANGDONG}/thresholdRules?thresholdRuleId=rainstorm"),
+            Some(&province(stack)),
+            &json!({"indicator": name, "displayName": "暴雨内涝", "direction": "THRESHOLD_DIRECTION_ABOVE", "blueThreshold": 20, "yellowThreshold": 50, "redThreshold": 100, "category": "flood"}),
+        )
+        .await;
+    assert_eq!(rule.status, StatusCode::OK, "{}", rule.text);
+    (name, rule.body["name"].as_str().unwrap().to_owned())
+}
+
+/// A new terminal of district A's community and its key.
+async fn new_terminal(stack: &Stack) -> (String, String) {
+    let created = stack
+        .post(
+            "/v1/terminals",
+            Some(&province(stack)),
+            &json!({"displayName": "南头雨量站", "region": NANTOU_COMMUNITY}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.text);
+    (
+        created.body["terminal"]["name"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        created.body["key"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// A new warning of district A's community, moved on by the custom methods `steps`.
+async fn new_warning(stack: &Stack, steps: &[(&str, Value)]) -> String {
+    let created = stack
+        .post("/v1/warnings", Some(&province(stack)), &flood_warning())
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.text);
+    let name = created.body["name"].as_str().unwrap().to_owned();
+    for (method, body) in steps {
+        let moved = stack
+            .post(
+                &format!("/v1/{name}:{method}"),
+                Some(&province(stack)),
+                body,
+            )
+            .await;
+        assert_eq!(moved.status, StatusCode::OK, "{}", moved.text);
+    }
+    name
+}
+
+/// Waits until the warnings service knows district A's secretary from personnel's feed (an
+/// assignment naming them is accepted).
+async fn until_warnings_know(stack: &Stack, secretary: &str) {
+    let warning = new_warning(stack, &[]).await;
+    for _ in 0..500 {
+        let assigned = stack
+            .post(
+                &format!("/v1/{warning}:assign"),
+                Some(&province(stack)),
+                &json!({"assignee": secretary}),
+            )
+            .await;
+        if assigned.status == StatusCode::OK {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the warnings service never learned of {secretary}");
 }
 
 /// A caller with `role` whose scope covers district A (in scope) or lies in Zhejiang (out of
@@ -990,11 +1373,45 @@ async fn fixtures_for(
                     .await;
                 }
             }
+            Target::FreshWarning => fixtures.warning = new_warning(stack, &[]).await,
+            Target::FreshAcknowledged => {
+                fixtures.warning = new_warning(stack, &[("acknowledge", json!({}))]).await;
+            }
+            Target::FreshHandling => {
+                fixtures.warning = new_warning(
+                    stack,
+                    &[("acknowledge", json!({})), ("startHandling", json!({}))],
+                )
+                .await;
+            }
+            Target::FreshWebhookEndpoint => {
+                fixtures.webhook_endpoint = new_webhook_endpoint(stack).await;
+            }
+            Target::FreshTerminal => {
+                (fixtures.terminal, fixtures.terminal_key) = new_terminal(stack).await;
+            }
+            Target::FreshResolved => {
+                fixtures.warning = new_warning(
+                    stack,
+                    &[
+                        ("acknowledge", json!({})),
+                        ("startHandling", json!({})),
+                        ("resolve", json!({"resolution": "排水完毕"})),
+                    ],
+                )
+                .await;
+            }
         }
+    }
+    if decision.community_parent {
+        fixtures.regions_parent = format!("regions/{NANTOU_COMMUNITY}");
     }
     if path.starts_with("/v1/provinces/") && path.contains("Standard")
         || path.contains("careerPolicy")
         || path.contains("trainingPolicy")
+        || path.contains("warningPolicy")
+        || path.contains("/indicators/")
+        || path.contains("/thresholdRules/")
         || path.contains("negativeListItems/")
     {
         let current = stack
@@ -1013,6 +1430,7 @@ async fn every_route_gives_each_role_in_and_out_of_scope_exactly_its_documented_
     })
     .await;
     let shared = fixtures(&stack).await;
+    until_warnings_know(&stack, &shared.secretary).await;
     let pool = prost_reflect::DescriptorPool::decode(shequ_proto::FILE_DESCRIPTOR_SET).unwrap();
     let routes = shequ_gateway::routes::RouteTable::from_pool(&pool).unwrap();
 
@@ -1061,9 +1479,13 @@ async fn every_route_gives_each_role_in_and_out_of_scope_exactly_its_documented_
                     path = format!("{path}?{query}");
                 }
                 let token = stack.keys.token_for(&caller(role, in_scope, &fixtures));
-                let body = (decision.body)(&fixtures, serial).map(|b| b.to_string().into_bytes());
+                let sent = (decision.body)(&fixtures, serial).map(|b| b.to_string());
+                let body = sent.clone().map(String::into_bytes);
+                let headers = (decision.headers)(&fixtures);
+                let headers: Vec<(&str, &str)> =
+                    headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
                 let reply = stack
-                    .send(route.method.clone(), &path, Some(&token), body, &[])
+                    .send(route.method.clone(), &path, Some(&token), body, &headers)
                     .await;
                 let case = format!(
                     "{}{} as {role} ({}): expected {expected:?}, got {} {}",
@@ -1089,11 +1511,17 @@ async fn every_route_gives_each_role_in_and_out_of_scope_exactly_its_documented_
                         if reply.status.as_u16() != status || reply.body["reason"] != reason {
                             failures.push(case.clone());
                         }
-                        // nothing of district A's records comes back in a refusal
-                        for secret in [&shared.secretary, &shared.candidate, &shared.api_key_secret]
-                        {
+                        // nothing of district A's records comes back in a refusal (but what the
+                        // caller named itself, in the path or the body)
+                        for secret in [
+                            &shared.secretary,
+                            &shared.candidate,
+                            &shared.api_key_secret,
+                            &shared.warning,
+                        ] {
                             if reply.text.contains(secret.as_str())
                                 && !path.contains(secret.as_str())
+                                && !sent.as_deref().unwrap_or("").contains(secret.as_str())
                             {
                                 failures.push(format!("leak in {case}"));
                             }
@@ -1220,8 +1648,9 @@ async fn every_component_calling_as_itself_gets_exactly_its_grants() {
     // personnel: the feed to training, evaluation and warnings, CreateCareerEvent to evaluation;
     // identity: VerifyApiKey and the feed to the gateway (WatchEvents streams; tested elsewhere);
     // training: the four public operations to the gateway, ListLearningSummaries and the feed to
-    // evaluation, the feed to personnel
-    assert_eq!(granted, 13, "every grant was exercised");
+    // evaluation, the feed to personnel; warnings: the feed and the secretaries' yearly summaries
+    // to evaluation
+    assert_eq!(granted, 15, "every grant was exercised");
     assert!(refused > 100, "and so were the refusals: {refused}");
     for (_, server) in services {
         server.stop().await;

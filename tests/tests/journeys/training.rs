@@ -208,10 +208,15 @@ async fn appoint_plan_mentor_exams_certificate_and_public_verification_through_t
 
     // Personnel down. Training was stopped too (a deployment, say) and an appointment was made
     // before personnel went away; training restarts while personnel is still down.
-    let training = stack.services.pop().expect("training is the last service");
+    let training_index = shequ::services()
+        .iter()
+        .position(|e| e.name == "training")
+        .expect("training is in the suite");
+    let training = stack.services.remove(training_index);
     let training_address = training.address;
     let (training_db, keys, clock) = training.stop().await;
     let later = appoint(&stack, 3, "2026-05-01", NANTOU_COMMUNITY).await;
+    assert_eq!(shequ::services()[0].name, "personnel");
     let personnel = stack.services.remove(0);
     let personnel_address = personnel.address;
     let (personnel_db, _, _) = personnel.stop().await;
@@ -297,7 +302,7 @@ async fn appoint_plan_mentor_exams_certificate_and_public_verification_through_t
     )
     .await;
     stack.services.insert(0, personnel);
-    stack.services.push(training);
+    stack.services.insert(training_index, training);
     stack.stop().await;
 }
 
