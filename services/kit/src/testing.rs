@@ -179,11 +179,33 @@ impl Drop for TestDatabase {
                     .build()?;
                 runtime.block_on(async {
                     let mut admin = AnyConnection::connect(&admin_url).await?;
-                    sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                    )))
-                    .execute(&mut admin)
-                    .await?;
+                    // A service under test may still be running here (a test's servers stop
+                    // after their databases drop) and its pool, health probe or followers
+                    // reconnect between FORCE's terminations and the drop, which then fails
+                    // "being accessed by other users" and leaves the database behind. Refusing
+                    // new connections first makes the drop certain; a few retries cover a
+                    // connection that was already being opened.
+                    let mut attempt = 0;
+                    loop {
+                        let refused = sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false"
+                        )))
+                        .execute(&mut admin)
+                        .await;
+                        let dropped = sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                        )))
+                        .execute(&mut admin)
+                        .await;
+                        match (refused, dropped) {
+                            (_, Ok(_)) => break,
+                            (_, Err(error)) if attempt >= 20 => return Err(error.into()),
+                            _ => {
+                                attempt += 1;
+                                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                            }
+                        }
+                    }
                     admin.close().await?;
                     Ok::<_, anyhow::Error>(())
                 })
