@@ -653,6 +653,81 @@ pub fn caller(role: Role, scope: &str) -> Caller {
     }
 }
 
+/// A Python interpreter that can import `modules`, for tests that check our output with a
+/// library this project did not write (jwcrypto, gmssl, standardwebhooks). The system's
+/// `python3` when it already has them; otherwise a virtual environment under the workspace's
+/// `target/test-python`, made and filled from PyPI on first use (PEP 668 systems refuse a
+/// global `pip install`), so `cargo test --workspace` needs nothing installed by hand but
+/// Python itself.
+///
+/// `modules` pairs each import name with its pip requirement, e.g. `("gmssl", "gmssl==3.2.2")`.
+///
+/// # Panics
+///
+/// When no Python 3 runs or the packages cannot be installed; the message says what to do.
+pub fn python_with(modules: &[(&str, &str)]) -> PathBuf {
+    static MADE: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = MADE.lock().unwrap_or_else(|e| e.into_inner());
+    let imports = modules
+        .iter()
+        .map(|(module, _)| *module)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let imports_in = |python: &std::path::Path| {
+        std::process::Command::new(python)
+            .args(["-c", &format!("import {imports}")])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    };
+    let system = PathBuf::from("python3");
+    if imports_in(&system) {
+        return system;
+    }
+    // <workspace>/target/test-python, whichever crate's tests ask.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let venv = target.join("test-python");
+    let python = venv.join("bin/python3");
+    if imports_in(&python) {
+        return python;
+    }
+    let run = |program: &std::path::Path, args: &[&str]| {
+        let output = std::process::Command::new(program)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{} does not run: {e}", program.display()));
+        assert!(
+            output.status.success(),
+            "`{} {}` failed (these tests need Python 3 with venv, and PyPI or the packages {:?} \
+             installed): {}",
+            program.display(),
+            args.join(" "),
+            modules.iter().map(|(_, r)| *r).collect::<Vec<_>>(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    if !python.exists() {
+        run(&system, &["-m", "venv", &venv.to_string_lossy()]);
+    }
+    let mut args = vec![
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+    ];
+    args.extend(modules.iter().map(|(_, requirement)| *requirement));
+    run(&python, &args);
+    assert!(
+        imports_in(&python),
+        "{} cannot import {imports} after installing them",
+        python.display()
+    );
+    python
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,8 +1,15 @@
 //! Verifiable certificates: every certificate is also a W3C Verifiable Credential 2.0 in the
 //! Open Badges 3.0 shape (`AchievementCredential`), secured as a JWT per VC-JOSE-COSE (`typ`
-//! `vc+jwt`, EdDSA over Ed25519), with its revocation and suspension published as W3C Bitstring
-//! Status Lists. Signing and verifying are the `jsonwebtoken` crate's; the keys are Ed25519
-//! (`ed25519-dalek`); nothing here is home-made cryptography.
+//! `vc+jwt`), with its revocation and suspension published as W3C Bitstring Status Lists.
+//!
+//! A province chooses the signature algorithm ([`KeyAlgorithm`]): EdDSA over Ed25519 by default,
+//! signed and verified by the `jsonwebtoken` crate with `ed25519-dalek` keys; or SM2 (GM/T 0003)
+//! where national algorithms are required, signed and verified by RustCrypto's `sm2` crate. JOSE
+//! has no registered SM2 algorithm, so its JWS is written here by the compact serialisation of
+//! RFC 7515 with `alg` `SM2`: an SM2 signature with SM3 and the default distinguishing
+//! identifier of GM/T 0009 (`1234567812345678`) over the signing input, as the 64 bytes r ‖ s (as
+//! ES256 writes its signature), and the public key as a JWK `{"kty": "EC", "crv": "SM2", x, y}`.
+//! Only that framing is ours; every cryptographic step is a library's.
 
 use std::io::{Read as _, Write as _};
 
@@ -13,8 +20,48 @@ use serde_json::{Value, json};
 
 use crate::domain::Level;
 
-/// The JOSE algorithm of every credential (Ed25519). SM2 is not offered yet (README).
-pub const ALGORITHM: &str = "EdDSA";
+/// The distinguishing identifier of an SM2 signature: GM/T 0009's default.
+const SM2_DISTINGUISHING_ID: &str = "1234567812345678";
+
+/// The signature algorithm of a province's credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum KeyAlgorithm {
+    /// EdDSA over Ed25519 (RFC 8037), what general-purpose JOSE libraries verify.
+    #[default]
+    #[serde(rename = "EdDSA")]
+    EdDsa,
+    /// SM2 with SM3 (GM/T 0003, GM/T 0009), the national algorithm.
+    #[serde(rename = "SM2")]
+    Sm2,
+}
+
+impl KeyAlgorithm {
+    /// The JOSE `alg` (and the stored code).
+    pub fn code(self) -> &'static str {
+        match self {
+            KeyAlgorithm::EdDsa => "EdDSA",
+            KeyAlgorithm::Sm2 => "SM2",
+        }
+    }
+
+    /// The algorithm named `code`.
+    pub fn parse(code: &str) -> Option<KeyAlgorithm> {
+        match code {
+            "EdDSA" => Some(KeyAlgorithm::EdDsa),
+            "SM2" => Some(KeyAlgorithm::Sm2),
+            _ => None,
+        }
+    }
+}
+
+/// The public half of an issuer key as published in its JWK: `x` (Ed25519's key bytes, or the
+/// SM2 point's x coordinate) and `y` (SM2 only; empty for Ed25519), base64url.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicKey {
+    pub algorithm: KeyAlgorithm,
+    pub x: String,
+    pub y: String,
+}
 /// Entries of one status list: 131,072, the minimum the Bitstring Status List recommends so that
 /// a list does not tell how many credentials were issued.
 pub const STATUS_LIST_SIZE: usize = 131_072;
@@ -176,41 +223,97 @@ pub fn achievement_credential(claims: &Claims<'_>) -> Value {
     })
 }
 
-/// An issuer key: its id and the Ed25519 pair (PKCS#8 private PEM; public `x`, base64url).
+/// An issuer key: its id, algorithm, private half (Ed25519: PKCS#8 PEM; SM2: the 32-byte
+/// secret scalar, base64url) and public half.
 #[derive(Clone)]
 pub struct SigningKey {
     pub kid: String,
-    pub private_pem: String,
-    pub public_x: String,
+    pub private: String,
+    pub public: PublicKey,
 }
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SigningKey")
             .field("kid", &self.kid)
+            .field("algorithm", &self.public.algorithm)
             .finish_non_exhaustive()
     }
 }
 
 impl SigningKey {
     /// A fresh key named `kid`.
-    pub fn generate(kid: String) -> anyhow::Result<SigningKey> {
-        let pair = shequ_kit::auth::KeyPair::generate();
-        let public_x = public_x(&pair.public_pem)?;
-        Ok(SigningKey {
-            kid,
-            private_pem: pair.private_pem,
-            public_x,
-        })
+    pub fn generate(kid: String, algorithm: KeyAlgorithm) -> anyhow::Result<SigningKey> {
+        match algorithm {
+            KeyAlgorithm::EdDsa => {
+                let pair = shequ_kit::auth::KeyPair::generate();
+                let x = public_x(&pair.public_pem)?;
+                Ok(SigningKey {
+                    kid,
+                    private: pair.private_pem,
+                    public: PublicKey {
+                        algorithm,
+                        x,
+                        y: String::new(),
+                    },
+                })
+            }
+            KeyAlgorithm::Sm2 => {
+                // A uniformly random scalar; the rare value outside [1, n-1] is drawn again.
+                let key = loop {
+                    let secret: [u8; 32] = rand::random();
+                    if let Ok(key) =
+                        sm2::dsa::SigningKey::from_slice(SM2_DISTINGUISHING_ID, &secret)
+                    {
+                        break key;
+                    }
+                };
+                let point = key.verifying_key().to_sec1_bytes();
+                anyhow::ensure!(
+                    point.len() == 65 && point[0] == 4,
+                    "an SM2 public key is an uncompressed point"
+                );
+                Ok(SigningKey {
+                    kid,
+                    private: URL_SAFE_NO_PAD.encode(key.to_bytes()),
+                    public: PublicKey {
+                        algorithm,
+                        x: URL_SAFE_NO_PAD.encode(&point[1..33]),
+                        y: URL_SAFE_NO_PAD.encode(&point[33..65]),
+                    },
+                })
+            }
+        }
     }
 
     /// Signs `claims` as a VC-JOSE JWT.
     pub fn sign(&self, claims: &Value, typ: &str) -> anyhow::Result<String> {
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.typ = Some(typ.to_owned());
-        header.kid = Some(self.kid.clone());
-        let key = EncodingKey::from_ed_pem(self.private_pem.as_bytes())?;
-        Ok(jsonwebtoken::encode(&header, claims, &key)?)
+        match self.public.algorithm {
+            KeyAlgorithm::EdDsa => {
+                let mut header = Header::new(Algorithm::EdDSA);
+                header.typ = Some(typ.to_owned());
+                header.kid = Some(self.kid.clone());
+                let key = EncodingKey::from_ed_pem(self.private.as_bytes())?;
+                Ok(jsonwebtoken::encode(&header, claims, &key)?)
+            }
+            KeyAlgorithm::Sm2 => {
+                use sm2::dsa::signature::Signer as _;
+                let header = json!({"alg": "SM2", "typ": typ, "kid": self.kid});
+                let input = format!(
+                    "{}.{}",
+                    URL_SAFE_NO_PAD.encode(header.to_string()),
+                    URL_SAFE_NO_PAD.encode(claims.to_string())
+                );
+                let secret = URL_SAFE_NO_PAD.decode(&self.private)?;
+                let key = sm2::dsa::SigningKey::from_slice(SM2_DISTINGUISHING_ID, &secret)
+                    .map_err(|e| anyhow::anyhow!("the stored SM2 key is not a key: {e}"))?;
+                let signature: sm2::dsa::Signature = key.try_sign(input.as_bytes())?;
+                Ok(format!(
+                    "{input}.{}",
+                    URL_SAFE_NO_PAD.encode(signature.to_bytes())
+                ))
+            }
+        }
     }
 }
 
@@ -248,30 +351,66 @@ impl Outcome {
     }
 }
 
-/// The `kid` a JWT's header names.
-pub fn key_id(jwt: &str) -> Option<String> {
-    jsonwebtoken::decode_header(jwt).ok().and_then(|h| h.kid)
+/// The JOSE header of a compact JWS, whatever its algorithm.
+fn header(jwt: &str) -> Option<Value> {
+    let encoded = jwt.split('.').next()?;
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(encoded).ok()?).ok()
 }
 
-/// Checks the signature of `jwt` under the Ed25519 key `x` (only EdDSA is accepted) and returns
-/// its claims. Time is checked by the caller against the service's clock.
-pub fn verify_signature(jwt: &str, x: &str) -> Result<Value, Outcome> {
-    let header = jsonwebtoken::decode_header(jwt).map_err(|_| Outcome::Malformed)?;
-    if header.alg != Algorithm::EdDSA {
+/// The `kid` a JWT's header names.
+pub fn key_id(jwt: &str) -> Option<String> {
+    header(jwt)?["kid"].as_str().map(str::to_owned)
+}
+
+/// Checks the signature of `jwt` under `key` (the header's `alg` must be the key's: a
+/// credential cannot choose how it is checked) and returns its claims. Time is checked by the
+/// caller against the service's clock.
+pub fn verify_signature(jwt: &str, key: &PublicKey) -> Result<Value, Outcome> {
+    let alg = header(jwt).ok_or(Outcome::Malformed)?["alg"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or(Outcome::Malformed)?;
+    if alg != key.algorithm.code() {
         return Err(Outcome::SignatureInvalid);
     }
-    let key = DecodingKey::from_ed_components(x).map_err(|_| Outcome::KeyUnknown)?;
-    let mut validation = Validation::new(Algorithm::EdDSA);
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.validate_aud = false;
-    validation.required_spec_claims.clear();
-    jsonwebtoken::decode::<Value>(jwt, &key, &validation)
-        .map(|data| data.claims)
-        .map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::InvalidSignature => Outcome::SignatureInvalid,
-            _ => Outcome::Malformed,
-        })
+    match key.algorithm {
+        KeyAlgorithm::EdDsa => {
+            let decoding =
+                DecodingKey::from_ed_components(&key.x).map_err(|_| Outcome::KeyUnknown)?;
+            let mut validation = Validation::new(Algorithm::EdDSA);
+            validation.validate_exp = false;
+            validation.validate_nbf = false;
+            validation.validate_aud = false;
+            validation.required_spec_claims.clear();
+            jsonwebtoken::decode::<Value>(jwt, &decoding, &validation)
+                .map(|data| data.claims)
+                .map_err(|e| match e.kind() {
+                    jsonwebtoken::errors::ErrorKind::InvalidSignature => Outcome::SignatureInvalid,
+                    _ => Outcome::Malformed,
+                })
+        }
+        KeyAlgorithm::Sm2 => {
+            use sm2::dsa::signature::Verifier as _;
+            let mut parts = jwt.split('.');
+            let (Some(head), Some(body), Some(signature), None) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            else {
+                return Err(Outcome::Malformed);
+            };
+            let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|_| Outcome::Malformed);
+            let mut point = vec![4_u8];
+            point.extend(decode(&key.x)?);
+            point.extend(decode(&key.y)?);
+            let verifying = sm2::dsa::VerifyingKey::from_sec1_bytes(SM2_DISTINGUISHING_ID, &point)
+                .map_err(|_| Outcome::KeyUnknown)?;
+            let signature = sm2::dsa::Signature::from_slice(&decode(signature)?)
+                .map_err(|_| Outcome::SignatureInvalid)?;
+            verifying
+                .verify(format!("{head}.{body}").as_bytes(), &signature)
+                .map_err(|_| Outcome::SignatureInvalid)?;
+            serde_json::from_slice(&decode(body)?).map_err(|_| Outcome::Malformed)
+        }
+    }
 }
 
 /// The GZIP-compressed, multibase base64url (`u` prefix) bitstring of a status list in which the
@@ -351,48 +490,73 @@ mod tests {
 
     #[test]
     fn a_signed_credential_verifies_under_its_key_and_not_under_another_or_tampered() {
-        let key = SigningKey::generate("k1".into()).unwrap();
-        let other = SigningKey::generate("k2".into()).unwrap();
-        let urls = urls();
-        let claims = Claims {
-            number: "SZSJ-44-2026-000001",
-            level: Level::Basic,
-            issuer_name: "广东省数字书记认证中心",
-            issued: "2026-06-15".parse().unwrap(),
-            expires: "2029-06-14".parse().unwrap(),
-            signed_at: "2026-06-15T02:00:00Z".parse().unwrap(),
-            holder: &holder_identity("王芳", "s4lt"),
-            status_index: 7,
-            urls: &urls,
-        };
-        let jwt = key
-            .sign(&achievement_credential(&claims), "vc+jwt")
-            .unwrap();
-        assert_eq!(key_id(&jwt).as_deref(), Some("k1"));
-        let body = verify_signature(&jwt, &key.public_x).unwrap();
-        assert_eq!(body["type"][1], "OpenBadgeCredential");
-        assert_eq!(body["credentialStatus"][0]["statusListIndex"], "7");
+        for algorithm in [KeyAlgorithm::EdDsa, KeyAlgorithm::Sm2] {
+            let key = SigningKey::generate("k1".into(), algorithm).unwrap();
+            let other = SigningKey::generate("k2".into(), algorithm).unwrap();
+            let urls = urls();
+            let claims = Claims {
+                number: "SZSJ-44-2026-000001",
+                level: Level::Basic,
+                issuer_name: "广东省数字书记认证中心",
+                issued: "2026-06-15".parse().unwrap(),
+                expires: "2029-06-14".parse().unwrap(),
+                signed_at: "2026-06-15T02:00:00Z".parse().unwrap(),
+                holder: &holder_identity("王芳", "s4lt"),
+                status_index: 7,
+                urls: &urls,
+            };
+            let jwt = key
+                .sign(&achievement_credential(&claims), "vc+jwt")
+                .unwrap();
+            assert_eq!(key_id(&jwt).as_deref(), Some("k1"));
+            assert_eq!(
+                header(&jwt).unwrap()["alg"],
+                algorithm.code(),
+                "{algorithm:?}"
+            );
+            let body = verify_signature(&jwt, &key.public).unwrap();
+            assert_eq!(body["type"][1], "OpenBadgeCredential");
+            assert_eq!(body["credentialStatus"][0]["statusListIndex"], "7");
+            assert_eq!(
+                body["validUntil"], "2029-06-14T15:59:59Z",
+                "through the expiry day in China"
+            );
+            assert!(!body.to_string().contains("王芳"), "the name is hashed");
+            assert_eq!(
+                verify_signature(&jwt, &other.public),
+                Err(Outcome::SignatureInvalid),
+                "{algorithm:?}: another key"
+            );
+            let mut parts: Vec<String> = jwt.split('.').map(str::to_owned).collect();
+            let mut payload: Value =
+                serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[1]).unwrap()).unwrap();
+            payload["exp"] = json!(4_102_444_800_i64);
+            parts[1] = URL_SAFE_NO_PAD.encode(payload.to_string());
+            assert_eq!(
+                verify_signature(&parts.join("."), &key.public),
+                Err(Outcome::SignatureInvalid),
+                "{algorithm:?}: tampered"
+            );
+            assert_eq!(
+                verify_signature("not a jwt", &key.public),
+                Err(Outcome::Malformed)
+            );
+        }
+    }
+
+    #[test]
+    fn a_credential_cannot_choose_the_algorithm_it_is_checked_with() {
+        let ed = SigningKey::generate("k1".into(), KeyAlgorithm::EdDsa).unwrap();
+        let sm2 = SigningKey::generate("k1".into(), KeyAlgorithm::Sm2).unwrap();
+        let jwt = sm2.sign(&json!({"jti": "x"}), "vc+jwt").unwrap();
         assert_eq!(
-            body["validUntil"], "2029-06-14T15:59:59Z",
-            "through the expiry day in China"
-        );
-        assert!(!body.to_string().contains("王芳"), "the name is hashed");
-        assert_eq!(
-            verify_signature(&jwt, &other.public_x),
+            verify_signature(&jwt, &ed.public),
             Err(Outcome::SignatureInvalid)
         );
-        let mut parts: Vec<String> = jwt.split('.').map(str::to_owned).collect();
-        let mut payload: Value =
-            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[1]).unwrap()).unwrap();
-        payload["exp"] = json!(4_102_444_800_i64);
-        parts[1] = URL_SAFE_NO_PAD.encode(payload.to_string());
+        let jwt = ed.sign(&json!({"jti": "x"}), "vc+jwt").unwrap();
         assert_eq!(
-            verify_signature(&parts.join("."), &key.public_x),
+            verify_signature(&jwt, &sm2.public),
             Err(Outcome::SignatureInvalid)
-        );
-        assert_eq!(
-            verify_signature("not a jwt", &key.public_x),
-            Err(Outcome::Malformed)
         );
     }
 

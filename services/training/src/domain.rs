@@ -29,6 +29,10 @@ pub struct Policy {
     pub certificate_validity_years: i32,
     /// Negative-list item codes whose violation revokes certificates.
     pub revoking_items: Vec<String>,
+    /// The signature algorithm of the province's credentials (policies stored before the choice
+    /// existed read as the default, EdDSA).
+    #[serde(default)]
+    pub credential_algorithm: crate::credential::KeyAlgorithm,
 }
 
 impl Default for Policy {
@@ -44,6 +48,7 @@ impl Default for Policy {
             exam_pass_mark: 60,
             certificate_validity_years: 3,
             revoking_items: Vec::new(),
+            credential_algorithm: crate::credential::KeyAlgorithm::default(),
         }
     }
 }

@@ -1213,11 +1213,33 @@ pub struct IssuerKey {
     pub algorithm: String,
     pub private_key: String,
     pub public_x: String,
+    /// SM2 keys only: the point's y coordinate.
+    pub public_y: String,
     pub create_time: DateTime<Utc>,
     pub retired: bool,
 }
 
+impl IssuerKey {
+    /// The public half, as credentials are checked against it.
+    pub fn public(&self) -> Result<crate::credential::PublicKey, Error> {
+        let algorithm =
+            crate::credential::KeyAlgorithm::parse(&self.algorithm).ok_or_else(|| {
+                Error::internal(anyhow::anyhow!(
+                    "issuer key {} has an unknown algorithm {}",
+                    self.kid,
+                    self.algorithm
+                ))
+            })?;
+        Ok(crate::credential::PublicKey {
+            algorithm,
+            x: self.public_x.clone(),
+            y: self.public_y.clone(),
+        })
+    }
+}
+
 type KeyRow = (
+    String,
     String,
     String,
     String,
@@ -1228,20 +1250,21 @@ type KeyRow = (
 );
 
 fn key_from(row: KeyRow) -> Result<IssuerKey, Error> {
-    let (kid, province, algorithm, private_key, public_x, at, retired) = row;
+    let (kid, province, algorithm, private_key, public_x, public_y, at, retired) = row;
     Ok(IssuerKey {
         kid,
         province,
         algorithm,
         private_key,
         public_x,
+        public_y,
         create_time: from_db_time(&at)?,
         retired: retired.is_some(),
     })
 }
 
 const KEY_COLUMNS: &str =
-    "kid, province, algorithm, private_key, public_x, create_time, retired_at";
+    "kid, province, algorithm, private_key, public_x, public_y, create_time, retired_at";
 
 /// The province's current key, read inside the transaction that signs with it.
 pub async fn current_key(tx: &mut AuditedTx, province: &str) -> Result<Option<IssuerKey>, Error> {
@@ -1289,14 +1312,15 @@ pub async fn rotate_key(
     .execute(&mut **tx)
     .await?;
     sqlx::query(
-        "INSERT INTO issuer_keys (kid, province, algorithm, private_key, public_x, create_time, retired_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+        "INSERT INTO issuer_keys (kid, province, algorithm, private_key, public_x, public_y, create_time, retired_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)",
     )
     .bind(&key.kid)
     .bind(&key.province)
     .bind(&key.algorithm)
     .bind(&key.private_key)
     .bind(&key.public_x)
+    .bind(&key.public_y)
     .bind(to_db_time(key.create_time))
     .execute(&mut **tx)
     .await?;

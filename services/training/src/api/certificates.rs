@@ -22,7 +22,7 @@ use super::{
     secretary_name, stored_level, writable_secretary,
 };
 use crate::{
-    credential::{self, Claims, SigningKey, Urls},
+    credential::{self, Claims, KeyAlgorithm, SigningKey, Urls},
     domain::{self, Level},
     store,
 };
@@ -146,14 +146,22 @@ pub(crate) async fn record_exam(
     })
 }
 
-/// The province's current signing key, made on first use, inside `tx`.
+/// The key that signs the province's next credential: its current key while that is of the
+/// algorithm the province's policy chooses, else a new key of that algorithm (the old one is
+/// retired and keeps verifying what it signed).
 pub(crate) async fn signing_key(
     ctx: &Context,
     tx: &mut AuditedTx,
     province: &str,
 ) -> Result<SigningKey, Error> {
-    if let Some(key) = store::current_key(tx, province).await? {
-        let private_pem = ctx
+    let wanted = store::policy(&ctx.kit.database, province)
+        .await?
+        .policy
+        .credential_algorithm;
+    if let Some(key) = store::current_key(tx, province).await?
+        && key.algorithm == wanted.code()
+    {
+        let private = ctx
             .kit
             .keys
             .personal_data
@@ -162,34 +170,41 @@ pub(crate) async fn signing_key(
                 Error::internal(anyhow::anyhow!("issuer key {} does not decrypt", key.kid))
             })?;
         return Ok(SigningKey {
+            public: key.public()?,
             kid: key.kid,
-            private_pem,
-            public_x: key.public_x,
+            private,
         });
     }
-    new_key(ctx, tx, province).await
+    new_key(ctx, tx, province, wanted).await
 }
 
-/// Makes a new current key for the province (retiring the current one, which keeps verifying).
+/// Makes a new current key of `algorithm` for the province (retiring the current one, which
+/// keeps verifying).
 pub(crate) async fn new_key(
     ctx: &Context,
     tx: &mut AuditedTx,
     province: &str,
+    algorithm: KeyAlgorithm,
 ) -> Result<SigningKey, Error> {
-    let key = SigningKey::generate(format!("{province}-{}", new_id().to_ascii_lowercase()))
-        .map_err(Error::internal)?;
-    let sealed = ctx.kit.keys.personal_data.encrypt(
-        key.private_pem.as_bytes(),
-        &format!("issuer-key|{}", key.kid),
-    );
+    let key = SigningKey::generate(
+        format!("{province}-{}", new_id().to_ascii_lowercase()),
+        algorithm,
+    )
+    .map_err(Error::internal)?;
+    let sealed = ctx
+        .kit
+        .keys
+        .personal_data
+        .encrypt(key.private.as_bytes(), &format!("issuer-key|{}", key.kid));
     store::rotate_key(
         tx,
         &store::IssuerKey {
             kid: key.kid.clone(),
             province: province.to_owned(),
-            algorithm: credential::ALGORITHM.to_owned(),
+            algorithm: algorithm.code().to_owned(),
             private_key: sealed,
-            public_x: key.public_x.clone(),
+            public_x: key.public.x.clone(),
+            public_y: key.public.y.clone(),
             create_time: tx.call().now(),
             retired: false,
         },

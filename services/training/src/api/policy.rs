@@ -13,7 +13,7 @@ use shequ_kit::{
 use shequ_proto::training::v1 as pb;
 
 use super::{Context, OWN_READERS, own_province, province};
-use crate::{domain::Policy, store};
+use crate::{credential::KeyAlgorithm, domain::Policy, store};
 
 const FIELDS: &[Mutable<pb::TrainingPolicy>] = mutable_fields!(pb::TrainingPolicy {
     basic_hours_per_year,
@@ -26,6 +26,7 @@ const FIELDS: &[Mutable<pb::TrainingPolicy>] = mutable_fields!(pb::TrainingPolic
     exam_pass_mark,
     certificate_validity_years,
     revoking_negative_list_items,
+    credential_algorithm,
 });
 
 pub(crate) fn policy_pb(name: String, stored: &store::StoredPolicy) -> pb::TrainingPolicy {
@@ -42,6 +43,7 @@ pub(crate) fn policy_pb(name: String, stored: &store::StoredPolicy) -> pb::Train
         exam_pass_mark: p.exam_pass_mark,
         certificate_validity_years: p.certificate_validity_years,
         revoking_negative_list_items: p.revoking_items.clone(),
+        credential_algorithm: p.credential_algorithm.code().to_owned(),
         etag: etag(stored.version),
         update_time: stored.update_time.map(to_timestamp),
     }
@@ -145,11 +147,24 @@ pub(crate) async fn update(
             .map(|item| item.rsplit('/').next().unwrap_or(item).to_owned())
             .collect();
     }
-    let violations: Vec<Violation> = next
+    let mut violations: Vec<Violation> = next
         .violations()
         .into_iter()
         .map(|(field, reason, description)| Violation::new(field, reason, description))
         .collect();
+    if mask.has("credential_algorithm") {
+        match KeyAlgorithm::parse(&input.credential_algorithm) {
+            Some(algorithm) => next.credential_algorithm = algorithm,
+            None => violations.push(Violation::new(
+                "training_policy.credential_algorithm",
+                "VALUE_NOT_ALLOWED",
+                format!(
+                    "must be EdDSA or SM2, got {}",
+                    shequ_kit::error::echo(&input.credential_algorithm)
+                ),
+            )),
+        }
+    }
     if !violations.is_empty() {
         return Err(Error::invalid_all(violations));
     }

@@ -8,7 +8,7 @@ use shequ_proto::training::v1 as pb;
 
 use super::{Context, certificates, ids, province, stored_level};
 use crate::{
-    credential::{self, Outcome, Purpose},
+    credential::{self, KeyAlgorithm, Outcome, Purpose},
     store,
 };
 
@@ -27,7 +27,7 @@ async fn verify(ctx: &Context, jwt: &str) -> Result<pb::CredentialVerification, 
     let Some(key) = store::key(&ctx.kit.database, &kid).await? else {
         return Ok(refused(Outcome::KeyUnknown, kid));
     };
-    let claims = match credential::verify_signature(jwt, &key.public_x) {
+    let claims = match credential::verify_signature(jwt, &key.public()?) {
         Ok(claims) => claims,
         Err(outcome) => return Ok(refused(outcome, kid)),
     };
@@ -146,10 +146,15 @@ pub(crate) async fn status_list(
 }
 
 fn jwk(key: &store::IssuerKey) -> pb::Jwk {
+    let (kty, crv) = match KeyAlgorithm::parse(&key.algorithm) {
+        Some(KeyAlgorithm::Sm2) => ("EC", "SM2"),
+        _ => ("OKP", "Ed25519"),
+    };
     pb::Jwk {
-        kty: "OKP".into(),
-        crv: "Ed25519".into(),
+        kty: kty.into(),
+        crv: crv.into(),
         x: key.public_x.clone(),
+        y: key.public_y.clone(),
         kid: key.kid.clone(),
         alg: key.algorithm.clone(),
         r#use: "sig".into(),
@@ -179,7 +184,11 @@ pub(crate) async fn rotate_key(
     call.caller().require_scope(code, "parent")?;
     call.target(&format!("{}/issuerKeys", request.parent), code);
     let mut tx = call.begin(&ctx.kit.database).await?;
-    let key = certificates::new_key(ctx, &mut tx, &code.to_string()).await?;
+    let algorithm = store::policy(&ctx.kit.database, &code.to_string())
+        .await?
+        .policy
+        .credential_algorithm;
+    let key = certificates::new_key(ctx, &mut tx, &code.to_string(), algorithm).await?;
     tx.commit().await?;
     let stored = store::key(&ctx.kit.database, &key.kid)
         .await?

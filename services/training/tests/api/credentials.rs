@@ -156,7 +156,8 @@ async fn the_service_tells_tampered_expired_revoked_suspended_and_unknown_key_cr
 
 fn run_jwcrypto(input: &Value) -> Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/verify_credentials.py");
-    let mut child = std::process::Command::new("python3")
+    let python = shequ_kit::testing::python_with(&[("jwcrypto", "jwcrypto")]);
+    let mut child = std::process::Command::new(python)
         .arg(script)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -174,7 +175,7 @@ fn run_jwcrypto(input: &Value) -> Value {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
-        "the jwcrypto verifier failed (install it with `python3 -m pip install jwcrypto`): {stderr}"
+        "the jwcrypto verifier failed: {stderr}"
     );
     serde_json::from_slice(&output.stdout).expect("the verifier prints JSON")
 }
@@ -259,5 +260,137 @@ async fn jwcrypto_verifies_offline_from_the_published_keys_and_status_lists_acro
             "suspended": "SUSPENDED",
             "unknown key": "KEY_UNKNOWN",
         })
+    );
+}
+
+fn run_gmssl(input: &Value) -> Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/verify_sm2.py");
+    let python = shequ_kit::testing::python_with(&[("gmssl", "gmssl==3.2.2")]);
+    let mut child = std::process::Command::new(python)
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs (the independent verifier needs it)");
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the gmssl verifier failed: {stderr}"
+    );
+    serde_json::from_slice(&output.stdout).expect("the verifier prints JSON")
+}
+
+fn algorithm(jwt: &str) -> String {
+    let header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(jwt.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    header["alg"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_province_that_chooses_sm2_signs_with_a_new_sm2_key_that_gmssl_verifies_and_earlier_certificates_still_verify()
+ {
+    let env = Env::spawn().await;
+    let first = env.appoint(NANTOU_COMMUNITY, "2022-03-01").await;
+    let before = env.certified(&first, pb::CertificateLevel::Basic).await;
+    assert_eq!(
+        algorithm(&before.credential),
+        "EdDSA",
+        "the shipped default"
+    );
+
+    let mut province = env.training(Role::ProvinceAdmin, GUANGDONG);
+    let policy = province
+        .get_training_policy(pb::GetTrainingPolicyRequest {
+            name: format!("provinces/{GUANGDONG}/trainingPolicy"),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(policy.credential_algorithm, "EdDSA");
+    let choose = |algorithm: &str| pb::UpdateTrainingPolicyRequest {
+        training_policy: Some(pb::TrainingPolicy {
+            credential_algorithm: algorithm.into(),
+            ..policy.clone()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["credential_algorithm".into()],
+        }),
+    };
+    let refused = province
+        .update_training_policy(choose("RS256"))
+        .await
+        .expect_err("an algorithm the province cannot choose");
+    assert_eq!(
+        violations(&refused),
+        vec![(
+            "training_policy.credential_algorithm".to_owned(),
+            "VALUE_NOT_ALLOWED".to_owned()
+        )]
+    );
+    let chosen = province
+        .update_training_policy(choose("SM2"))
+        .await
+        .expect("SM2 chosen")
+        .into_inner();
+    assert_eq!(chosen.credential_algorithm, "SM2");
+
+    // The next certificate is signed by a new SM2 key; the earlier one keeps its Ed25519 key.
+    let second = env.appoint(NANTOU_COMMUNITY, "2022-03-01").await;
+    let after = env.certified(&second, pb::CertificateLevel::Basic).await;
+    assert_eq!(algorithm(&after.credential), "SM2");
+    let (old_kid, new_kid) = (
+        shequ_training::credential::key_id(&before.credential).unwrap(),
+        shequ_training::credential::key_id(&after.credential).unwrap(),
+    );
+    assert_ne!(old_kid, new_kid);
+    for (credential, expected) in [
+        (&after.credential, "VERIFIED"),
+        (&before.credential, "VERIFIED"),
+        (&tampered(&after.credential), "SIGNATURE_INVALID"),
+    ] {
+        assert_eq!(verify(&env, credential).await.outcome, expected);
+    }
+
+    // Both keys are published, the SM2 one as an EC JWK with both coordinates.
+    let keys = env
+        .training(Role::Integration, "330000000000")
+        .list_issuer_keys(pb::ListIssuerKeysRequest {
+            parent: format!("provinces/{GUANGDONG}"),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .keys;
+    let sm2 = keys.iter().find(|k| k.kid == new_kid).expect("the SM2 key");
+    assert_eq!(
+        (sm2.kty.as_str(), sm2.crv.as_str(), sm2.alg.as_str()),
+        ("EC", "SM2", "SM2")
+    );
+    assert!(!sm2.x.is_empty() && !sm2.y.is_empty());
+    let jwks = json!({"keys": keys.iter().map(|k| json!({"kty": k.kty, "crv": k.crv, "x": k.x, "y": k.y, "kid": k.kid, "alg": k.alg})).collect::<Vec<_>>()});
+    let outcomes = run_gmssl(&json!({
+        "jwks": jwks,
+        "cases": [
+            {"name": "sm2", "credential": after.credential},
+            {"name": "tampered", "credential": tampered(&after.credential)},
+            {"name": "ed25519", "credential": before.credential},
+        ],
+    }));
+    assert_eq!(
+        outcomes,
+        json!({"sm2": "VERIFIED", "tampered": "SIGNATURE_INVALID", "ed25519": "NOT_SM2"})
     );
 }

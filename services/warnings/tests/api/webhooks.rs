@@ -508,7 +508,6 @@ async fn evaluation_follows_the_feed_of_raised_escalated_overdue_and_resolved_wa
 }
 
 #[tokio::test]
-#[ignore = "needs Python 3 with the standardwebhooks package (pip install standardwebhooks==1.1.0)"]
 async fn the_standardwebhooks_python_package_verifies_our_deliveries() {
     let app = TestApp::spawn_with(settings()).await;
     // the package checks the timestamp against real time: run the clock from now
@@ -535,7 +534,9 @@ print(payload["type"])
             "webhook-signature": header("webhook-signature"),
         },
     });
-    let mut child = tokio::process::Command::new("python3")
+    let python =
+        shequ_kit::testing::python_with(&[("standardwebhooks", "standardwebhooks==1.1.0")]);
+    let mut child = tokio::process::Command::new(&python)
         .arg("-c")
         .arg(script)
         .stdin(std::process::Stdio::piped())
@@ -561,7 +562,7 @@ print(payload["type"])
     let (_, other) = endpoint(&app, "http://127.0.0.1:9/other").await;
     let case =
         serde_json::json!({"secret": other, "body": request.body, "headers": case["headers"]});
-    let mut child = tokio::process::Command::new("python3")
+    let mut child = tokio::process::Command::new(&python)
         .arg("-c")
         .arg(script)
         .stdin(std::process::Stdio::piped())
