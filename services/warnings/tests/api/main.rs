@@ -5,6 +5,7 @@
 mod brain;
 mod deadlines;
 mod helpers;
+mod interop;
 mod partitions;
 mod policy;
 mod statistics;
