@@ -4,6 +4,7 @@
 
 mod brain;
 mod deadlines;
+mod failures;
 mod helpers;
 mod interop;
 mod partitions;
