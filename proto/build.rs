@@ -42,6 +42,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Type names (`prost::Name`) let feed events carry their payload as a `google.protobuf.Any`.
     let mut config = tonic_prost_build::Config::new();
     config.enable_type_names();
+    // google.api.HttpBody (a response that is not JSON, such as the warnings service's CAP feed)
+    // is the one vendored google message our services return; it is declared by hand in lib.rs,
+    // since prost's relative path to it from `shequ.<service>.v1` would climb above the crate.
+    config.extern_path(".google.api.HttpBody", "crate::HttpBody");
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)

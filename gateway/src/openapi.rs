@@ -281,7 +281,8 @@ pub fn document(pool: &DescriptorPool, routes: &RouteTable) -> Value {
         "paths": paths,
         "components": {
             "securitySchemes": {
-                "bearerAuth": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT" }
+                "bearerAuth": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT" },
+                "apiKeyParameter": { "type": "apiKey", "in": "query", "name": crate::routes::API_KEY_PARAMETER, "description": "GeoReport-style (Open311) routes only: the API key as a parameter, when no Authorization header is sent." }
             },
             "schemas": schemas,
             "responses": {
@@ -398,6 +399,11 @@ impl Generator {
         if route.is_public() {
             // No account needed (see `routes::PUBLIC_RPCS`).
             operation.insert("security".into(), json!([]));
+        } else if route.takes_api_key_parameter() {
+            operation.insert(
+                "security".into(),
+                json!([{ "bearerAuth": [] }, { "apiKeyParameter": [] }]),
+            );
         }
         operation.insert(
             "x-grpc-method".into(),
@@ -411,9 +417,15 @@ impl Generator {
         if let Some(body) = self.request_body(route) {
             operation.insert("requestBody".into(), body);
         }
-        let response_schema = match &route.response_body {
-            Some(field) => self.field_schema(field),
-            None => self.message_ref(&rpc.output()),
+        // A google.api.HttpBody is sent as it is: its media type is the service's choice.
+        let response_content = if route.returns_http_body() {
+            json!({ "*/*": { "schema": { "type": "string" } } })
+        } else {
+            let response_schema = match &route.response_body {
+                Some(field) => self.field_schema(field),
+                None => self.message_ref(&rpc.output()),
+            };
+            json!({ "application/json": { "schema": response_schema } })
         };
         operation.insert(
             "responses".into(),
@@ -421,7 +433,7 @@ impl Generator {
                 "200": {
                     "description": format!("The {}.", route.response_body.as_ref().map_or(rpc.output().name().to_owned(), |f| f.json_name().to_owned())),
                     "headers": { "x-request-id": { "description": "The gateway's id of this request (also in audit entries).", "schema": { "type": "string" } }, "x-client-request-id": { "description": "The client's own x-request-id, when it sent a valid one.", "schema": { "type": "string" } } },
-                    "content": { "application/json": { "schema": response_schema } }
+                    "content": response_content
                 },
                 "4XX": { "$ref": "#/components/responses/Problem" },
                 "5XX": { "$ref": "#/components/responses/Problem" }
@@ -443,6 +455,13 @@ impl Generator {
             if prefix.is_empty()
                 && let BodyRule::Field(body) = &route.body
                 && body.number() == field.number()
+            {
+                continue;
+            }
+            // A credential, documented as the apiKeyParameter security scheme.
+            if prefix.is_empty()
+                && route.takes_api_key_parameter()
+                && field.name() == crate::routes::API_KEY_PARAMETER
             {
                 continue;
             }
@@ -526,10 +545,12 @@ impl Generator {
                 }
             }
         };
-        Some(json!({
-            "required": required,
-            "content": { "application/json": { "schema": schema } }
-        }))
+        let mut content = json!({ "application/json": { "schema": schema } });
+        // GeoReport-style routes also take form bodies (see routes::API_KEY_PARAMETER).
+        if route.takes_api_key_parameter() && matches!(route.body, BodyRule::Whole) {
+            content["application/x-www-form-urlencoded"] = json!({ "schema": schema });
+        }
+        Some(json!({ "required": required, "content": content }))
     }
 
     fn message_ref(&mut self, message: &MessageDescriptor) -> Value {

@@ -75,7 +75,30 @@ pub const PUBLIC_RPCS: &[&str] = &[
     "shequ.training.v1.TrainingService.ListIssuerKeys",
 ];
 
+/// GeoReport-style routes (Open311): a route whose request message declares this string field
+/// takes the caller's API key from a parameter of that name (query string or body) when no
+/// `Authorization` header came, as `Authorization: ApiKey <key>` would give it, and accepts
+/// form-encoded bodies (`application/x-www-form-urlencoded`), as GeoReport v2 clients send them.
+/// The key is a credential: it is removed before the call and never reaches the service.
+pub const API_KEY_PARAMETER: &str = "api_key";
+
+/// The response message whose `data` is sent as it is, under its `content_type`.
+pub const HTTP_BODY: &str = "google.api.HttpBody";
+
 impl Route {
+    /// True when the route takes the API key as a parameter (see [`API_KEY_PARAMETER`]).
+    pub fn takes_api_key_parameter(&self) -> bool {
+        self.rpc
+            .input()
+            .get_field_by_name(API_KEY_PARAMETER)
+            .is_some_and(|f| f.kind() == prost_reflect::Kind::String && !f.is_list())
+    }
+
+    /// True when the response is a `google.api.HttpBody`, sent as it is rather than as JSON.
+    pub fn returns_http_body(&self) -> bool {
+        self.response_body.is_none() && self.rpc.output().full_name() == HTTP_BODY
+    }
+
     /// Full name of the gRPC service.
     pub fn service(&self) -> &str {
         self.rpc.parent_service().full_name()

@@ -32,7 +32,7 @@ use crate::{
     metrics::Metrics,
     routes::{BodyRule, Lookup, Route, RouteTable},
     template::Binding,
-    transcode::{encode_request, encode_response},
+    transcode::{BodyFormat, api_key_parameter, encode_request, encode_response, http_body},
 };
 
 /// Request id header, read from the client and echoed on every response.
@@ -489,6 +489,7 @@ async fn transcode(
     started: Instant,
 ) -> Result<Response, GatewayError> {
     let (parts, body) = request.into_parts();
+    let mut body_stream = Some(body);
     let peer = parts
         .extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
@@ -498,6 +499,23 @@ async fn transcode(
         .headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
+    // A GeoReport-style route may carry the API key as a parameter, possibly in the body, which
+    // is then read before the caller is known (bounded by max_body_bytes like any body).
+    let mut early_body = None;
+    let mut parameter_credential = None;
+    if route.takes_api_key_parameter() && authorization.is_none() && !route.is_public() {
+        let body = read_body(
+            &parts,
+            body_stream.take().unwrap_or_default(),
+            gateway.max_body_bytes,
+        )
+        .await?;
+        let format = body_format(&parts.headers, route)?;
+        parameter_credential =
+            api_key_parameter(parts.uri.query(), &body, format).map(|key| format!("ApiKey {key}"));
+        early_body = Some(body);
+    }
+    let authorization = authorization.or(parameter_credential.as_deref());
     // A public route needs no account: whatever credential came is ignored, and the call is
     // made as the gateway itself (which the service grants exactly these operations).
     let caller_token = if route.is_public() {
@@ -526,7 +544,18 @@ async fn transcode(
     };
     let deadline = effective(gateway.default_deadline, requested);
 
-    let body = read_body(&parts, body, gateway.max_body_bytes).await?;
+    let body = match early_body {
+        Some(body) => body,
+        None => {
+            read_body(
+                &parts,
+                body_stream.take().unwrap_or_default(),
+                gateway.max_body_bytes,
+            )
+            .await?
+        }
+    };
+    let mut format = BodyFormat::Json;
     if !body.is_empty() {
         if matches!(route.body, BodyRule::None) {
             return Err(GatewayError::BadInput(InputError::general(
@@ -537,9 +566,9 @@ async fn transcode(
                 ),
             )));
         }
-        check_content_type(&parts.headers)?;
+        format = body_format(&parts.headers, route)?;
     }
-    let message = encode_request(route, bindings, parts.uri.query(), &body)
+    let message = encode_request(route, bindings, parts.uri.query(), &body, format)
         .map_err(GatewayError::BadInput)?;
 
     let backend = gateway.backends.get(route.service()).ok_or_else(|| {
@@ -573,6 +602,15 @@ async fn transcode(
         Ok(Err(status)) => return Err(GatewayError::Backend(status)),
         Err(_) => return Err(GatewayError::DeadlineExceeded { deadline }),
     };
+    if route.returns_http_body() {
+        let (content_type, data) =
+            http_body(route, &reply).map_err(GatewayError::BadBackendResponse)?;
+        let mut response = (StatusCode::OK, data).into_response();
+        if let Ok(value) = HeaderValue::from_str(&content_type) {
+            response.headers_mut().insert(header::CONTENT_TYPE, value);
+        }
+        return Ok(response);
+    }
     let json = encode_response(route, &reply).map_err(GatewayError::BadBackendResponse)?;
     Ok(json_response(StatusCode::OK, json))
 }
@@ -599,6 +637,24 @@ async fn read_body(parts: &Parts, body: Body, limit: usize) -> Result<Bytes, Gat
             format!("the request body could not be read: {error}"),
         ))),
     }
+}
+
+/// How a body is encoded: JSON, or a form on a GeoReport-style route whose whole request is the
+/// body (see `routes::API_KEY_PARAMETER`); anything else is refused.
+fn body_format(headers: &HeaderMap, route: &Route) -> Result<BodyFormat, GatewayError> {
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if form && route.takes_api_key_parameter() && matches!(route.body, BodyRule::Whole) {
+        return Ok(BodyFormat::Form);
+    }
+    check_content_type(headers)?;
+    Ok(BodyFormat::Json)
 }
 
 fn check_content_type(headers: &HeaderMap) -> Result<(), GatewayError> {

@@ -10,22 +10,58 @@ use serde_json::{Map, Value};
 
 use crate::{
     errors::InputError,
-    routes::{BodyRule, Route, resolve_path},
+    routes::{API_KEY_PARAMETER, BodyRule, Route, resolve_path},
     template::Binding,
 };
 
+/// How a request body is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFormat {
+    /// JSON (proto3 JSON mapping).
+    Json,
+    /// `application/x-www-form-urlencoded` (GeoReport-style routes only): each pair sets a field
+    /// as a query parameter would.
+    Form,
+}
+
+/// The API key a GeoReport-style route was given as a parameter: in the query string, a form
+/// body or a JSON body's top level (see `routes::API_KEY_PARAMETER`).
+pub fn api_key_parameter(query: Option<&str>, body: &[u8], format: BodyFormat) -> Option<String> {
+    let from_pairs = |text: &[u8]| {
+        form_urlencoded::parse(text)
+            .find(|(k, _)| k == API_KEY_PARAMETER)
+            .map(|(_, v)| v.into_owned())
+    };
+    let found = query.and_then(|q| from_pairs(q.as_bytes()));
+    let found = found.or_else(|| match format {
+        BodyFormat::Form => from_pairs(body),
+        BodyFormat::Json => serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(|v| v.get(API_KEY_PARAMETER)?.as_str().map(str::to_owned)),
+    });
+    found.filter(|k| !k.trim().is_empty())
+}
+
 /// The encoded request message for `route`, from the path `bindings`, the raw `query` string and
-/// the JSON `body` (empty means none).
+/// the `body` (empty means none) in `format`.
 pub fn encode_request(
     route: &Route,
     bindings: &[Binding],
     query: Option<&str>,
     body: &[u8],
+    format: BodyFormat,
 ) -> Result<Vec<u8>, InputError> {
     let mut root = Map::new();
+    let credential_parameter = route.takes_api_key_parameter();
 
     match &route.body {
         BodyRule::None => {}
+        BodyRule::Whole if format == BodyFormat::Form => {
+            let text = std::str::from_utf8(body).map_err(|_| {
+                InputError::general("FORM_BODY_INVALID", "the form body is not UTF-8")
+            })?;
+            apply_pairs(route, &mut root, text, ParameterSource::Form)?;
+        }
         BodyRule::Whole => {
             if !body.is_empty() {
                 match parse_body(body)? {
@@ -61,7 +97,11 @@ pub fn encode_request(
     }
 
     if let Some(query) = query.filter(|q| !q.is_empty()) {
-        apply_query(route, &mut root, query)?;
+        apply_pairs(route, &mut root, query, ParameterSource::Query)?;
+    }
+    // A credential given as a parameter is the gateway's, never the service's.
+    if credential_parameter {
+        root.remove(API_KEY_PARAMETER);
     }
 
     let value = Value::Object(root);
@@ -87,6 +127,21 @@ pub fn encode_request(
         }
     })?;
     Ok(message.encode_to_vec())
+}
+
+/// The media type and bytes of a `google.api.HttpBody` response.
+pub fn http_body(route: &Route, bytes: &[u8]) -> Result<(String, Vec<u8>), String> {
+    let message = DynamicMessage::decode(route.rpc.output(), bytes).map_err(|e| e.to_string())?;
+    let content_type = message
+        .get_field_by_name("content_type")
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| "application/octet-stream".to_owned());
+    let data = message
+        .get_field_by_name("data")
+        .and_then(|v| v.as_bytes().map(|b| b.to_vec()))
+        .unwrap_or_default();
+    Ok((content_type, data))
 }
 
 /// The JSON body of a response: the whole message, or its `response_body` field.
@@ -157,17 +212,35 @@ fn dotted(fields: &[FieldDescriptor]) -> String {
         .join(".")
 }
 
-/// Query parameters: `a.b=1&tags=x&tags=y`, names in proto or JSON form, nested through singular
-/// message fields, repeated fields by repetition.
-fn apply_query(
+/// Where name=value pairs come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ParameterSource {
+    /// The query string.
+    Query,
+    /// A form-encoded body.
+    Form,
+}
+
+/// Query parameters (or a form body's pairs): `a.b=1&tags=x&tags=y`, names in proto or JSON
+/// form, nested through singular message fields, repeated fields by repetition.
+fn apply_pairs(
     route: &Route,
     root: &mut Map<String, Value>,
     query: &str,
+    source: ParameterSource,
 ) -> Result<(), InputError> {
     let input = route.rpc.input();
+    let credential_parameter = route.takes_api_key_parameter();
     for (key, raw) in form_urlencoded::parse(query.as_bytes()) {
-        let bad = |why: String| InputError::field("QUERY_PARAMETER_INVALID", key.to_string(), why);
-        if matches!(route.body, BodyRule::Whole) {
+        let reason = match source {
+            ParameterSource::Query => "QUERY_PARAMETER_INVALID",
+            ParameterSource::Form => "FORM_FIELD_INVALID",
+        };
+        let bad = |why: String| InputError::field(reason, key.to_string(), why);
+        if credential_parameter && key == API_KEY_PARAMETER {
+            continue; // the gateway's credential, see routes::API_KEY_PARAMETER
+        }
+        if source == ParameterSource::Query && matches!(route.body, BodyRule::Whole) {
             return Err(bad(format!(
                 "this operation takes every field in the body; query parameter {key} is not accepted"
             )));

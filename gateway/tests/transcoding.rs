@@ -13,7 +13,7 @@ use shequ_gateway::{
     errors::InputError,
     routes::{Lookup, Route, RouteTable},
     template::Binding,
-    transcode::{encode_request, encode_response},
+    transcode::{BodyFormat, encode_request, encode_response},
 };
 
 fn table() -> RouteTable {
@@ -34,7 +34,7 @@ fn request(method: Method, path_and_query: &str, body: &str) -> Result<Value, In
         .split_once('?')
         .map_or((path_and_query, None), |(p, q)| (p, Some(q)));
     let (route, bindings) = found(&table, method, path);
-    let bytes = encode_request(route, &bindings, query, body.as_bytes())?;
+    let bytes = encode_request(route, &bindings, query, body.as_bytes(), BodyFormat::Json)?;
     let message = DynamicMessage::decode(route.rpc.input(), bytes.as_slice()).unwrap();
     Ok(message
         .serialize_with_options(serde_json::value::Serializer, &SerializeOptions::new())

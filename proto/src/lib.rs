@@ -9,6 +9,21 @@ pub use tonic;
 /// Encoded `FileDescriptorSet` of every contract and its imports, including source comments.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptor.bin"));
 
+/// `google.api.HttpBody` (vendored `google/api/httpbody.proto`): a response whose body is not
+/// proto JSON; the gateway answers with `data` as it is, under `content_type`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct HttpBody {
+    /// The body's media type, e.g. `application/atom+xml`.
+    #[prost(string, tag = "1")]
+    pub content_type: String,
+    /// The body.
+    #[prost(bytes = "vec", tag = "2")]
+    pub data: Vec<u8>,
+    /// Application-specific metadata (unused by the suite).
+    #[prost(message, repeated, tag = "3")]
+    pub extensions: Vec<prost_types::Any>,
+}
+
 /// Declares the generated code of one contract package as `pub mod <service>::<version>`.
 macro_rules! contract {
     ($(#[$doc:meta])* $service:ident :: $version:ident = $package:literal) => {

@@ -1,3 +1,5 @@
+//! `shequ-bench warnings-ingest`: see [`warnings`].
+//!
 //! `shequ-bench get-secretary`: GetSecretary over gRPC against `pgbench` reading the same rows
 //! with the same query and the same client concurrency, in the same run.
 //!
@@ -15,6 +17,8 @@
 //! The two arms alternate round by round, so each round's ratio compares neighbours in time; the
 //! verdict is the median of those ratios (the machine's background noise moves both arms alike).
 //! Needs `h2load` (Debian nghttp2-client), `pgbench` (postgresql-15) and `taskset`.
+
+mod warnings;
 
 use std::{
     process::{Command, Stdio},
@@ -493,8 +497,9 @@ fn tempdir() -> anyhow::Result<std::path::PathBuf> {
 async fn main() -> anyhow::Result<()> {
     match std::env::args().nth(1).as_deref() {
         Some("get-secretary") => get_secretary().await,
+        Some("warnings-ingest") => warnings::warnings_ingest().await,
         _ => {
-            eprintln!("usage: shequ-bench get-secretary");
+            eprintln!("usage: shequ-bench get-secretary | warnings-ingest");
             std::process::exit(2);
         }
     }

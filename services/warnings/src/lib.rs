@@ -53,6 +53,115 @@ pub struct Settings {
     pub webhook_max_retry_secs: u64,
     /// Attempts before a delivery is given up.
     pub webhook_max_attempts: u32,
+    /// The services offered through the Open311 GeoReport v2 intake: each a warning category a
+    /// service request raises a warning of (`service.open311_services`, a list in the file).
+    pub open311_services: Vec<Open311Service>,
+    /// `sender` of the CAP alerts (CAP 1.2 §3.2.1: unique to this originator, e.g. a domain or
+    /// an address; no spaces, commas, `<` or `&`).
+    pub cap_sender: String,
+}
+
+/// One service of the Open311 intake: GeoReport's `service_code` is the warning category.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Open311Service {
+    /// The category code (1 to 40 lower-case letters, digits or `_`).
+    pub code: String,
+    /// Its name, at most 100 characters.
+    pub name: String,
+    /// What it is for.
+    #[serde(default)]
+    pub description: String,
+    /// The group it is listed under (the responsible department).
+    #[serde(default)]
+    pub group: String,
+    /// Comma-separated keywords.
+    #[serde(default)]
+    pub keywords: String,
+}
+
+/// The services offered by default: the everyday categories of the source departments.
+fn default_open311_services() -> Vec<Open311Service> {
+    let service =
+        |code: &str, name: &str, description: &str, group: &str, keywords: &str| Open311Service {
+            code: code.to_owned(),
+            name: name.to_owned(),
+            description: description.to_owned(),
+            group: group.to_owned(),
+            keywords: keywords.to_owned(),
+        };
+    vec![
+        service(
+            "flood",
+            "内涝积水",
+            "Standing water, flooding, blocked drains",
+            "水务",
+            "flood,drain,内涝",
+        ),
+        service(
+            "water_supply",
+            "停水",
+            "Interrupted or unsafe water supply",
+            "水务",
+            "water,停水",
+        ),
+        service(
+            "fire_hazard",
+            "消防隐患",
+            "Blocked fire exits, fire hazards",
+            "消防",
+            "fire,消防",
+        ),
+        service(
+            "public_order",
+            "治安问题",
+            "Disorder, disputes in public places",
+            "公安",
+            "order,治安",
+        ),
+        service(
+            "building_safety",
+            "房屋安全",
+            "Cracks, loose facades, unsafe buildings",
+            "住房和城乡建设",
+            "building,房屋",
+        ),
+        service(
+            "public_health",
+            "公共卫生",
+            "Outbreaks, sanitation hazards",
+            "卫生健康",
+            "health,卫生",
+        ),
+        service(
+            "urban_management",
+            "市容环境",
+            "Refuse, illegal structures, street damage",
+            "城市管理",
+            "street,市容",
+        ),
+        service(
+            "power_outage",
+            "停电",
+            "Power cuts, exposed wiring",
+            "电力",
+            "power,停电",
+        ),
+        service(
+            "food_safety",
+            "食品安全",
+            "Unsafe food sold in the community",
+            "市场监管",
+            "food,食品",
+        ),
+        service(
+            "vulnerable_residents",
+            "困难群众",
+            "Residents in need of care or assistance",
+            "民政",
+            "care,民政",
+        ),
+    ]
 }
 
 impl Default for Settings {
@@ -65,6 +174,8 @@ impl Default for Settings {
             webhook_first_retry_secs: 10,
             webhook_max_retry_secs: 36_000,
             webhook_max_attempts: 15,
+            open311_services: default_open311_services(),
+            cap_sender: "shequ-warnings".to_owned(),
         }
     }
 }
@@ -96,6 +207,11 @@ impl Service for Warnings {
         anyhow::ensure!(
             settings.reading_retention_days >= 8,
             "service.reading_retention_days must be at least 8 (readings up to 7 days old are accepted)"
+        );
+        api::open311::check_services(&settings.open311_services)?;
+        anyhow::ensure!(
+            domain::cap::valid_sender(&settings.cap_sender),
+            "service.cap_sender must be 1 to 200 characters without spaces, commas, '<' or '&'"
         );
         let store = store::Store::new(kit.database.clone());
         kit.follow("personnel", roster::RosterHandler::new())?;

@@ -123,6 +123,8 @@ enum Kind {
     Stored,
     /// No account needed: the gateway calls as itself, so scope and role do not matter.
     Public,
+    /// Nothing of a region is named or read (a catalogue of the deployment): the role decides.
+    Unscoped,
 }
 
 /// The record a call works on.
@@ -610,6 +612,25 @@ fn decisions(rpc: &str) -> Option<Vec<Decision>> {
             no_query,
         )),
         "shequ.warnings.v1.WarningsService.GetWarning" => Some(read(WARNING_READERS, Stored)),
+        // Open311 GeoReport v2: the service list is the deployment's configuration
+        "shequ.warnings.v1.WarningsService.ListOpen311Services" => {
+            Some(read(WARNING_READERS, Unscoped))
+        }
+        "shequ.warnings.v1.WarningsService.CreateOpen311Request" => one(decide(
+            WARNING_RAISERS,
+            Named,
+            Shared,
+            |_, _| {
+                Some(
+                    json!({"service_code": "flood", "address_id": NANTOU_COMMUNITY, "description": "积水"}),
+                )
+            },
+            no_query,
+        )),
+        "shequ.warnings.v1.WarningsService.GetOpen311Request" => {
+            Some(read(WARNING_READERS, Stored))
+        }
+        "shequ.warnings.v1.WarningsService.GetCapFeed" => Some(community_read(WARNING_READERS)),
         "shequ.warnings.v1.WarningsService.ListWarnings" => Some(community_read(WARNING_READERS)),
         "shequ.warnings.v1.WarningsService.AcknowledgeWarning" => one(decide(
             WARNING_HANDLERS,
@@ -819,6 +840,8 @@ struct Fixtures {
     certificate: String,
     credential: String,
     warning: String,
+    /// A warning raised through the Open311 intake, as GeoReport's `{id}.json`.
+    open311_request: String,
     /// What `regions/*` names: district A's street, or its community.
     regions_parent: String,
     indicator: String,
@@ -840,6 +863,8 @@ impl Fixtures {
             // secretaries may call
             "regions/*" => self.regions_parent.clone(),
             "warnings/*" => self.warning.clone(),
+            // the one bare variable: GeoReport's requests/{service_request_id}.json
+            "*" => self.open311_request.clone(),
             "provinces/*/indicators/*" => self.indicator.clone(),
             "provinces/*/thresholdRules/*" => self.rule.clone(),
             "terminals/*" => self.terminal.clone(),
@@ -957,6 +982,7 @@ async fn fixtures(stack: &Stack) -> Fixtures {
         api_key_secret,
         current_etag: String::new(),
         warning: new_warning(stack, &[]).await,
+        open311_request: new_open311_request(stack).await,
         regions_parent: "regions/440305001000".to_owned(),
         indicator,
         rule,
@@ -1190,6 +1216,22 @@ async fn new_warning(stack: &Stack, steps: &[(&str, Value)]) -> String {
     name
 }
 
+/// A request through the Open311 intake, named as GeoReport's status path does: `{id}.json`.
+async fn new_open311_request(stack: &Stack) -> String {
+    let created = stack
+        .post(
+            "/open311/v2/requests.json",
+            Some(&province(stack)),
+            &json!({"service_code": "flood", "address_id": NANTOU_COMMUNITY}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.text);
+    format!(
+        "{}.json",
+        created.body[0]["service_request_id"].as_str().unwrap()
+    )
+}
+
 /// Waits until the warnings service knows district A's secretary from personnel's feed (an
 /// assignment naming them is accepted).
 async fn until_warnings_know(stack: &Stack, secretary: &str) {
@@ -1273,7 +1315,7 @@ fn expected(decision: &Decision, role: Role, in_scope: bool) -> Expected {
         return match decision.kind {
             Kind::Named => Expected::Refused(403, "REGION_OUT_OF_SCOPE"),
             Kind::Stored => Expected::Refused(404, "RESOURCE_NOT_FOUND"),
-            Kind::Public => Expected::Permitted,
+            Kind::Public | Kind::Unscoped => Expected::Permitted,
         };
     }
     match decision.partly {

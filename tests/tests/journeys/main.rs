@@ -5,6 +5,7 @@
 mod authorization;
 mod between_services;
 mod helpers;
+mod interop;
 mod operations;
 mod replicas;
 mod secretaries;

@@ -44,6 +44,7 @@ pub(crate) fn source_pb(source: Source) -> pb::WarningSource {
         Source::Person => pb::WarningSource::Person,
         Source::Rule => pb::WarningSource::Rule,
         Source::Integration => pb::WarningSource::Integration,
+        Source::Open311 => pb::WarningSource::Open311,
     }
 }
 

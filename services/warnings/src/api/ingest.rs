@@ -112,7 +112,52 @@ fn check_batch(sequence: i64, readings: usize) -> Result<(), Error> {
 }
 
 /// Applies one batch of `terminal` and commits it; the answer, or the first answer of a repeat.
+/// How often a batch is applied afresh when a concurrent batch of the same community changed its
+/// rule's warning first (the second application sees that warning and escalates or keeps it).
+const CONCURRENT_ATTEMPTS: usize = 3;
+
+/// Applies a batch, again when it lost a race for a rule's warning to another batch.
 async fn apply(
+    ctx: &Context,
+    call: &Call,
+    terminal: &Terminal,
+    sequence: i64,
+    readings: &[pb::Reading],
+) -> Result<pb::BatchCreateReadingsResponse, Error> {
+    let mut attempt = 1;
+    loop {
+        match apply_once(ctx, call, terminal, sequence, readings).await {
+            Err(Error::Aborted {
+                reason: "CONCURRENT_MODIFICATION",
+                ..
+            }) if attempt < CONCURRENT_ATTEMPTS => attempt += 1,
+            outcome => return outcome,
+        }
+    }
+}
+
+/// Two batches of one community raising the same rule's warning at once: the unique index lets
+/// one in and refuses the other, whose batch is rolled back and applied again.
+fn lost_race(error: Error, rule: &str) -> Error {
+    let unique = matches!(
+        &error,
+        Error::Internal(cause) if cause
+            .downcast_ref::<sqlx::Error>()
+            .is_some_and(|e| matches!(e, sqlx::Error::Database(d) if d.is_unique_violation()))
+    );
+    if unique {
+        Error::Aborted {
+            reason: "CONCURRENT_MODIFICATION",
+            message: format!(
+                "another batch raised the warning of {rule} meanwhile; send the batch again"
+            ),
+        }
+    } else {
+        error
+    }
+}
+
+async fn apply_once(
     ctx: &Context,
     call: &Call,
     terminal: &Terminal,
@@ -224,7 +269,9 @@ async fn apply(
                     &policy,
                     now,
                 );
-                Store::insert_warning(&mut tx, &warning, &entry).await?;
+                Store::insert_warning(&mut tx, &warning, &entry)
+                    .await
+                    .map_err(|e| lost_race(e, &actor))?;
                 events::publish(&mut tx, &warning, Published::Raised).await?;
                 touched.push(warning.name());
             }

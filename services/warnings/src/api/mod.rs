@@ -2,12 +2,14 @@
 //! domain values (collecting every violation), and calls the domain and the store.
 
 mod access;
+mod cap;
 mod catalogue;
 pub(crate) mod convert;
 mod ingest;
 mod meetings;
 mod names;
 mod notifications;
+pub(crate) mod open311;
 mod policy;
 mod statistics;
 mod terminals;
@@ -99,6 +101,10 @@ shequ_kit::grpc_service! {
         read "ListWebhookDeliveries" list_webhook_deliveries(pb::ListWebhookDeliveriesRequest) -> pb::ListWebhookDeliveriesResponse => webhooks::deliveries;
         read "GetWarningStatistics" get_warning_statistics(pb::GetWarningStatisticsRequest) -> pb::WarningStatistics => statistics::statistics;
         read "BatchGetSecretaryWarningSummaries" batch_get_secretary_warning_summaries(pb::BatchGetSecretaryWarningSummariesRequest) -> pb::BatchGetSecretaryWarningSummariesResponse => statistics::secretary_summaries;
+        read "ListOpen311Services" list_open311_services(pb::ListOpen311ServicesRequest) -> pb::ListOpen311ServicesResponse => open311::list_services;
+        write "CreateOpen311Request" create_open311_request(pb::CreateOpen311RequestRequest) -> pb::CreateOpen311RequestResponse => open311::create_request;
+        read "GetOpen311Request" get_open311_request(pb::GetOpen311RequestRequest) -> pb::GetOpen311RequestResponse => open311::get_request;
+        read "GetCapFeed" get_cap_feed(pb::GetCapFeedRequest) -> shequ_proto::HttpBody => cap::feed;
         read "ListAuditEntries" list_audit_entries(audit_pb::ListAuditEntriesRequest) -> audit_pb::ListAuditEntriesResponse => @kit shequ_kit::audit::list_entries;
         read "VerifyAuditLog" verify_audit_log(audit_pb::VerifyAuditLogRequest) -> audit_pb::VerifyAuditLogResponse => @kit shequ_kit::audit::verify_log;
     }

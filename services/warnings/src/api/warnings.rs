@@ -140,9 +140,33 @@ pub(crate) async fn create(
     } else {
         Source::Person
     };
+    let warning = raise(
+        ctx,
+        call,
+        NewWarning {
+            title: valid.value(title),
+            description: valid.value(description),
+            colour: valid.value(colour),
+            category: valid.value(category),
+            region,
+            assignee: valid.value(assignee),
+            source,
+            rule: None,
+        },
+    )
+    .await?;
+    Ok(warning_pb(&warning))
+}
+
+/// Raises `new` in one transaction with its history entry and its event: its assignee, when
+/// given, must serve the community; when not, the community's current secretary is assigned.
+/// The deadline of its colour starts now.
+pub(crate) async fn raise(ctx: &Context, call: &Call, new: NewWarning) -> Result<Warning, Error> {
+    let caller = call.caller();
+    let region = new.region;
     let now = ctx.kit.clock.now();
     let mut tx = call.begin(ctx.store.database()).await?;
-    let assignee = match valid.value(assignee) {
+    let assignee = match new.assignee {
         Some(assignee) => {
             check_assignee(&mut tx, &assignee, region).await?;
             Some(assignee)
@@ -153,16 +177,7 @@ pub(crate) async fn create(
     let (warning, entry) = Warning::raise(
         new_id(),
         new_id(),
-        NewWarning {
-            title: valid.value(title),
-            description: valid.value(description),
-            colour: valid.value(colour),
-            category: valid.value(category),
-            region,
-            assignee,
-            source,
-            rule: None,
-        },
+        NewWarning { assignee, ..new },
         &caller.subject,
         &policy,
         now,
@@ -172,7 +187,7 @@ pub(crate) async fn create(
     events::publish(&mut tx, &warning, Published::Raised).await?;
     tx.commit().await?;
     ctx.changed();
-    Ok(warning_pb(&warning))
+    Ok(warning)
 }
 
 pub(crate) async fn get(
@@ -217,6 +232,7 @@ pub(crate) async fn list(
         colour: valid.value(colour),
         state: valid.value(state),
         overdue_only: request.overdue_only,
+        active_only: false,
     };
     let before = page.cursor.as_ref().map_or("", |c| c.before.as_str());
     let mut warnings = ctx

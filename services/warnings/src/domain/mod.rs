@@ -2,6 +2,7 @@
 //! province's policy, the source departments.
 
 pub mod brain;
+pub mod cap;
 pub mod department;
 pub mod policy;
 pub mod warning;

@@ -110,6 +110,8 @@ pub enum Source {
     Rule,
     /// Another department's system.
     Integration,
+    /// A service request through the Open311 intake.
+    Open311,
 }
 
 impl Source {
@@ -119,14 +121,20 @@ impl Source {
             Source::Person => "PERSON",
             Source::Rule => "RULE",
             Source::Integration => "INTEGRATION",
+            Source::Open311 => "OPEN311",
         }
     }
 
     /// The source of a stored code.
     pub fn from_code(code: &str) -> Option<Source> {
-        [Source::Person, Source::Rule, Source::Integration]
-            .into_iter()
-            .find(|s| s.code() == code)
+        [
+            Source::Person,
+            Source::Rule,
+            Source::Integration,
+            Source::Open311,
+        ]
+        .into_iter()
+        .find(|s| s.code() == code)
     }
 }
 

@@ -153,6 +153,8 @@ pub struct WarningFilter {
     pub state: Option<State>,
     /// Only overdue ones.
     pub overdue_only: bool,
+    /// Only active ones (open, acknowledged, handling).
+    pub active_only: bool,
 }
 
 /// `[low, high]` codes of every record inside `scope`.
@@ -403,6 +405,9 @@ impl Store {
         }
         if filter.overdue_only {
             sql.push_str(" AND overdue = 1");
+        }
+        if filter.active_only {
+            sql.push_str(" AND state IN ('OPEN', 'ACKNOWLEDGED', 'HANDLING')");
         }
         sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", 4 + binds.len()));
         let mut query = sqlx::query_as::<_, WarningRow>(sqlx::AssertSqlSafe(sql))

@@ -378,6 +378,16 @@ pub(crate) struct WithTerminalKey {
     key: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
 }
 
+impl WithTerminalKey {
+    /// Sends `token` as the bearer and `key` (if any) as the terminal's key.
+    pub(crate) fn new(token: &str, key: Option<&str>) -> WithTerminalKey {
+        WithTerminalKey {
+            bearer: format!("Bearer {token}").parse().unwrap(),
+            key: key.map(|k| k.parse().unwrap()),
+        }
+    }
+}
+
 impl tonic::service::Interceptor for WithTerminalKey {
     fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
         request

@@ -4,7 +4,9 @@
 
 mod brain;
 mod deadlines;
+mod failures;
 mod helpers;
+mod interop;
 mod partitions;
 mod policy;
 mod statistics;
