@@ -466,11 +466,20 @@ impl Store {
             "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE endpoint_id = $1 \
              AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3"
         );
+        // The deliveries and their attempts are read from one snapshot: read one by one, an
+        // attempt finished in between shows its outcome beside the delivery's earlier next
+        // attempt time (a log an operator would take for a scheduling bug).
+        let mut tx = self.db.pool().begin().await?;
+        if self.db.backend() == shequ_kit::db::Backend::Postgres {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .execute(&mut *tx)
+                .await?;
+        }
         let rows: Vec<DeliveryRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(endpoint)
             .bind(before_id)
             .bind(limit as i64)
-            .fetch_all(self.db.pool())
+            .fetch_all(&mut *tx)
             .await?;
         let mut deliveries: Vec<Delivery> =
             rows.into_iter().map(delivery).collect::<Result<_, _>>()?;
@@ -480,7 +489,7 @@ impl Store {
                  WHERE delivery_id = $1 ORDER BY number",
             )
             .bind(&delivery.id)
-            .fetch_all(self.db.pool())
+            .fetch_all(&mut *tx)
             .await?;
             delivery.attempt_log = attempts
                 .into_iter()
@@ -494,6 +503,7 @@ impl Store {
                 })
                 .collect::<Result<_, Error>>()?;
         }
+        tx.commit().await?;
         Ok(deliveries)
     }
 }
