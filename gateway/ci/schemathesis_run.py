@@ -14,11 +14,14 @@
    start of community work). A schema-valid request can break them, and the service answers 400
    with the rule's reason. The positive-data-acceptance check accepts such a 400 only for an
    operation and a reason listed in that file (every field violation of the answer must carry a
-   listed reason); any other 400 to valid data still fails the run.
+   listed reason); any other 400 to valid data still fails the run. A request whose path
+   parameters break their own pattern is not valid data either (see
+   path_parameters_break_their_schema).
 """
 
 import json
 import pathlib
+import re
 import sys
 import tomllib
 
@@ -78,9 +81,29 @@ def refused_for_listed_reasons(operation_id: str, body: bytes) -> bool:
 _positive_data_acceptance = openapi_checks._openapi_positive_data_acceptance
 
 
+def path_parameters_break_their_schema(case) -> bool:
+    """True when a path parameter's value does not match its own pattern in the document.
+
+    The stateful phase fills path parameters from earlier responses by name matching (its
+    "dependency analysis"), and it puts a whole resource name (`secretaries/1/careerEvents/2`)
+    where the document asks for one segment of it; such a request is not valid data, whatever
+    the phase calls it.
+    """
+    for parameter in case.operation.definition.raw.get("parameters", []):
+        if parameter.get("in") != "path":
+            continue
+        pattern = parameter.get("schema", {}).get("pattern")
+        value = (case.path_parameters or {}).get(parameter["name"])
+        if pattern and isinstance(value, str) and not re.search(pattern, value):
+            return True
+    return False
+
+
 def _positive_data_acceptance_beyond_schema(ctx, response, case):
     operation_id = case.operation.definition.raw.get("operationId", "")
     if response.status_code == 400 and refused_for_listed_reasons(operation_id, response.content):
+        return None
+    if path_parameters_break_their_schema(case):
         return None
     return _positive_data_acceptance(ctx, response, case)
 

@@ -189,6 +189,40 @@ fn lower_camel(snake: &str) -> String {
     out
 }
 
+/// True when a number's schema (its bounds and values; an `anyOf` of [`admit_default`] lets 0
+/// through by construction) lets 0 through.
+fn admits_zero(object: &Map<String, Value>) -> bool {
+    let number = |key: &str| object.get(key).and_then(Value::as_f64);
+    let exclusive = |key: &str| object.get(key).and_then(Value::as_bool) == Some(true);
+    number("minimum").is_none_or(|min| min < 0.0 || (min == 0.0 && !exclusive("exclusiveMinimum")))
+        && number("maximum")
+            .is_none_or(|max| max > 0.0 || (max == 0.0 && !exclusive("exclusiveMaximum")))
+        && object
+            .get("enum")
+            .and_then(Value::as_array)
+            .is_none_or(|values| values.iter().any(|v| v.as_f64() == Some(0.0)))
+}
+
+/// True when `schema` (of a scalar of `kind`, rules applied) accepts the type's default value,
+/// which proto3 JSON also reads from an absent field or `null`: then the field cannot be
+/// required in JSON, whatever its field behaviour says (an exam score of 0 is a score).
+pub fn accepts_default(kind: &Kind, schema: &Value) -> bool {
+    let Some(object) = schema.as_object() else {
+        return false;
+    };
+    match kind {
+        Kind::Bool => true,
+        Kind::Int32
+        | Kind::Sint32
+        | Kind::Sfixed32
+        | Kind::Uint32
+        | Kind::Fixed32
+        | Kind::Double
+        | Kind::Float => admits_zero(object),
+        _ => false,
+    }
+}
+
 /// `buf.validate.Ignore.IGNORE_IF_ZERO_VALUE`: the rules hold unless the field has its default.
 const IGNORE_IF_ZERO_VALUE: i32 = 1;
 
@@ -228,17 +262,7 @@ pub fn admit_default(kind: &Kind, schema: &mut Value) {
         | Kind::Fixed32
         | Kind::Double
         | Kind::Float => {
-            let number = |key: &str| object.get(key).and_then(Value::as_f64);
-            let exclusive = |key: &str| object.get(key).and_then(Value::as_bool) == Some(true);
-            let zero_allowed = number("minimum")
-                .is_none_or(|min| min < 0.0 || (min == 0.0 && !exclusive("exclusiveMinimum")))
-                && number("maximum")
-                    .is_none_or(|max| max > 0.0 || (max == 0.0 && !exclusive("exclusiveMaximum")))
-                && object
-                    .get("enum")
-                    .and_then(Value::as_array)
-                    .is_none_or(|values| values.iter().any(|v| v.as_f64() == Some(0.0)));
-            if zero_allowed {
+            if admits_zero(object) {
                 return;
             }
             let keys = [

@@ -15,6 +15,7 @@ use crate::template::Segment;
 /// `google.api.FieldBehavior` values the document uses.
 const REQUIRED: i32 = 2;
 const OUTPUT_ONLY: i32 = 3;
+const IDENTIFIER: i32 = 8;
 
 /// How deep query parameters follow nested messages.
 const MAX_QUERY_DEPTH: usize = 3;
@@ -535,6 +536,11 @@ impl Generator {
                     if prefix.len() == 1
                         && (self.behaviors(&field).contains(&REQUIRED)
                             || self.constraints.required(&field))
+                        && (field.is_list()
+                            || !crate::constraints::accepts_default(
+                                &field.kind(),
+                                &parameter["schema"],
+                            ))
                     {
                         parameter["required"] = json!(true);
                     }
@@ -631,7 +637,11 @@ impl Generator {
         };
         for field in message.fields().filter(|f| include(f)) {
             let behaviors = self.behaviors(&field);
-            let mut schema = self.field_schema(&field, inner);
+            // A resource's own name in a request body is not input: a create ignores it and an
+            // update takes it from the path (AIP-203 IDENTIFIER).
+            let identifier = side != Side::Response && behaviors.contains(&IDENTIFIER);
+            let field_side = if identifier { Side::Response } else { inner };
+            let mut schema = self.field_schema(&field, field_side);
             if side == Side::Update
                 && !field.is_list()
                 && !field.is_map()
@@ -642,8 +652,17 @@ impl Generator {
                 crate::constraints::admit_default(&field.kind(), &mut schema);
             }
             let comment = self.comments.field(&field).map(str::to_owned);
-            let read_only = behaviors.contains(&OUTPUT_ONLY);
-            if comment.is_some() || read_only {
+            let read_only = behaviors.contains(&OUTPUT_ONLY) || identifier;
+            let required_here = side == Side::Request
+                && (behaviors.contains(&REQUIRED) || self.constraints.required(&field))
+                && !read_only
+                && (field.is_list()
+                    || field.is_map()
+                    || !crate::constraints::accepts_default(&field.kind(), &schema));
+            // proto3 JSON reads `null` as the field's default: an optional request field
+            // accepts it.
+            let nullable = side != Side::Response && !required_here && !read_only;
+            if comment.is_some() || read_only || nullable {
                 // Siblings of $ref are ignored in OpenAPI 3.0, so wrap it.
                 if schema.get("$ref").is_some() {
                     schema = json!({ "allOf": [schema] });
@@ -659,11 +678,14 @@ impl Generator {
                 if read_only {
                     schema["readOnly"] = json!(true);
                 }
+                if nullable {
+                    schema["nullable"] = json!(true);
+                    if let Some(Value::Array(values)) = schema.get_mut("enum") {
+                        values.push(Value::Null);
+                    }
+                }
             }
-            if side == Side::Request
-                && (behaviors.contains(&REQUIRED) || self.constraints.required(&field))
-                && !read_only
-            {
+            if required_here {
                 required.push(json!(field.json_name()));
             }
             properties.insert(field.json_name().to_owned(), schema);
