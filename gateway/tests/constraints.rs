@@ -195,6 +195,12 @@ fn identifier_date_text_and_request_id_patterns_agree_with_the_services_checks()
     let segment = regex(&parameter(get, "secretary").unwrap()["schema"]);
     let date = regex(request_property(
         &doc,
+        "shequ.personnel.v1.Violation-request",
+        "occurredOn",
+    ));
+    // No serving secretary was born before 1920 (personnel's `domain::plausible::EARLIEST_BIRTH`).
+    let birth_date = regex(request_property(
+        &doc,
         "shequ.personnel.v1.Secretary-request",
         "birthDate",
     ));
@@ -224,9 +230,11 @@ fn identifier_date_text_and_request_id_patterns_agree_with_the_services_checks()
             inputs.below(14),
             inputs.below(33)
         );
+        let parsed = shequ_kit::convert::parse_date("d", &text).ok();
+        assert_eq!(date.is_match(&text), parsed.is_some(), "{text}");
         assert_eq!(
-            date.is_match(&text),
-            shequ_kit::convert::parse_date("d", &text).is_ok(),
+            birth_date.is_match(&text),
+            parsed.is_some_and(|d| d >= chrono::NaiveDate::from_ymd_opt(1920, 1, 1).unwrap()),
             "{text}"
         );
 
@@ -256,8 +264,10 @@ fn identifier_date_text_and_request_id_patterns_agree_with_the_services_checks()
         ("2024-02-29", true),
         ("2023-02-29", false),
         ("2023-04-31", false),
+        ("1920-02-29", true),
     ] {
         assert_eq!(date.is_match(text), valid, "{text}");
+        assert_eq!(birth_date.is_match(text), valid, "{text}");
         assert_eq!(shequ_kit::convert::parse_date("d", text).is_ok(), valid);
     }
 }
