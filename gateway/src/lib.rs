@@ -13,6 +13,7 @@
 //! - [`codec`], [`backend`]: one pooled channel per backend and a raw-bytes unary call;
 //! - [`errors`]: every failure → HTTP status and `application/problem+json`;
 //! - [`openapi`]: the OpenAPI 3.0.3 document; `docs.html` renders it at `/docs`;
+//!   [`constraints`]: the contracts' protovalidate rules as its JSON Schema keywords;
 //! - [`metrics`]: Prometheus counters and latency histograms by route template;
 //! - [`server`]: the handler, operational endpoints, access log, CORS.
 
@@ -20,6 +21,7 @@ pub mod auth;
 pub mod backend;
 pub mod codec;
 pub mod config;
+pub mod constraints;
 pub mod deadline;
 pub mod errors;
 pub mod limits;

@@ -8,12 +8,14 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use prost_reflect::{DescriptorPool, FieldDescriptor, Kind, MessageDescriptor, Value as PValue};
 use serde_json::{Map, Value, json};
 
+use crate::constraints::Constraints;
 use crate::routes::{BodyRule, Route, RouteTable};
 use crate::template::Segment;
 
 /// `google.api.FieldBehavior` values the document uses.
 const REQUIRED: i32 = 2;
 const OUTPUT_ONLY: i32 = 3;
+const IDENTIFIER: i32 = 8;
 
 /// How deep query parameters follow nested messages.
 const MAX_QUERY_DEPTH: usize = 3;
@@ -201,14 +203,29 @@ impl Comments {
     }
 }
 
+/// Which side of the API a schema describes. A message that is both sent and answered (a
+/// resource created, updated and read) gets one schema per side, so that what a response may
+/// hold (a masked value, an omitted default) never constrains a request and the other way round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// What the services answer: no input rules and nothing required (proto3 JSON omits defaults).
+    Response,
+    /// What a request carries: the protovalidate rules, and the REQUIRED fields (AIP-203).
+    Request,
+    /// The resource of an AIP-134 update: the rules, but nothing required at its top level
+    /// (without a mask, the fields the request sets change).
+    Update,
+}
+
 /// What the generator knows while walking.
 struct Generator {
     comments: Comments,
     behavior: Option<prost_reflect::ExtensionDescriptor>,
-    /// Messages reachable from a response: they never get `required` (proto3 JSON omits defaults).
+    constraints: Constraints,
+    /// Messages reachable from a response: their request-side schemas get a suffixed name.
     output_messages: HashSet<String>,
     schemas: BTreeMap<String, Value>,
-    pending: Vec<MessageDescriptor>,
+    pending: Vec<(MessageDescriptor, Side)>,
 }
 
 /// Builds the document.
@@ -220,6 +237,7 @@ pub fn document(pool: &DescriptorPool, routes: &RouteTable) -> Value {
     let mut generator = Generator {
         comments: Comments::new(pool),
         behavior: pool.get_extension_by_name("google.api.field_behavior"),
+        constraints: Constraints::new(pool),
         output_messages,
         schemas: BTreeMap::new(),
         pending: Vec::new(),
@@ -258,12 +276,11 @@ pub fn document(pool: &DescriptorPool, routes: &RouteTable) -> Value {
             .insert(route.method.as_str().to_ascii_lowercase(), operation);
     }
 
-    while let Some(message) = generator.pending.pop() {
-        if !generator.schemas.contains_key(message.full_name()) {
-            let schema = generator.message_schema(&message);
-            generator
-                .schemas
-                .insert(message.full_name().to_owned(), schema);
+    while let Some((message, side)) = generator.pending.pop() {
+        let name = generator.schema_name(&message, side);
+        if !generator.schemas.contains_key(&name) {
+            let schema = generator.message_schema(&message, side);
+            generator.schemas.insert(name, schema);
         }
     }
     let mut schemas: Map<String, Value> = generator.schemas.into_iter().collect();
@@ -349,8 +366,9 @@ impl Generator {
             .to_owned();
 
         let mut parameters = Vec::new();
-        for (name, variable) in &openapi.parameters {
+        for (position, (name, variable)) in openapi.parameters.iter().enumerate() {
             let mut description = String::new();
+            let mut schema = json!({ "type": "string", "minLength": 1 });
             if let Some(v) = variable {
                 let fields = &route.variable_fields[*v];
                 let field_path = fields
@@ -372,13 +390,37 @@ impl Generator {
                     description.push(' ');
                     description.push_str(comment);
                 }
+                // The field's declared pattern, cut down to this wildcard's segment.
+                let segments: Vec<Option<&str>> = route.template.segments
+                    [variable.start..variable.end]
+                    .iter()
+                    .map(|s| match s {
+                        Segment::Literal(l) => Some(l.as_str()),
+                        Segment::Single | Segment::Multi => None,
+                    })
+                    .collect();
+                let wildcard = openapi.parameters[..position]
+                    .iter()
+                    .filter(|(_, other)| *other == Some(*v))
+                    .count();
+                let index = segments
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.is_none())
+                    .nth(wildcard)
+                    .map(|(i, _)| i);
+                if let (Some(field), Some(index)) = (fields.last(), index)
+                    && let Some(segment) = self.constraints.segment_pattern(field, &segments, index)
+                {
+                    schema = json!({ "type": "string", "pattern": segment });
+                }
             }
             parameters.push(json!({
                 "name": name,
                 "in": "path",
                 "required": true,
                 "description": description,
-                "schema": { "type": "string", "minLength": 1 },
+                "schema": schema,
             }));
         }
         if !matches!(route.body, BodyRule::Whole) {
@@ -422,8 +464,8 @@ impl Generator {
             json!({ "*/*": { "schema": { "type": "string" } } })
         } else {
             let response_schema = match &route.response_body {
-                Some(field) => self.field_schema(field),
-                None => self.message_ref(&rpc.output()),
+                Some(field) => self.field_schema(field, Side::Response),
+                None => self.message_ref(&rpc.output(), Side::Response),
             };
             json!({ "application/json": { "schema": response_schema } })
         };
@@ -501,7 +543,7 @@ impl Generator {
                     let mut parameter = json!({
                         "name": name,
                         "in": "query",
-                        "schema": self.field_schema(&field),
+                        "schema": self.field_schema(&field, Side::Request),
                     });
                     if field.is_list() {
                         parameter["style"] = json!("form");
@@ -510,7 +552,15 @@ impl Generator {
                     if let Some(comment) = self.comments.field(&field) {
                         parameter["description"] = json!(comment);
                     }
-                    if prefix.len() == 1 && self.behaviors(&field).contains(&REQUIRED) {
+                    if prefix.len() == 1
+                        && (self.behaviors(&field).contains(&REQUIRED)
+                            || self.constraints.required(&field))
+                        && (field.is_list()
+                            || !crate::constraints::accepts_default(
+                                &field.kind(),
+                                &parameter["schema"],
+                            ))
+                    {
                         parameter["required"] = json!(true);
                     }
                     out.push(parameter);
@@ -524,10 +574,18 @@ impl Generator {
         let input = route.rpc.input();
         let (schema, required) = match &route.body {
             BodyRule::None => return None,
-            BodyRule::Field(field) => (
-                self.field_schema(field),
-                self.behaviors(field).contains(&REQUIRED),
-            ),
+            BodyRule::Field(field) => {
+                // The resource of an AIP-134 update (a request with an update_mask).
+                let side = if input.get_field_by_name("update_mask").is_some() {
+                    Side::Update
+                } else {
+                    Side::Request
+                };
+                (
+                    self.field_schema(field, side),
+                    self.behaviors(field).contains(&REQUIRED),
+                )
+            }
             BodyRule::Whole => {
                 // The request message minus what the path sets.
                 let bound: HashSet<u32> = route
@@ -537,9 +595,10 @@ impl Generator {
                     .map(|f| f[0].number())
                     .collect();
                 if bound.is_empty() {
-                    (self.message_ref(&input), true)
+                    (self.message_ref(&input, Side::Request), true)
                 } else {
-                    let mut schema = self.object_schema(&input, |f| !bound.contains(&f.number()));
+                    let mut schema =
+                        self.object_schema(&input, Side::Request, |f| !bound.contains(&f.number()));
                     schema["title"] = json!(format!("{} (without path fields)", input.name()));
                     (schema, true)
                 }
@@ -553,18 +612,31 @@ impl Generator {
         Some(json!({ "required": required, "content": content }))
     }
 
-    fn message_ref(&mut self, message: &MessageDescriptor) -> Value {
+    /// The component name of `message`'s schema on `side`: its full name, suffixed on the
+    /// request side of a message that responses use too.
+    fn schema_name(&self, message: &MessageDescriptor, side: Side) -> String {
+        let name = message.full_name();
+        match side {
+            Side::Response => name.to_owned(),
+            Side::Request if !self.output_messages.contains(name) => name.to_owned(),
+            Side::Request => format!("{name}-request"),
+            Side::Update => format!("{name}-update"),
+        }
+    }
+
+    fn message_ref(&mut self, message: &MessageDescriptor, side: Side) -> Value {
         if let Some(schema) = wkt_schema(message.full_name()) {
             return schema;
         }
-        if !self.schemas.contains_key(message.full_name()) {
-            self.pending.push(message.clone());
+        let name = self.schema_name(message, side);
+        if !self.schemas.contains_key(&name) {
+            self.pending.push((message.clone(), side));
         }
-        json!({ "$ref": format!("#/components/schemas/{}", message.full_name()) })
+        json!({ "$ref": format!("#/components/schemas/{name}") })
     }
 
-    fn message_schema(&mut self, message: &MessageDescriptor) -> Value {
-        let mut schema = self.object_schema(message, |_| true);
+    fn message_schema(&mut self, message: &MessageDescriptor, side: Side) -> Value {
+        let mut schema = self.object_schema(message, side, |_| true);
         if let Some(comment) = self.comments.message(message) {
             schema["description"] = json!(comment);
         }
@@ -574,17 +646,44 @@ impl Generator {
     fn object_schema(
         &mut self,
         message: &MessageDescriptor,
+        side: Side,
         include: impl Fn(&FieldDescriptor) -> bool,
     ) -> Value {
         let mut properties = Map::new();
         let mut required = Vec::new();
-        let input_only = !self.output_messages.contains(message.full_name());
+        // An update's nested messages are replaced whole, so they are complete requests.
+        let inner = match side {
+            Side::Response => Side::Response,
+            Side::Request | Side::Update => Side::Request,
+        };
         for field in message.fields().filter(|f| include(f)) {
             let behaviors = self.behaviors(&field);
-            let mut schema = self.field_schema(&field);
+            // A resource's own name in a request body is not input: a create ignores it and an
+            // update takes it from the path (AIP-203 IDENTIFIER).
+            let identifier = side != Side::Response && behaviors.contains(&IDENTIFIER);
+            let field_side = if identifier { Side::Response } else { inner };
+            let mut schema = self.field_schema(&field, field_side);
+            if side == Side::Update
+                && !field.is_list()
+                && !field.is_map()
+                && !field.supports_presence()
+            {
+                // Without a mask, an update changes the fields the request sets: a default
+                // value leaves the field as it is (AIP-134).
+                crate::constraints::admit_default(&field.kind(), &mut schema);
+            }
             let comment = self.comments.field(&field).map(str::to_owned);
-            let read_only = behaviors.contains(&OUTPUT_ONLY);
-            if comment.is_some() || read_only {
+            let read_only = behaviors.contains(&OUTPUT_ONLY) || identifier;
+            let required_here = side == Side::Request
+                && (behaviors.contains(&REQUIRED) || self.constraints.required(&field))
+                && !read_only
+                && (field.is_list()
+                    || field.is_map()
+                    || !crate::constraints::accepts_default(&field.kind(), &schema));
+            // proto3 JSON reads `null` as the field's default: an optional request field
+            // accepts it.
+            let nullable = side != Side::Response && !required_here && !read_only;
+            if comment.is_some() || read_only || nullable {
                 // Siblings of $ref are ignored in OpenAPI 3.0, so wrap it.
                 if schema.get("$ref").is_some() {
                     schema = json!({ "allOf": [schema] });
@@ -600,8 +699,14 @@ impl Generator {
                 if read_only {
                     schema["readOnly"] = json!(true);
                 }
+                if nullable {
+                    schema["nullable"] = json!(true);
+                    if let Some(Value::Array(values)) = schema.get_mut("enum") {
+                        values.push(Value::Null);
+                    }
+                }
             }
-            if input_only && behaviors.contains(&REQUIRED) && !read_only {
+            if required_here {
                 required.push(json!(field.json_name()));
             }
             properties.insert(field.json_name().to_owned(), schema);
@@ -617,23 +722,28 @@ impl Generator {
         schema
     }
 
-    /// Schema of a field's JSON value.
-    fn field_schema(&mut self, field: &FieldDescriptor) -> Value {
-        if let Kind::Message(entry) = field.kind()
+    /// Schema of a field's JSON value; on the request side with the field's declared rules.
+    fn field_schema(&mut self, field: &FieldDescriptor, side: Side) -> Value {
+        let mut schema = if let Kind::Message(entry) = field.kind()
             && field.is_map()
         {
-            let value_schema = self.kind_schema(&entry.map_entry_value_field().kind());
-            return json!({ "type": "object", "additionalProperties": value_schema });
-        }
-        let single = self.kind_schema(&field.kind());
-        if field.is_list() {
-            json!({ "type": "array", "items": single })
+            let value_schema = self.kind_schema(&entry.map_entry_value_field().kind(), side);
+            json!({ "type": "object", "additionalProperties": value_schema })
         } else {
-            single
+            let single = self.kind_schema(&field.kind(), side);
+            if field.is_list() {
+                json!({ "type": "array", "items": single })
+            } else {
+                single
+            }
+        };
+        if side != Side::Response {
+            self.constraints.apply(field, &mut schema);
         }
+        schema
     }
 
-    fn kind_schema(&mut self, kind: &Kind) -> Value {
+    fn kind_schema(&mut self, kind: &Kind, side: Side) -> Value {
         match kind {
             Kind::Double => json!({ "type": "number", "format": "double" }),
             Kind::Float => json!({ "type": "number", "format": "float" }),
@@ -674,7 +784,7 @@ impl Generator {
                 description.push_str(&described.join("\n"));
                 json!({ "type": "string", "title": e.full_name(), "enum": names, "description": description })
             }
-            Kind::Message(message) => self.message_ref(message),
+            Kind::Message(message) => self.message_ref(message, side),
         }
     }
 }

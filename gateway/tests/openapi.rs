@@ -94,7 +94,8 @@ fn bodies_follow_the_rule_and_other_fields_become_query_parameters() {
     let patch = &doc["paths"]["/v1/secretaries/{secretary}"]["patch"];
     assert_eq!(
         patch["requestBody"]["content"]["application/json"]["schema"]["$ref"],
-        "#/components/schemas/shequ.personnel.v1.Secretary"
+        "#/components/schemas/shequ.personnel.v1.Secretary-update",
+        "an update's resource has its own schema: nothing required, defaults leave fields as they are"
     );
     let mask = parameter(patch, "updateMask");
     assert_eq!(
@@ -132,7 +133,7 @@ fn bodies_follow_the_rule_and_other_fields_become_query_parameters() {
     let list = &doc["paths"]["/v1/regions/{region}/secretaries"]["get"];
     assert_eq!(
         parameter(list, "pageSize")["schema"],
-        json!({ "type": "integer", "format": "int32" })
+        json!({ "type": "integer", "format": "int32", "minimum": 0 })
     );
     assert!(
         parameter(list, "pageToken")["description"]

@@ -152,6 +152,9 @@ pub enum Error {
 /// The most characters of a client's input an error repeats back.
 pub const MAX_ECHO_CHARS: usize = 128;
 
+/// The most field violations one error reports (see [`Error::invalid_all`]).
+pub const MAX_VIOLATIONS: usize = 20;
+
 /// `text` as an error may repeat it back to the client: at most [`MAX_ECHO_CHARS`] characters,
 /// then how many there were. Errors travel in gRPC trailers, where a client's 4 KB "name" echoed
 /// twice would overflow the header limits and turn a plain NOT_FOUND into a transport error.
@@ -177,14 +180,21 @@ impl Error {
         }
     }
 
-    /// A validation error carrying every violation found (empty `violations` is a bug).
-    pub fn invalid_all(violations: Vec<Violation>) -> Self {
+    /// A validation error carrying the violations found (empty `violations` is a bug): at most
+    /// [`MAX_VIOLATIONS`] of them, so that a request with hundreds of bad values (a batch) gets
+    /// an answer whose details fit in gRPC metadata; the message says how many were left out.
+    pub fn invalid_all(mut violations: Vec<Violation>) -> Self {
         let reason = violations.first().map_or("INVALID_ARGUMENT", |v| v.reason);
-        let message = violations
+        let left_out = violations.len().saturating_sub(MAX_VIOLATIONS);
+        violations.truncate(MAX_VIOLATIONS);
+        let mut message = violations
             .iter()
             .map(|v| format!("{}: {}", v.field, v.description))
             .collect::<Vec<_>>()
             .join("; ");
+        if left_out > 0 {
+            message.push_str(&format!("; and {left_out} more"));
+        }
         Error::InvalidArgument {
             reason,
             message: format!("invalid request: {message}"),
@@ -429,6 +439,38 @@ mod tests {
         let bad = details.bad_request().expect("bad request");
         assert_eq!(bad.field_violations[0].field, "secretary.id_number");
         assert_eq!(bad.field_violations[0].reason, "ID_NUMBER_CHECK_DIGIT");
+    }
+
+    #[test]
+    fn a_batch_of_bad_values_reports_a_bounded_number_of_violations() {
+        // 500 bad names, as a batch request can carry: every one reported would make trailers
+        // of ~60 KB, past HTTP/2 header limits (the call then fails as a transport error).
+        let violations = (0..500)
+            .map(|i| {
+                Violation::new(
+                    format!("secretaries[{i}]"),
+                    "RESOURCE_NAME_INVALID",
+                    "expected a resource name of the form secretaries/{id}, got \"\"",
+                )
+            })
+            .collect();
+        let status = Error::invalid_all(violations).into_status();
+        let bad = status
+            .get_error_details()
+            .bad_request()
+            .cloned()
+            .expect("bad request");
+        assert_eq!(bad.field_violations.len(), MAX_VIOLATIONS);
+        assert!(
+            status.message().ends_with("; and 480 more"),
+            "{}",
+            status.message()
+        );
+        assert!(
+            status.message().len() + status.details().len() < 8 * 1024,
+            "{} bytes",
+            status.message().len() + status.details().len()
+        );
     }
 
     #[test]
