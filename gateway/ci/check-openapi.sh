@@ -84,7 +84,8 @@ python3 "$root/gateway/ci/schemathesis_run.py" --config-file "$work/schemathesis
 status=$?
 cd "$root"
 set -e
-tail -n 40 "$work/schemathesis.txt"
+# The summary; on a failure, everything before it too (each failing case with its reproduction).
+if [ "$status" = 0 ]; then tail -n 40 "$work/schemathesis.txt"; else cat "$work/schemathesis.txt"; fi
 # What the gateway answered during the run, by status (from its own metrics).
 curl -sSf "$gateway/metrics" | python3 -c '
 import collections, re, sys

@@ -240,6 +240,11 @@ fn apply_pairs(
         if credential_parameter && key == API_KEY_PARAMETER {
             continue; // the gateway's credential, see routes::API_KEY_PARAMETER
         }
+        // A form has no null, and the document (like proto3 JSON) accepts null for an optional
+        // field: a form field given as `null` is a field not given.
+        if source == ParameterSource::Form && raw == "null" {
+            continue;
+        }
         if source == ParameterSource::Query && matches!(route.body, BodyRule::Whole) {
             return Err(bad(format!(
                 "this operation takes every field in the body; query parameter {key} is not accepted"

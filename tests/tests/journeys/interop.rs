@@ -44,10 +44,11 @@ async fn an_open311_client_files_and_follows_a_request_with_its_api_key_and_read
     );
     assert_eq!(list[0]["type"], "realtime");
 
-    // a request, form-encoded as GeoReport clients send it, the key in the body
+    // a request, form-encoded as GeoReport clients send it, the key in the body; `null` (which
+    // the document allows for optional fields and a form can only spell as text) is not given
     let form = format!(
         "api_key={key}&service_code=flood&address_id={COMMUNITY}&lat=22.53&long=113.92\
-         &description=%E7%A7%AF%E6%B0%B4&email=someone%40example.com"
+         &description=%E7%A7%AF%E6%B0%B4&email=someone%40example.com&jurisdiction_id=null"
     );
     let created = stack
         .send(
