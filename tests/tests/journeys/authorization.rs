@@ -114,6 +114,17 @@ const WARNING_SUPERVISORS: &[Role] = &[
     Role::StreetOfficer,
 ];
 
+/// Evaluation's schemes: every role with evaluation duties (assessors too), in its own province.
+const EVALUATION_READERS: &[Role] = &[
+    Role::ProvinceAdmin,
+    Role::CityAdmin,
+    Role::DistrictAdmin,
+    Role::StreetOfficer,
+    Role::Secretary,
+    Role::Assessor,
+    Role::Integration,
+];
+
 /// What an out-of-scope caller with an allowed role names.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
@@ -592,6 +603,21 @@ fn decisions(rpc: &str) -> Option<Vec<Decision>> {
         }
         "shequ.training.v1.TrainingService.ListAuditEntries" => Some(read(AUDITOR, Named)),
         "shequ.training.v1.TrainingService.VerifyAuditLog" => Some(read(AUDITOR, Named)),
+        // evaluation: schemes read by every role with evaluation duties in its own province,
+        // created by its province administrator
+        "shequ.evaluation.v1.EvaluationService.CreateIndicatorScheme" => one(decide(
+            PROVINCE_ADMIN,
+            Named,
+            Shared,
+            |_, _| Some(json!({"year": 2026})),
+            no_query,
+        )),
+        "shequ.evaluation.v1.EvaluationService.GetIndicatorScheme"
+        | "shequ.evaluation.v1.EvaluationService.ListIndicatorSchemes" => {
+            Some(read(EVALUATION_READERS, Named))
+        }
+        "shequ.evaluation.v1.EvaluationService.ListAuditEntries" => Some(read(AUDITOR, Named)),
+        "shequ.evaluation.v1.EvaluationService.VerifyAuditLog" => Some(read(AUDITOR, Named)),
         "shequ.warnings.v1.WarningsService.GetWarningPolicy" => Some(read(WARNING_READERS, Named)),
         "shequ.warnings.v1.WarningsService.UpdateWarningPolicy" => one(decide(
             PROVINCE_ADMIN,
@@ -850,6 +876,9 @@ impl Fixtures {
             }
             "provinces/*/careerPolicy" => format!("provinces/{GUANGDONG}/careerPolicy"),
             "provinces/*/warningPolicy" => format!("provinces/{GUANGDONG}/warningPolicy"),
+            "provinces/*/indicatorSchemes/*" => {
+                format!("provinces/{GUANGDONG}/indicatorSchemes/2026-current")
+            }
             "provinces/*/negativeListItems/*" => {
                 format!("provinces/{GUANGDONG}/negativeListItems/NL01")
             }
