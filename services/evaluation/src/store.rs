@@ -1,7 +1,10 @@
 //! SQL over the evaluation service's own database. Writes run on the call's [`AuditedTx`];
 //! reads on the pool. Every statement is portable between SQLite and PostgreSQL.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use shequ_kit::{
     Error,
     call::AuditedTx,
@@ -231,4 +234,438 @@ pub async fn schemes(
     .fetch_all(db.pool())
     .await?;
     rows.into_iter().map(decode_scheme).collect()
+}
+
+// ------------------------------------------------------------------------------------------------
+// Assessments
+
+/// The active secretaries serving under a region (its code prefix), by name.
+pub async fn roster_under(db: &Database, prefix: &str) -> Result<Vec<Serving>, Error> {
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT secretary, region, active FROM secretary_roster \
+         WHERE active = 1 AND region LIKE $1 ORDER BY secretary",
+    )
+    .bind(format!("{prefix}%"))
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(secretary, region, active)| Serving {
+            secretary,
+            region,
+            active: active != 0,
+        })
+        .collect())
+}
+
+/// A quarterly assessment.
+#[derive(Debug, Clone)]
+pub struct Quarterly {
+    pub secretary: String,
+    pub year: i32,
+    pub quarter: i32,
+    pub region: String,
+    pub scores: BTreeMap<String, f64>,
+    pub evidence: Vec<String>,
+    pub note: String,
+    pub assessed_by: String,
+    pub create_time: DateTime<Utc>,
+}
+
+type QuarterlyRow = (
+    String,
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+);
+
+fn decode_quarterly(row: QuarterlyRow) -> Result<Quarterly, Error> {
+    let (secretary, year, quarter, region, scores, evidence, note, assessed_by, at) = row;
+    Ok(Quarterly {
+        secretary,
+        year: year as i32,
+        quarter: quarter as i32,
+        region,
+        scores: serde_json::from_str(&scores).map_err(internal)?,
+        evidence: serde_json::from_str(&evidence).map_err(internal)?,
+        note,
+        assessed_by,
+        create_time: from_db_time(&at)?,
+    })
+}
+
+const QUARTERLY_COLUMNS: &str =
+    "secretary, year, quarter, region, scores, evidence, note, assessed_by, create_time";
+
+/// Stores a quarterly assessment; false when the quarter was already assessed.
+pub(crate) async fn insert_quarterly(tx: &mut AuditedTx, q: &Quarterly) -> Result<bool, Error> {
+    let done = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO quarterly_assessments ({QUARTERLY_COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING"
+    )))
+    .bind(&q.secretary)
+    .bind(i64::from(q.year))
+    .bind(i64::from(q.quarter))
+    .bind(&q.region)
+    .bind(serde_json::to_string(&q.scores).map_err(internal)?)
+    .bind(serde_json::to_string(&q.evidence).map_err(internal)?)
+    .bind(&q.note)
+    .bind(&q.assessed_by)
+    .bind(to_db_time(q.create_time))
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A secretary's quarterly assessments of a year, by quarter.
+pub async fn quarterlies(
+    db: &Database,
+    secretary: &str,
+    year: i32,
+) -> Result<Vec<Quarterly>, Error> {
+    let rows: Vec<QuarterlyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {QUARTERLY_COLUMNS} FROM quarterly_assessments \
+         WHERE secretary = $1 AND year = $2 ORDER BY quarter"
+    )))
+    .bind(secretary)
+    .bind(i64::from(year))
+    .fetch_all(db.pool())
+    .await?;
+    rows.into_iter().map(decode_quarterly).collect()
+}
+
+/// The quarterly assessments of a year of every active secretary serving under `prefix`.
+pub async fn quarterlies_under(
+    db: &Database,
+    prefix: &str,
+    year: i32,
+) -> Result<Vec<Quarterly>, Error> {
+    let columns = QUARTERLY_COLUMNS
+        .split(", ")
+        .map(|c| format!("q.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rows: Vec<QuarterlyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {columns} FROM quarterly_assessments q \
+         JOIN secretary_roster r ON r.secretary = q.secretary \
+         WHERE q.year = $1 AND r.active = 1 AND r.region LIKE $2 ORDER BY q.secretary, q.quarter"
+    )))
+    .bind(i64::from(year))
+    .bind(format!("{prefix}%"))
+    .fetch_all(db.pool())
+    .await?;
+    rows.into_iter().map(decode_quarterly).collect()
+}
+
+/// An engagement of an assessment organisation.
+#[derive(Debug, Clone)]
+pub struct Engagement {
+    pub id: String,
+    pub organisation: String,
+    pub assessor: String,
+    pub regions: Vec<String>,
+    pub year: i32,
+    pub engaged_by: String,
+    pub scope: String,
+    pub create_time: DateTime<Utc>,
+}
+
+type EngagementRow = (String, String, String, String, i64, String, String, String);
+
+fn decode_engagement(row: EngagementRow) -> Result<Engagement, Error> {
+    let (id, organisation, assessor, regions, year, engaged_by, scope, at) = row;
+    Ok(Engagement {
+        id,
+        organisation,
+        assessor,
+        regions: serde_json::from_str(&regions).map_err(internal)?,
+        year: year as i32,
+        engaged_by,
+        scope,
+        create_time: from_db_time(&at)?,
+    })
+}
+
+const ENGAGEMENT_COLUMNS: &str =
+    "id, organisation, assessor, regions, year, engaged_by, scope, create_time";
+
+pub(crate) async fn insert_engagement(tx: &mut AuditedTx, e: &Engagement) -> Result<(), Error> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO engagements ({ENGAGEMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    )))
+    .bind(&e.id)
+    .bind(&e.organisation)
+    .bind(&e.assessor)
+    .bind(serde_json::to_string(&e.regions).map_err(internal)?)
+    .bind(i64::from(e.year))
+    .bind(&e.engaged_by)
+    .bind(&e.scope)
+    .bind(to_db_time(e.create_time))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn engagement(db: &Database, id: &str) -> Result<Option<Engagement>, Error> {
+    let row: Option<EngagementRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {ENGAGEMENT_COLUMNS} FROM engagements WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(db.pool())
+    .await?;
+    row.map(decode_engagement).transpose()
+}
+
+/// An annual external assessment.
+#[derive(Debug, Clone)]
+pub struct External {
+    pub secretary: String,
+    pub year: i32,
+    pub region: String,
+    pub score: f64,
+    pub evidence: Vec<String>,
+    pub engagement: String,
+    pub assessed_by: String,
+    pub create_time: DateTime<Utc>,
+}
+
+type ExternalRow = (String, i64, String, f64, String, String, String, String);
+
+const EXTERNAL_COLUMNS: &str =
+    "secretary, year, region, score, evidence, engagement, assessed_by, create_time";
+
+fn decode_external(row: ExternalRow) -> Result<External, Error> {
+    let (secretary, year, region, score, evidence, engagement, assessed_by, at) = row;
+    Ok(External {
+        secretary,
+        year: year as i32,
+        region,
+        score,
+        evidence: serde_json::from_str(&evidence).map_err(internal)?,
+        engagement,
+        assessed_by,
+        create_time: from_db_time(&at)?,
+    })
+}
+
+/// Stores an external assessment; false when the year was already assessed.
+pub(crate) async fn insert_external(tx: &mut AuditedTx, e: &External) -> Result<bool, Error> {
+    let done = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO external_assessments ({EXTERNAL_COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING"
+    )))
+    .bind(&e.secretary)
+    .bind(i64::from(e.year))
+    .bind(&e.region)
+    .bind(e.score)
+    .bind(serde_json::to_string(&e.evidence).map_err(internal)?)
+    .bind(&e.engagement)
+    .bind(&e.assessed_by)
+    .bind(to_db_time(e.create_time))
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The external assessments of a year of every active secretary serving under `prefix`.
+pub async fn externals_under(
+    db: &Database,
+    prefix: &str,
+    year: i32,
+) -> Result<Vec<External>, Error> {
+    let columns = EXTERNAL_COLUMNS
+        .split(", ")
+        .map(|c| format!("e.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rows: Vec<ExternalRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {columns} FROM external_assessments e \
+         JOIN secretary_roster r ON r.secretary = e.secretary \
+         WHERE e.year = $1 AND r.active = 1 AND r.region LIKE $2"
+    )))
+    .bind(i64::from(year))
+    .bind(format!("{prefix}%"))
+    .fetch_all(db.pool())
+    .await?;
+    rows.into_iter().map(decode_external).collect()
+}
+
+/// A special assessment (X indicator).
+#[derive(Debug, Clone)]
+pub struct Special {
+    pub id: String,
+    pub secretary: String,
+    pub year: i32,
+    pub region: String,
+    pub indicator: String,
+    pub points: f64,
+    pub evidence: Vec<String>,
+    pub assessed_by: String,
+    pub create_time: DateTime<Utc>,
+}
+
+pub(crate) async fn insert_special(tx: &mut AuditedTx, s: &Special) -> Result<(), Error> {
+    sqlx::query(
+        "INSERT INTO special_assessments (id, secretary, year, region, indicator, points, \
+         evidence, assessed_by, create_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&s.id)
+    .bind(&s.secretary)
+    .bind(i64::from(s.year))
+    .bind(&s.region)
+    .bind(&s.indicator)
+    .bind(s.points)
+    .bind(serde_json::to_string(&s.evidence).map_err(internal)?)
+    .bind(&s.assessed_by)
+    .bind(to_db_time(s.create_time))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// (secretary, indicator, points) of the special assessments of a year under `prefix`, in the
+/// order they were recorded.
+pub async fn specials_under(
+    db: &Database,
+    prefix: &str,
+    year: i32,
+) -> Result<Vec<(String, String, f64)>, Error> {
+    Ok(sqlx::query_as(
+        "SELECT s.secretary, s.indicator, s.points FROM special_assessments s \
+         JOIN secretary_roster r ON r.secretary = s.secretary \
+         WHERE s.year = $1 AND r.active = 1 AND r.region LIKE $2 ORDER BY s.create_time, s.id",
+    )
+    .bind(i64::from(year))
+    .bind(format!("{prefix}%"))
+    .fetch_all(db.pool())
+    .await?)
+}
+
+// ------------------------------------------------------------------------------------------------
+// Annual results
+
+/// One line of a stored breakdown.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredLine {
+    pub item: String,
+    pub value: f64,
+    pub weight: f64,
+    pub source: String,
+    pub as_of: String,
+    pub explanation: String,
+}
+
+/// A finalised annual result.
+#[derive(Debug, Clone)]
+pub struct StoredResult {
+    pub secretary: String,
+    pub year: i32,
+    pub region: String,
+    pub score: f64,
+    pub internal: f64,
+    pub external: f64,
+    pub x_points: f64,
+    pub quarters: Vec<i32>,
+    pub scheme: String,
+    pub breakdown: Vec<StoredLine>,
+    pub finalise_time: DateTime<Utc>,
+}
+
+type ResultRow = (
+    String,
+    i64,
+    String,
+    f64,
+    f64,
+    f64,
+    f64,
+    String,
+    String,
+    String,
+    String,
+);
+
+const RESULT_COLUMNS: &str = "secretary, year, region, score, internal, external, x_points, \
+     quarters, scheme, breakdown, finalise_time";
+
+fn decode_result(row: ResultRow) -> Result<StoredResult, Error> {
+    let (
+        secretary,
+        year,
+        region,
+        score,
+        internal_,
+        external,
+        x_points,
+        quarters,
+        scheme,
+        lines,
+        at,
+    ) = row;
+    Ok(StoredResult {
+        secretary,
+        year: year as i32,
+        region,
+        score,
+        internal: internal_,
+        external,
+        x_points,
+        quarters: serde_json::from_str(&quarters).map_err(internal)?,
+        scheme,
+        breakdown: serde_json::from_str(&lines).map_err(internal)?,
+        finalise_time: from_db_time(&at)?,
+    })
+}
+
+/// Stores a result unless the year is already final for the secretary (false then).
+pub(crate) async fn insert_result(tx: &mut AuditedTx, r: &StoredResult) -> Result<bool, Error> {
+    let done = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO annual_results ({RESULT_COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING"
+    )))
+    .bind(&r.secretary)
+    .bind(i64::from(r.year))
+    .bind(&r.region)
+    .bind(r.score)
+    .bind(r.internal)
+    .bind(r.external)
+    .bind(r.x_points)
+    .bind(serde_json::to_string(&r.quarters).map_err(internal)?)
+    .bind(&r.scheme)
+    .bind(serde_json::to_string(&r.breakdown).map_err(internal)?)
+    .bind(to_db_time(r.finalise_time))
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn result(
+    db: &Database,
+    secretary: &str,
+    year: i32,
+) -> Result<Option<StoredResult>, Error> {
+    let row: Option<ResultRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {RESULT_COLUMNS} FROM annual_results WHERE secretary = $1 AND year = $2"
+    )))
+    .bind(secretary)
+    .bind(i64::from(year))
+    .fetch_optional(db.pool())
+    .await?;
+    row.map(decode_result).transpose()
+}
+
+/// The secretaries under `prefix` whose year is already final.
+pub async fn final_under(db: &Database, prefix: &str, year: i32) -> Result<Vec<String>, Error> {
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT secretary FROM annual_results WHERE year = $1 AND region LIKE $2")
+            .bind(i64::from(year))
+            .bind(format!("{prefix}%"))
+            .fetch_all(db.pool())
+            .await?;
+    Ok(rows.into_iter().map(|(s,)| s).collect())
 }

@@ -125,6 +125,26 @@ const EVALUATION_READERS: &[Role] = &[
     Role::Integration,
 ];
 
+/// Quarterly and special assessments: street officers and district administrators in scope.
+const EVALUATION_OFFICERS: &[Role] = &[Role::DistrictAdmin, Role::StreetOfficer];
+/// A secretary's assessments and results: staff in scope, and the secretary their own.
+const EVALUATION_OWN_READERS: &[Role] = &[
+    Role::ProvinceAdmin,
+    Role::CityAdmin,
+    Role::DistrictAdmin,
+    Role::StreetOfficer,
+    Role::Secretary,
+];
+/// An engagement: administrators covering its regions, and its own assessor.
+const ENGAGEMENT_READERS: &[Role] = &[
+    Role::ProvinceAdmin,
+    Role::CityAdmin,
+    Role::DistrictAdmin,
+    Role::Assessor,
+];
+/// External assessments: assessors only.
+const ASSESSOR: &[Role] = &[Role::Assessor];
+
 /// What an out-of-scope caller with an allowed role names.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
@@ -616,6 +636,82 @@ fn decisions(rpc: &str) -> Option<Vec<Decision>> {
         | "shequ.evaluation.v1.EvaluationService.ListIndicatorSchemes" => {
             Some(read(EVALUATION_READERS, Named))
         }
+        "shequ.evaluation.v1.EvaluationService.CreateQuarterlyAssessment" => one(decide(
+            EVALUATION_OFFICERS,
+            Stored,
+            Shared,
+            // a quarter of its own for each permitted call (one assessment per quarter)
+            |_, n| {
+                Some(json!({
+                    "year": 2001 + (n / 4) % 20,
+                    "quarter": n % 4 + 1,
+                    "scores": [{"indicator": "satisfaction", "score": 80}],
+                    "evidenceLinks": ["https://docs.example.cn/kaohe"],
+                }))
+            },
+            no_query,
+        )),
+        "shequ.evaluation.v1.EvaluationService.ListQuarterlyAssessments" => one(decide(
+            EVALUATION_OWN_READERS,
+            Stored,
+            Shared,
+            no_body,
+            |_| "year=2026".into(),
+        )),
+        "shequ.evaluation.v1.EvaluationService.CreateEngagement" => one(decide(
+            ADMINS,
+            Named,
+            Shared,
+            |_, _| {
+                Some(
+                    json!({"organisation": "社会评估中心", "assessor": "org:pingjia", "regions": [NANSHAN], "year": 2026}),
+                )
+            },
+            no_query,
+        )),
+        "shequ.evaluation.v1.EvaluationService.GetEngagement" => {
+            Some(read(ENGAGEMENT_READERS, Stored))
+        }
+        // only the engaged assessor (the fixture engages district A's in-scope assessor for
+        // 2025; one assessment per secretary and year, and one permitted call)
+        "shequ.evaluation.v1.EvaluationService.CreateExternalAssessment" => one(decide(
+            ASSESSOR,
+            Stored,
+            Shared,
+            |f, _| {
+                Some(json!({
+                    "year": 2025,
+                    "score": 75,
+                    "evidenceLinks": ["https://pingjia.example.cn/report"],
+                    "engagement": f.engagement,
+                }))
+            },
+            no_query,
+        )),
+        "shequ.evaluation.v1.EvaluationService.CreateSpecialAssessment" => one(decide(
+            EVALUATION_OFFICERS,
+            Stored,
+            Shared,
+            |_, _| {
+                Some(json!({
+                    "year": 2026,
+                    "indicator": "risk",
+                    "points": 2,
+                    "evidenceLinks": ["https://docs.example.cn/x"],
+                }))
+            },
+            no_query,
+        )),
+        "shequ.evaluation.v1.EvaluationService.FinaliseAnnualResults" => one(decide(
+            ADMINS,
+            Named,
+            Shared,
+            |_, _| Some(json!({"year": 2026})),
+            no_query,
+        )),
+        "shequ.evaluation.v1.EvaluationService.GetAnnualResult" => {
+            Some(read(EVALUATION_OWN_READERS, Stored))
+        }
         "shequ.evaluation.v1.EvaluationService.ListAuditEntries" => Some(read(AUDITOR, Named)),
         "shequ.evaluation.v1.EvaluationService.VerifyAuditLog" => Some(read(AUDITOR, Named)),
         "shequ.warnings.v1.WarningsService.GetWarningPolicy" => Some(read(WARNING_READERS, Named)),
@@ -852,6 +948,10 @@ struct Fixtures {
     terminal: String,
     terminal_key: String,
     webhook_endpoint: String,
+    /// Evaluation: an engagement of district A's in-scope assessor (2025), and the shared
+    /// secretary's finalised 2026 result.
+    engagement: String,
+    annual_result: String,
 }
 
 impl Fixtures {
@@ -870,6 +970,8 @@ impl Fixtures {
             "provinces/*/thresholdRules/*" => self.rule.clone(),
             "terminals/*" => self.terminal.clone(),
             "webhookEndpoints/*" => self.webhook_endpoint.clone(),
+            "engagements/*" => self.engagement.clone(),
+            "secretaries/*/annualResults/*" => self.annual_result.clone(),
             "provinces/*" => format!("provinces/{GUANGDONG}"),
             "provinces/*/qualificationStandard" => {
                 format!("provinces/{GUANGDONG}/qualificationStandard")
@@ -1199,6 +1301,78 @@ async fn new_terminal(stack: &Stack) -> (String, String) {
     )
 }
 
+/// Evaluation's shared records around the shared secretary: an engagement of district A's
+/// in-scope assessor for 2025 (the matrix's external assessment) and a finalised 2026 result.
+async fn evaluation_fixtures(stack: &Stack, secretary: &str) -> (String, String) {
+    let district = stack.token(Role::DistrictAdmin, NANSHAN);
+    // evaluation learns of the secretary from personnel's feed
+    for attempt in 0.. {
+        assert!(attempt < 500, "evaluation never learned of {secretary}");
+        let listed = stack
+            .get(
+                &format!("/v1/{secretary}/quarterlyAssessments?year=2026"),
+                Some(&district),
+            )
+            .await;
+        if listed.status == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    for quarter in [1, 2] {
+        let assessed = stack
+            .post(
+                &format!("/v1/{secretary}/quarterlyAssessments"),
+                Some(&district),
+                &json!({"year": 2026, "quarter": quarter, "scores": [
+                    {"indicator": "satisfaction", "score": 80},
+                    {"indicator": "governance", "score": 70},
+                    {"indicator": "innovation", "score": 60}],
+                    "evidenceLinks": ["https://docs.example.cn/kaohe"]}),
+            )
+            .await;
+        assert_eq!(assessed.status, StatusCode::OK, "{}", assessed.text);
+    }
+    let assessor = shequ_kit::testing::caller(Role::Assessor, NANSHAN);
+    let engage = |year: u32| {
+        let subject = assessor.subject.clone();
+        let district = district.clone();
+        async move {
+            let engaged = stack
+                .post(
+                    "/v1/engagements",
+                    Some(&district),
+                    &json!({"organisation": "社会评估中心", "assessor": subject, "regions": [NANSHAN], "year": year}),
+                )
+                .await;
+            assert_eq!(engaged.status, StatusCode::OK, "{}", engaged.text);
+            engaged.body["name"].as_str().unwrap().to_owned()
+        }
+    };
+    let for_2025 = engage(2025).await;
+    let for_2026 = engage(2026).await;
+    let assessed = stack
+        .post(
+            &format!("/v1/{secretary}/externalAssessments"),
+            Some(&stack.keys.token_for(&assessor)),
+            &json!({"year": 2026, "score": 70, "engagement": for_2026,
+                "evidenceLinks": ["https://pingjia.example.cn/report"]}),
+        )
+        .await;
+    assert_eq!(assessed.status, StatusCode::OK, "{}", assessed.text);
+    let finalised = stack
+        .post(
+            &format!("/v1/regions/{NANTOU_COMMUNITY}/annualResults:finalise"),
+            Some(&district),
+            &json!({"year": 2026}),
+        )
+        .await;
+    assert_eq!(finalised.status, StatusCode::OK, "{}", finalised.text);
+    let result = format!("{secretary}/annualResults/2026");
+    assert!(finalised.text.contains(&result), "{}", finalised.text);
+    (for_2025, result)
+}
+
 /// A new warning of district A's community, moved on by the custom methods `steps`.
 async fn new_warning(stack: &Stack, steps: &[(&str, Value)]) -> String {
     let created = stack
@@ -1460,6 +1634,12 @@ async fn every_route_gives_each_role_in_and_out_of_scope_exactly_its_documented_
     .await;
     let shared = fixtures(&stack).await;
     until_warnings_know(&stack, &shared.secretary).await;
+    let (engagement, annual_result) = evaluation_fixtures(&stack, &shared.secretary).await;
+    let shared = Fixtures {
+        engagement,
+        annual_result,
+        ..shared
+    };
     let pool = prost_reflect::DescriptorPool::decode(shequ_proto::FILE_DESCRIPTOR_SET).unwrap();
     let routes = shequ_gateway::routes::RouteTable::from_pool(&pool).unwrap();
 

@@ -1,6 +1,8 @@
 //! The gRPC face of the evaluation service: authorises every call, parses the request into
 //! domain types, and maps every failure through the kit's one error type.
 
+mod assessments;
+mod results;
 mod schemes;
 
 use shequ_kit::{
@@ -27,6 +29,14 @@ shequ_kit::grpc_service! {
     create "CreateIndicatorScheme" create_indicator_scheme(pb::CreateIndicatorSchemeRequest) -> pb::IndicatorScheme => schemes::create;
     read "GetIndicatorScheme" get_indicator_scheme(pb::GetIndicatorSchemeRequest) -> pb::IndicatorScheme => schemes::get;
     read "ListIndicatorSchemes" list_indicator_schemes(pb::ListIndicatorSchemesRequest) -> pb::ListIndicatorSchemesResponse => schemes::list;
+    create "CreateQuarterlyAssessment" create_quarterly_assessment(pb::CreateQuarterlyAssessmentRequest) -> pb::QuarterlyAssessment => assessments::create_quarterly;
+    read "ListQuarterlyAssessments" list_quarterly_assessments(pb::ListQuarterlyAssessmentsRequest) -> pb::ListQuarterlyAssessmentsResponse => assessments::list_quarterly;
+    create "CreateEngagement" create_engagement(pb::CreateEngagementRequest) -> pb::Engagement => assessments::create_engagement;
+    read "GetEngagement" get_engagement(pb::GetEngagementRequest) -> pb::Engagement => assessments::get_engagement;
+    create "CreateExternalAssessment" create_external_assessment(pb::CreateExternalAssessmentRequest) -> pb::ExternalAssessment => assessments::create_external;
+    create "CreateSpecialAssessment" create_special_assessment(pb::CreateSpecialAssessmentRequest) -> pb::SpecialAssessment => assessments::create_special;
+    write "FinaliseAnnualResults" finalise_annual_results(pb::FinaliseAnnualResultsRequest) -> pb::FinaliseAnnualResultsResponse => results::finalise;
+    read "GetAnnualResult" get_annual_result(pb::GetAnnualResultRequest) -> pb::AnnualResult => results::get;
     read "ListAuditEntries" list_audit_entries(shequ_proto::audit::v1::ListAuditEntriesRequest) -> shequ_proto::audit::v1::ListAuditEntriesResponse => @kit shequ_kit::audit::list_entries;
     read "VerifyAuditLog" verify_audit_log(shequ_proto::audit::v1::VerifyAuditLogRequest) -> shequ_proto::audit::v1::VerifyAuditLogResponse => @kit shequ_kit::audit::verify_log;
     }
@@ -107,4 +117,9 @@ pub(crate) fn year(field: &str, value: i32) -> Result<i32, Error> {
             format!("a year is 2000 to 2100, got {value}"),
         ))
     }
+}
+
+/// The province of a stored community code, as a string.
+pub(crate) fn province_of(region: &str) -> Result<String, Error> {
+    Ok(assessments::region_of(region)?.province().to_string())
 }

@@ -202,3 +202,65 @@ pub(crate) async fn appoint(app: &TestApp, community: &str, serial: u32) -> Stri
         .into_inner()
         .name
 }
+
+impl TestApp {
+    /// An evaluation client with `token`.
+    pub(crate) fn client_with_token(&self, token: &str) -> Client {
+        EvaluationServiceClient::with_interceptor(self.server.channel(), Bearer::new(token))
+    }
+}
+
+/// Waits until evaluation (its roster), warnings (its roster) and training have all learnt of
+/// `secretaries` from personnel's feed.
+pub(crate) async fn until_known(app: &TestApp, secretaries: &[&str]) {
+    use shequ_proto::{
+        training::v1::{self as training_pb, training_service_client::TrainingServiceClient},
+        warnings::v1::{self as warnings_pb, warnings_service_client::WarningsServiceClient},
+    };
+    let token = app.keys.token(Role::ProvinceAdmin, GUANGDONG);
+    for secretary in secretaries {
+        for attempt in 0.. {
+            assert!(attempt < 500, "{secretary} never reached every service");
+            let evaluation = app
+                .client_with_token(&token)
+                .list_quarterly_assessments(
+                    shequ_proto::evaluation::v1::ListQuarterlyAssessmentsRequest {
+                        parent: (*secretary).to_owned(),
+                        year: 2026,
+                    },
+                )
+                .await
+                .is_ok();
+            let warnings = match &app.warnings {
+                Some(w) => {
+                    WarningsServiceClient::with_interceptor(w.channel(), Bearer::new(&token))
+                        .batch_get_secretary_warning_summaries(
+                            warnings_pb::BatchGetSecretaryWarningSummariesRequest {
+                                secretaries: vec![(*secretary).to_owned()],
+                                year: 2026,
+                            },
+                        )
+                        .await
+                        .is_ok()
+                }
+                None => true,
+            };
+            let training = match &app.training {
+                Some(t) => {
+                    TrainingServiceClient::with_interceptor(t.channel(), Bearer::new(&token))
+                        .get_learning_progress(training_pb::GetLearningProgressRequest {
+                            name: format!("{secretary}/learningProgress"),
+                            ..Default::default()
+                        })
+                        .await
+                        .is_ok()
+                }
+                None => true,
+            };
+            if evaluation && warnings && training {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}

@@ -3,4 +3,5 @@
 //! PostgreSQL when SHEQU_TEST_POSTGRES_URL is set (each test gets its own databases).
 
 mod helpers;
+mod results;
 mod schemes;
