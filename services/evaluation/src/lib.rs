@@ -7,6 +7,7 @@
 //! Layers: [`api`] (authorise, parse, map errors) → [`domain`] (pure rules) → [`store`] (SQL over
 //! the service's own database). [`roster`] follows personnel's feed.
 
+mod adjust;
 pub mod api;
 pub mod domain;
 mod roster;
@@ -27,9 +28,21 @@ pub struct Evaluation;
 
 /// The service's own settings (`[service]`, `SHEQU_SERVICE__<KEY>`). What a province decides
 /// (weights, X cap, band, appeal window) is in its indicator schemes, changed over the API.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct Settings {}
+pub struct Settings {
+    /// How often the adjustment outbox looks for rows due (other replicas' confirmations,
+    /// retries coming due), in milliseconds; its own confirmations wake it at once.
+    pub outbox_poll_ms: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            outbox_poll_ms: 1_000,
+        }
+    }
+}
 
 impl Service for Evaluation {
     const NAME: &'static str = "evaluation";
@@ -42,8 +55,21 @@ impl Service for Evaluation {
     type Settings = Settings;
     type Api = EvaluationApi;
 
-    fn api(kit: Kit, _settings: Settings) -> anyhow::Result<EvaluationApi> {
+    fn api(kit: Kit, settings: Settings) -> anyhow::Result<EvaluationApi> {
+        use anyhow::Context as _;
         kit.follow("personnel", roster::RosterHandler::new())?;
-        Ok(EvaluationApi::new(api::Context { kit }))
+        let identity = kit
+            .identity
+            .clone()
+            .context("the evaluation service acts as itself: set auth.service_key_file")?;
+        let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+        let outbox = adjust::Outbox {
+            kit: kit.clone(),
+            identity: identity.caller().clone(),
+            wake: std::sync::Arc::clone(&wake),
+            poll: std::time::Duration::from_millis(settings.outbox_poll_ms.max(10)),
+        };
+        tokio::spawn(outbox.run(kit.stop.clone()));
+        Ok(EvaluationApi::new(api::Context { kit, outbox: wake }))
     }
 }

@@ -669,3 +669,470 @@ pub async fn final_under(db: &Database, prefix: &str, year: i32) -> Result<Vec<S
             .await?;
     Ok(rows.into_iter().map(|(s,)| s).collect())
 }
+
+// ------------------------------------------------------------------------------------------------
+// Rankings, appeals and the adjustment outbox
+
+/// The finalised results of a year of the active secretaries serving under `prefix`:
+/// (secretary, score).
+pub async fn cohort(db: &Database, prefix: &str, year: i32) -> Result<Vec<(String, f64)>, Error> {
+    Ok(sqlx::query_as(
+        "SELECT a.secretary, a.score FROM annual_results a \
+         JOIN secretary_roster r ON r.secretary = a.secretary \
+         WHERE a.year = $1 AND r.active = 1 AND r.region LIKE $2 ORDER BY a.secretary",
+    )
+    .bind(i64::from(year))
+    .bind(format!("{prefix}%"))
+    .fetch_all(db.pool())
+    .await?)
+}
+
+/// A ranking.
+#[derive(Debug, Clone)]
+pub struct StoredRanking {
+    pub id: String,
+    pub region: String,
+    pub year: i32,
+    /// PUBLISHED or CONFIRMED.
+    pub state: String,
+    pub adjustment_percent: i32,
+    pub band_minimum: i32,
+    pub appeal_deadline: DateTime<Utc>,
+    pub created_by: String,
+    pub create_time: DateTime<Utc>,
+    pub confirm_time: Option<DateTime<Utc>>,
+    pub places: Vec<StoredPlace>,
+}
+
+/// A place in a ranking, with its appeal and delivery state.
+#[derive(Debug, Clone)]
+pub struct StoredPlace {
+    pub secretary: String,
+    pub score: f64,
+    pub rank: i32,
+    pub flagged: bool,
+    pub explanation: String,
+    pub appeal_pending: bool,
+    /// None, PENDING or RECORDED.
+    pub delivery: Option<String>,
+    pub career_event: String,
+}
+
+pub(crate) async fn insert_ranking(tx: &mut AuditedTx, r: &StoredRanking) -> Result<(), Error> {
+    sqlx::query(
+        "INSERT INTO rankings (id, region, year, state, adjustment_percent, band_minimum, \
+         appeal_deadline, created_by, create_time, confirm_time) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)",
+    )
+    .bind(&r.id)
+    .bind(&r.region)
+    .bind(i64::from(r.year))
+    .bind(&r.state)
+    .bind(i64::from(r.adjustment_percent))
+    .bind(i64::from(r.band_minimum))
+    .bind(to_db_time(r.appeal_deadline))
+    .bind(&r.created_by)
+    .bind(to_db_time(r.create_time))
+    .execute(&mut **tx)
+    .await?;
+    for p in &r.places {
+        sqlx::query(
+            "INSERT INTO ranking_places (ranking, secretary, score, place, flagged, explanation) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&r.id)
+        .bind(&p.secretary)
+        .bind(p.score)
+        .bind(i64::from(p.rank))
+        .bind(i64::from(p.flagged))
+        .bind(&p.explanation)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+type RankingRow = (
+    String,
+    String,
+    i64,
+    String,
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    Option<String>,
+);
+
+type PlaceRow = (
+    String,
+    f64,
+    i64,
+    i64,
+    String,
+    i64,
+    Option<String>,
+    Option<String>,
+);
+
+/// A ranking with its places (best first), their open appeals and adjustments.
+pub async fn ranking(db: &Database, id: &str) -> Result<Option<StoredRanking>, Error> {
+    let row: Option<RankingRow> = sqlx::query_as(
+        "SELECT id, region, year, state, adjustment_percent, band_minimum, appeal_deadline, \
+         created_by, create_time, confirm_time FROM rankings WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db.pool())
+    .await?;
+    let Some((id, region, year, state, percent, minimum, deadline, created_by, at, confirmed)) =
+        row
+    else {
+        return Ok(None);
+    };
+    let places: Vec<PlaceRow> = sqlx::query_as(
+        "SELECT p.secretary, p.score, p.place, p.flagged, p.explanation, \
+         (SELECT COUNT(*) FROM appeals a WHERE a.secretary = p.secretary AND a.year = $2 \
+          AND a.state = 'PENDING'), d.state, d.career_event \
+         FROM ranking_places p LEFT JOIN adjustments d \
+           ON d.secretary = p.secretary AND d.year = $2 AND d.ranking = p.ranking \
+         WHERE p.ranking = $1 ORDER BY p.place, p.secretary",
+    )
+    .bind(&id)
+    .bind(year)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(Some(StoredRanking {
+        id,
+        region,
+        year: year as i32,
+        state,
+        adjustment_percent: percent as i32,
+        band_minimum: minimum as i32,
+        appeal_deadline: from_db_time(&deadline)?,
+        created_by,
+        create_time: from_db_time(&at)?,
+        confirm_time: confirmed.as_deref().map(from_db_time).transpose()?,
+        places: places
+            .into_iter()
+            .map(
+                |(secretary, score, rank, flagged, explanation, pending, delivery, event)| {
+                    StoredPlace {
+                        secretary,
+                        score,
+                        rank: rank as i32,
+                        flagged: flagged != 0,
+                        explanation,
+                        appeal_pending: pending > 0,
+                        delivery,
+                        career_event: event.unwrap_or_default(),
+                    }
+                },
+            )
+            .collect(),
+    }))
+}
+
+/// The published rankings of `year` holding `secretary` whose appeal window is still open at
+/// `now`.
+pub async fn open_windows(
+    db: &Database,
+    secretary: &str,
+    year: i32,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, Error> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT r.id FROM rankings r JOIN ranking_places p ON p.ranking = r.id \
+         WHERE p.secretary = $1 AND r.year = $2 AND r.state = 'PUBLISHED' \
+         AND r.appeal_deadline > $3",
+    )
+    .bind(secretary)
+    .bind(i64::from(year))
+    .bind(to_db_time(now))
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// An appeal.
+#[derive(Debug, Clone)]
+pub struct StoredAppeal {
+    pub id: String,
+    pub secretary: String,
+    pub year: i32,
+    pub region: String,
+    pub reason: String,
+    /// PENDING, UPHELD or DISMISSED.
+    pub state: String,
+    pub decision_note: String,
+    pub filed_by: String,
+    pub decided_by: String,
+    pub create_time: DateTime<Utc>,
+    pub decide_time: Option<DateTime<Utc>>,
+}
+
+/// Files an appeal; false when one is already open for the result.
+pub(crate) async fn insert_appeal(tx: &mut AuditedTx, a: &StoredAppeal) -> Result<bool, Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO appeals (id, secretary, year, region, reason, state, decision_note, \
+         filed_by, decided_by, create_time, decide_time) \
+         VALUES ($1, $2, $3, $4, $5, 'PENDING', '', $6, '', $7, NULL)",
+    )
+    .bind(&a.id)
+    .bind(&a.secretary)
+    .bind(i64::from(a.year))
+    .bind(&a.region)
+    .bind(&a.reason)
+    .bind(&a.filed_by)
+    .bind(to_db_time(a.create_time))
+    .execute(&mut **tx)
+    .await;
+    match inserted {
+        Ok(_) => Ok(true),
+        Err(e) if is_unique_violation(&e) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+type AppealRow = (
+    String,
+    String,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+);
+
+pub async fn appeal(db: &Database, id: &str) -> Result<Option<StoredAppeal>, Error> {
+    let row: Option<AppealRow> = sqlx::query_as(
+        "SELECT id, secretary, year, region, reason, state, decision_note, filed_by, decided_by, \
+         create_time, decide_time FROM appeals WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db.pool())
+    .await?;
+    row.map(
+        |(id, secretary, year, region, reason, state, note, filed_by, decided_by, at, decided)| {
+            Ok(StoredAppeal {
+                id,
+                secretary,
+                year: year as i32,
+                region,
+                reason,
+                state,
+                decision_note: note,
+                filed_by,
+                decided_by,
+                create_time: from_db_time(&at)?,
+                decide_time: decided.as_deref().map(from_db_time).transpose()?,
+            })
+        },
+    )
+    .transpose()
+}
+
+/// Decides a pending appeal; false when it was decided meanwhile.
+pub(crate) async fn decide_appeal(
+    tx: &mut AuditedTx,
+    id: &str,
+    state: &str,
+    note: &str,
+    decided_by: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, Error> {
+    let done = sqlx::query(
+        "UPDATE appeals SET state = $1, decision_note = $2, decided_by = $3, decide_time = $4 \
+         WHERE id = $5 AND state = 'PENDING'",
+    )
+    .bind(state)
+    .bind(note)
+    .bind(decided_by)
+    .bind(to_db_time(now))
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Takes `secretary` out of the band of every published ranking of `year`; returns those
+/// rankings.
+pub(crate) async fn unflag(
+    tx: &mut AuditedTx,
+    secretary: &str,
+    year: i32,
+    explanation: &str,
+) -> Result<Vec<String>, Error> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT p.ranking FROM ranking_places p JOIN rankings r ON r.id = p.ranking \
+         WHERE p.secretary = $1 AND r.year = $2 AND r.state = 'PUBLISHED' AND p.flagged = 1",
+    )
+    .bind(secretary)
+    .bind(i64::from(year))
+    .fetch_all(&mut **tx)
+    .await?;
+    for (ranking,) in &rows {
+        sqlx::query(
+            "UPDATE ranking_places SET flagged = 0, explanation = $1 \
+             WHERE ranking = $2 AND secretary = $3",
+        )
+        .bind(explanation)
+        .bind(ranking)
+        .bind(secretary)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(rows.into_iter().map(|(r,)| r).collect())
+}
+
+/// Confirms a published ranking: queues one adjustment per flagged secretary and year (a
+/// secretary flagged by two rankings of a year is adjusted once). False when the ranking was
+/// confirmed meanwhile.
+pub(crate) async fn confirm(
+    tx: &mut AuditedTx,
+    ranking: &StoredRanking,
+    now: DateTime<Utc>,
+) -> Result<bool, Error> {
+    let done = sqlx::query(
+        "UPDATE rankings SET state = 'CONFIRMED', confirm_time = $1 \
+         WHERE id = $2 AND state = 'PUBLISHED'",
+    )
+    .bind(to_db_time(now))
+    .bind(&ranking.id)
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    for p in ranking.places.iter().filter(|p| p.flagged) {
+        sqlx::query(
+            "INSERT INTO adjustments (secretary, year, ranking, region, state, attempts, \
+             next_attempt, lease_until, last_error, career_event) \
+             VALUES ($1, $2, $3, $4, 'PENDING', 0, $5, NULL, '', NULL) ON CONFLICT DO NOTHING",
+        )
+        .bind(&p.secretary)
+        .bind(i64::from(ranking.year))
+        .bind(&ranking.id)
+        .bind(&ranking.region)
+        .bind(to_db_time(now))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(true)
+}
+
+/// An adjustment waiting to be recorded in personnel.
+#[derive(Debug, Clone)]
+pub struct DueAdjustment {
+    pub secretary: String,
+    pub year: i32,
+    pub ranking: String,
+    pub region: String,
+    pub attempts: i64,
+}
+
+/// Adjustments due at `now` whose lease (another replica's attempt) has run out.
+pub async fn due_adjustments(
+    db: &Database,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> Result<Vec<DueAdjustment>, Error> {
+    let now = to_db_time(now);
+    let rows: Vec<(String, i64, String, String, i64)> = sqlx::query_as(
+        "SELECT secretary, year, ranking, region, attempts FROM adjustments \
+         WHERE state = 'PENDING' AND next_attempt <= $1 \
+         AND (lease_until IS NULL OR lease_until <= $1) ORDER BY next_attempt LIMIT $2",
+    )
+    .bind(&now)
+    .bind(limit as i64)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(secretary, year, ranking, region, attempts)| DueAdjustment {
+                secretary,
+                year: year as i32,
+                ranking,
+                region,
+                attempts,
+            },
+        )
+        .collect())
+}
+
+/// Takes an adjustment for one attempt until `lease_until` (other replicas skip it); false
+/// when another replica took it first.
+pub async fn lease_adjustment(
+    db: &Database,
+    due: &DueAdjustment,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+) -> Result<bool, Error> {
+    let done = sqlx::query(
+        "UPDATE adjustments SET lease_until = $1 WHERE secretary = $2 AND year = $3 \
+         AND state = 'PENDING' AND (lease_until IS NULL OR lease_until <= $4)",
+    )
+    .bind(to_db_time(lease_until))
+    .bind(&due.secretary)
+    .bind(i64::from(due.year))
+    .bind(to_db_time(now))
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records the outcome of an attempt: the career event personnel recorded, or the failure and
+/// when to try again.
+pub(crate) async fn adjustment_attempted(
+    tx: &mut AuditedTx,
+    due: &DueAdjustment,
+    outcome: Result<&str, (&str, DateTime<Utc>)>,
+) -> Result<(), Error> {
+    match outcome {
+        Ok(event) => {
+            sqlx::query(
+                "UPDATE adjustments SET state = 'RECORDED', attempts = attempts + 1, \
+                 career_event = $1, lease_until = NULL, last_error = '' \
+                 WHERE secretary = $2 AND year = $3",
+            )
+            .bind(event)
+            .bind(&due.secretary)
+            .bind(i64::from(due.year))
+            .execute(&mut **tx)
+            .await?;
+        }
+        Err((error, next)) => {
+            sqlx::query(
+                "UPDATE adjustments SET attempts = attempts + 1, last_error = $1, \
+                 next_attempt = $2, lease_until = NULL WHERE secretary = $3 AND year = $4",
+            )
+            .bind(error)
+            .bind(to_db_time(next))
+            .bind(&due.secretary)
+            .bind(i64::from(due.year))
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// (state, attempts, career event) of a secretary's adjustment of a year.
+pub async fn adjustment(
+    db: &Database,
+    secretary: &str,
+    year: i32,
+) -> Result<Option<(String, i64, Option<String>)>, Error> {
+    Ok(sqlx::query_as(
+        "SELECT state, attempts, career_event FROM adjustments WHERE secretary = $1 AND year = $2",
+    )
+    .bind(secretary)
+    .bind(i64::from(year))
+    .fetch_optional(db.pool())
+    .await?)
+}

@@ -142,6 +142,8 @@ const ENGAGEMENT_READERS: &[Role] = &[
     Role::DistrictAdmin,
     Role::Assessor,
 ];
+/// Appeals: the secretary themself, or a district administrator on their behalf.
+const APPELLANTS: &[Role] = &[Role::DistrictAdmin, Role::Secretary];
 /// External assessments: assessors only.
 const ASSESSOR: &[Role] = &[Role::Assessor];
 
@@ -199,6 +201,10 @@ enum Target {
     FreshTerminal,
     /// A webhook endpoint of its own (to be deleted).
     FreshWebhookEndpoint,
+    /// A secretary of its own with a final result in a ranking open for appeals.
+    FreshAppealable,
+    /// As FreshAppealable, with an appeal filed.
+    FreshAppeal,
 }
 
 /// Who may call an RPC within their scope, and the call a realistic client makes.
@@ -712,6 +718,36 @@ fn decisions(rpc: &str) -> Option<Vec<Decision>> {
         "shequ.evaluation.v1.EvaluationService.GetAnnualResult" => {
             Some(read(EVALUATION_OWN_READERS, Stored))
         }
+        "shequ.evaluation.v1.EvaluationService.CreateRanking" => one(decide(
+            ADMINS,
+            Named,
+            Shared,
+            |_, _| Some(json!({"region": NANSHAN, "year": 2026})),
+            no_query,
+        )),
+        "shequ.evaluation.v1.EvaluationService.GetRanking" => {
+            Some(read(ADMINS_AND_OFFICERS, Stored))
+        }
+        // the secretary appeals their own result, or a district administrator on their behalf;
+        // a result of its own for each permitted call (one open appeal per result)
+        "shequ.evaluation.v1.EvaluationService.CreateAppeal" => one(decide(
+            APPELLANTS,
+            Stored,
+            FreshAppealable,
+            |_, _| Some(json!({"reason": "满意度测评样本不足"})),
+            no_query,
+        )),
+        "shequ.evaluation.v1.EvaluationService.DecideAppeal" => one(decide(
+            ADMINS,
+            Stored,
+            FreshAppeal,
+            |_, _| Some(json!({"decision": "APPEAL_STATE_DISMISSED", "note": "理由不成立"})),
+            no_query,
+        )),
+        // the shared ranking is confirmed already: confirming again answers it as it is
+        "shequ.evaluation.v1.EvaluationService.ConfirmAdjustments" => {
+            one(decide(ADMINS, Stored, Shared, empty_body, no_query))
+        }
         "shequ.evaluation.v1.EvaluationService.ListAuditEntries" => Some(read(AUDITOR, Named)),
         "shequ.evaluation.v1.EvaluationService.VerifyAuditLog" => Some(read(AUDITOR, Named)),
         "shequ.warnings.v1.WarningsService.GetWarningPolicy" => Some(read(WARNING_READERS, Named)),
@@ -952,6 +988,11 @@ struct Fixtures {
     /// secretary's finalised 2026 result.
     engagement: String,
     annual_result: String,
+    /// An engagement of the same assessor for 2026 (fresh results), a confirmed ranking of
+    /// district A's community, and an appeal.
+    engagement_2026: String,
+    ranking: String,
+    appeal: String,
 }
 
 impl Fixtures {
@@ -972,6 +1013,8 @@ impl Fixtures {
             "webhookEndpoints/*" => self.webhook_endpoint.clone(),
             "engagements/*" => self.engagement.clone(),
             "secretaries/*/annualResults/*" => self.annual_result.clone(),
+            "secretaries/*/annualResults/*/appeals/*" => self.appeal.clone(),
+            "rankings/*" => self.ranking.clone(),
             "provinces/*" => format!("provinces/{GUANGDONG}"),
             "provinces/*/qualificationStandard" => {
                 format!("provinces/{GUANGDONG}/qualificationStandard")
@@ -1301,11 +1344,9 @@ async fn new_terminal(stack: &Stack) -> (String, String) {
     )
 }
 
-/// Evaluation's shared records around the shared secretary: an engagement of district A's
-/// in-scope assessor for 2025 (the matrix's external assessment) and a finalised 2026 result.
-async fn evaluation_fixtures(stack: &Stack, secretary: &str) -> (String, String) {
+/// Waits until evaluation, warnings and training know `secretary` from personnel's feed.
+async fn until_evaluation_knows(stack: &Stack, secretary: &str) {
     let district = stack.token(Role::DistrictAdmin, NANSHAN);
-    // evaluation learns of the secretary from personnel's feed
     for attempt in 0.. {
         assert!(attempt < 500, "evaluation never learned of {secretary}");
         let listed = stack
@@ -1314,25 +1355,110 @@ async fn evaluation_fixtures(stack: &Stack, secretary: &str) -> (String, String)
                 Some(&district),
             )
             .await;
-        if listed.status == StatusCode::OK {
-            break;
+        let summaries = stack
+            .post(
+                "/v1/secretaryWarningSummaries:batchGet",
+                Some(&district),
+                &json!({"secretaries": [secretary], "year": 2026}),
+            )
+            .await;
+        let progress = stack
+            .get(
+                &format!("/v1/{secretary}/learningProgress"),
+                Some(&district),
+            )
+            .await;
+        if listed.status == StatusCode::OK
+            && summaries.status == StatusCode::OK
+            && progress.status == StatusCode::OK
+        {
+            return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+/// Two complete quarters and the external assessment of 2026 (under `engagement`), all scored
+/// `score`, then the finalisation of district A's community.
+async fn assess_and_finalise(stack: &Stack, secretary: &str, engagement: &str, score: u32) {
+    let district = stack.token(Role::DistrictAdmin, NANSHAN);
     for quarter in [1, 2] {
         let assessed = stack
             .post(
                 &format!("/v1/{secretary}/quarterlyAssessments"),
                 Some(&district),
                 &json!({"year": 2026, "quarter": quarter, "scores": [
-                    {"indicator": "satisfaction", "score": 80},
-                    {"indicator": "governance", "score": 70},
-                    {"indicator": "innovation", "score": 60}],
+                    {"indicator": "satisfaction", "score": score},
+                    {"indicator": "governance", "score": score},
+                    {"indicator": "innovation", "score": score}],
                     "evidenceLinks": ["https://docs.example.cn/kaohe"]}),
             )
             .await;
         assert_eq!(assessed.status, StatusCode::OK, "{}", assessed.text);
     }
+    let assessor = shequ_kit::testing::caller(Role::Assessor, NANSHAN);
+    let assessed = stack
+        .post(
+            &format!("/v1/{secretary}/externalAssessments"),
+            Some(&stack.keys.token_for(&assessor)),
+            &json!({"year": 2026, "score": score, "engagement": engagement,
+                "evidenceLinks": ["https://pingjia.example.cn/report"]}),
+        )
+        .await;
+    assert_eq!(assessed.status, StatusCode::OK, "{}", assessed.text);
+    let finalised = stack
+        .post(
+            &format!("/v1/regions/{NANTOU_COMMUNITY}/annualResults:finalise"),
+            Some(&district),
+            &json!({"year": 2026}),
+        )
+        .await;
+    assert_eq!(finalised.status, StatusCode::OK, "{}", finalised.text);
+    assert!(
+        finalised
+            .text
+            .contains(&format!("{secretary}/annualResults/2026")),
+        "{}",
+        finalised.text
+    );
+}
+
+/// A new secretary of district A with a final 2026 result scored `score`.
+async fn new_result(stack: &Stack, engagement: &str, score: u32) -> (String, String) {
+    let serial = TRAINEES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let created = create(
+        stack,
+        &secretary(&id_number(1980 + serial / 500, serial % 500)),
+    )
+    .await;
+    let name = created["name"].as_str().unwrap().to_owned();
+    until_evaluation_knows(stack, &name).await;
+    assess_and_finalise(stack, &name, engagement, score).await;
+    let result = format!("{name}/annualResults/2026");
+    (name, result)
+}
+
+/// Ranks district A's community's 2026 results; returns the ranking's name.
+async fn rank_community(stack: &Stack) -> String {
+    let ranked = stack
+        .post(
+            "/v1/rankings",
+            Some(&stack.token(Role::DistrictAdmin, NANSHAN)),
+            &json!({"region": NANTOU_COMMUNITY, "year": 2026}),
+        )
+        .await;
+    assert_eq!(ranked.status, StatusCode::OK, "{}", ranked.text);
+    ranked.body["name"].as_str().unwrap().to_owned()
+}
+
+/// Evaluation's shared records around the shared secretary: an engagement of district A's
+/// in-scope assessor for 2025 (the matrix's external assessment) and one for 2026, the shared
+/// secretary's finalised 2026 result, and a confirmed ranking of the community (ranked as of
+/// 16 days ago, so its appeal window has closed; its band holds another secretary, scored
+/// lower, whom personnel records as adjusted).
+async fn evaluation_fixtures(stack: &Stack, secretary: &str) -> Fixtures {
+    let district = stack.token(Role::DistrictAdmin, NANSHAN);
+    until_evaluation_knows(stack, secretary).await;
     let assessor = shequ_kit::testing::caller(Role::Assessor, NANSHAN);
     let engage = |year: u32| {
         let subject = assessor.subject.clone();
@@ -1349,28 +1475,41 @@ async fn evaluation_fixtures(stack: &Stack, secretary: &str) -> (String, String)
             engaged.body["name"].as_str().unwrap().to_owned()
         }
     };
-    let for_2025 = engage(2025).await;
-    let for_2026 = engage(2026).await;
-    let assessed = stack
+    let engagement = engage(2025).await;
+    let engagement_2026 = engage(2026).await;
+    assess_and_finalise(stack, secretary, &engagement_2026, 70).await;
+    new_result(stack, &engagement_2026, 40).await;
+    let now = shequ_kit::clock::Clock::now(&stack.clock);
+    stack.clock.set(now - chrono::Duration::days(16));
+    let ranking = rank_community(stack).await;
+    stack.clock.set(now);
+    let confirmed = stack
         .post(
-            &format!("/v1/{secretary}/externalAssessments"),
-            Some(&stack.keys.token_for(&assessor)),
-            &json!({"year": 2026, "score": 70, "engagement": for_2026,
-                "evidenceLinks": ["https://pingjia.example.cn/report"]}),
-        )
-        .await;
-    assert_eq!(assessed.status, StatusCode::OK, "{}", assessed.text);
-    let finalised = stack
-        .post(
-            &format!("/v1/regions/{NANTOU_COMMUNITY}/annualResults:finalise"),
+            &format!("/v1/{ranking}:confirmAdjustments"),
             Some(&district),
-            &json!({"year": 2026}),
+            &json!({}),
         )
         .await;
-    assert_eq!(finalised.status, StatusCode::OK, "{}", finalised.text);
-    let result = format!("{secretary}/annualResults/2026");
-    assert!(finalised.text.contains(&result), "{}", finalised.text);
-    (for_2025, result)
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.text);
+    // an appeal the refusals name (permitted decisions get one of their own)
+    let (_, appealed) = new_result(stack, &engagement_2026, 80).await;
+    rank_community(stack).await;
+    let filed = stack
+        .post(
+            &format!("/v1/{appealed}/appeals"),
+            Some(&district),
+            &json!({"reason": "满意度测评样本不足"}),
+        )
+        .await;
+    assert_eq!(filed.status, StatusCode::OK, "{}", filed.text);
+    Fixtures {
+        appeal: filed.body["name"].as_str().unwrap().to_owned(),
+        engagement,
+        engagement_2026,
+        annual_result: format!("{secretary}/annualResults/2026"),
+        ranking,
+        ..Fixtures::default()
+    }
 }
 
 /// A new warning of district A's community, moved on by the custom methods `steps`.
@@ -1587,6 +1726,23 @@ async fn fixtures_for(
                 )
                 .await;
             }
+            Target::FreshAppealable | Target::FreshAppeal => {
+                let (secretary, result) = new_result(stack, &fixtures.engagement_2026, 80).await;
+                rank_community(stack).await;
+                fixtures.secretary = secretary;
+                fixtures.annual_result = result;
+                if decision.target == Target::FreshAppeal {
+                    let filed = stack
+                        .post(
+                            &format!("/v1/{}/appeals", fixtures.annual_result),
+                            Some(&stack.token(Role::DistrictAdmin, NANSHAN)),
+                            &json!({"reason": "满意度测评样本不足"}),
+                        )
+                        .await;
+                    assert_eq!(filed.status, StatusCode::OK, "{}", filed.text);
+                    fixtures.appeal = filed.body["name"].as_str().unwrap().to_owned();
+                }
+            }
             Target::FreshWebhookEndpoint => {
                 fixtures.webhook_endpoint = new_webhook_endpoint(stack).await;
             }
@@ -1634,10 +1790,13 @@ async fn every_route_gives_each_role_in_and_out_of_scope_exactly_its_documented_
     .await;
     let shared = fixtures(&stack).await;
     until_warnings_know(&stack, &shared.secretary).await;
-    let (engagement, annual_result) = evaluation_fixtures(&stack, &shared.secretary).await;
+    let evaluation = evaluation_fixtures(&stack, &shared.secretary).await;
     let shared = Fixtures {
-        engagement,
-        annual_result,
+        engagement: evaluation.engagement,
+        annual_result: evaluation.annual_result,
+        engagement_2026: evaluation.engagement_2026,
+        ranking: evaluation.ranking,
+        appeal: evaluation.appeal,
         ..shared
     };
     let pool = prost_reflect::DescriptorPool::decode(shequ_proto::FILE_DESCRIPTOR_SET).unwrap();

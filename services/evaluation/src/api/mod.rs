@@ -2,6 +2,7 @@
 //! domain types, and maps every failure through the kit's one error type.
 
 mod assessments;
+mod rankings;
 mod results;
 mod schemes;
 
@@ -21,6 +22,8 @@ use shequ_proto::evaluation::v1::{
 #[derive(Debug)]
 pub(crate) struct Context {
     pub(crate) kit: Kit,
+    /// Wakes the adjustment outbox when a confirmation queued rows.
+    pub(crate) outbox: std::sync::Arc<tokio::sync::Notify>,
 }
 
 shequ_kit::grpc_service! {
@@ -37,6 +40,11 @@ shequ_kit::grpc_service! {
     create "CreateSpecialAssessment" create_special_assessment(pb::CreateSpecialAssessmentRequest) -> pb::SpecialAssessment => assessments::create_special;
     write "FinaliseAnnualResults" finalise_annual_results(pb::FinaliseAnnualResultsRequest) -> pb::FinaliseAnnualResultsResponse => results::finalise;
     read "GetAnnualResult" get_annual_result(pb::GetAnnualResultRequest) -> pb::AnnualResult => results::get;
+    create "CreateRanking" create_ranking(pb::CreateRankingRequest) -> pb::Ranking => rankings::create;
+    read "GetRanking" get_ranking(pb::GetRankingRequest) -> pb::Ranking => rankings::get;
+    create "CreateAppeal" create_appeal(pb::CreateAppealRequest) -> pb::Appeal => rankings::appeal;
+    write "DecideAppeal" decide_appeal(pb::DecideAppealRequest) -> pb::Appeal => rankings::decide;
+    write "ConfirmAdjustments" confirm_adjustments(pb::ConfirmAdjustmentsRequest) -> pb::Ranking => rankings::confirm;
     read "ListAuditEntries" list_audit_entries(shequ_proto::audit::v1::ListAuditEntriesRequest) -> shequ_proto::audit::v1::ListAuditEntriesResponse => @kit shequ_kit::audit::list_entries;
     read "VerifyAuditLog" verify_audit_log(shequ_proto::audit::v1::VerifyAuditLogRequest) -> shequ_proto::audit::v1::VerifyAuditLogResponse => @kit shequ_kit::audit::verify_log;
     }

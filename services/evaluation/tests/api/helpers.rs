@@ -43,7 +43,8 @@ pub(crate) type PersonnelClient = PersonnelServiceClient<InterceptedService<Chan
 pub(crate) struct TestApp {
     pub(crate) keys: TestKeys,
     pub(crate) clock: ManualClock,
-    pub(crate) personnel: TestServer,
+    /// Taken out (and put back) by tests that stop it.
+    pub(crate) personnel: Option<TestServer>,
     pub(crate) training: Option<TestServer>,
     pub(crate) warnings: Option<TestServer>,
     pub(crate) server: TestServer,
@@ -107,7 +108,7 @@ impl TestApp {
         TestApp {
             keys,
             clock,
-            personnel,
+            personnel: Some(personnel),
             training: Some(training),
             warnings: Some(warnings),
             server,
@@ -135,7 +136,7 @@ impl TestApp {
     /// A personnel client of the Guangdong administrator.
     pub(crate) fn personnel_admin(&self) -> PersonnelClient {
         PersonnelServiceClient::with_interceptor(
-            self.personnel.channel(),
+            self.personnel.as_ref().expect("personnel runs").channel(),
             Bearer::new(&self.keys.token(Role::ProvinceAdmin, GUANGDONG)),
         )
     }
@@ -148,7 +149,9 @@ impl TestApp {
         if let Some(t) = self.training {
             t.stop().await;
         }
-        self.personnel.stop().await;
+        if let Some(p) = self.personnel {
+            p.stop().await;
+        }
     }
 }
 

@@ -3,5 +3,6 @@
 //! PostgreSQL when SHEQU_TEST_POSTGRES_URL is set (each test gets its own databases).
 
 mod helpers;
+mod rankings;
 mod results;
 mod schemes;
