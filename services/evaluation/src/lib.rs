@@ -51,7 +51,11 @@ impl Service for Evaluation {
     /// Personnel's feed tells who serves which community; training and warnings give the
     /// learning and governance inputs of the annual results.
     const DEPENDENCIES: &'static [&'static str] = &["personnel", "training", "warnings"];
-    const GRANTS: &'static [Grant] = &[];
+    /// Personnel follows the feed (band membership: the promotion prerequisite).
+    const GRANTS: &'static [Grant] = &[Grant {
+        component: "personnel",
+        operations: shequ_kit::feed::FEED_OPERATIONS,
+    }];
     type Settings = Settings;
     type Api = EvaluationApi;
 
