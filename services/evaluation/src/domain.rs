@@ -618,6 +618,46 @@ pub fn rank(entries: &[(String, f64)], percent: i32) -> Vec<Place> {
     places
 }
 
+// ------------------------------------------------------------------------------------------------
+// The sandbox (社区治理沙盘)
+
+/// A finalised result recomputed under `scheme` (a draft: other weights, another cap) from the
+/// numbers its breakdown holds: each quarter's indicator values (`Q{n} {id}`, fed values
+/// already blended as they were finalised), the external score and the raw X points (`x {id}`).
+/// Values are the breakdown's, at 2 decimals. An indicator of the draft the breakdown lacks
+/// (a new one nobody scored) makes the result impossible to simulate, and says so.
+pub fn resimulate(
+    scheme: &Scheme,
+    quarters: &[i32],
+    external: f64,
+    lines: &[(String, f64)],
+) -> Result<f64, String> {
+    let value = |item: &str| lines.iter().find(|(i, _)| i == item).map(|(_, v)| *v);
+    if quarters.is_empty() {
+        return Err("the result holds no quarter".to_owned());
+    }
+    let mut total = 0.0;
+    for q in quarters {
+        for c in &scheme.core {
+            let item = format!("Q{q} {}", c.id);
+            let v = value(&item).ok_or_else(|| {
+                format!("{} was not assessed in Q{q} of the finalised year", c.id)
+            })?;
+            total += f64::from(c.weight) * v / 100.0;
+        }
+    }
+    let internal = total / quarters.len() as f64;
+    let x_sum: f64 = lines
+        .iter()
+        .filter(|(i, _)| i.starts_with("x ") && i.len() > 2)
+        .map(|(_, v)| *v)
+        .sum();
+    let cap = f64::from(scheme.x_cap_points);
+    Ok(round2(
+        INTERNAL_SHARE * internal + EXTERNAL_SHARE * external + x_sum.clamp(-cap, cap),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -866,5 +906,40 @@ mod tests {
             .map(|p| p.key.as_str())
             .collect();
         assert_eq!(flagged, ["e"]);
+    }
+
+    #[test]
+    fn the_sandbox_recomputes_a_result_under_other_weights_and_cap() {
+        let inputs = year(
+            &[(1, [80.0, 70.0, 60.0]), (2, [90.0, 90.0, 70.0])],
+            Some(70.0),
+            &[("risk", 8.0), ("opinion", 6.0)],
+        );
+        let result = finalise(&Scheme::shipped(), &inputs).unwrap();
+        let lines: Vec<(String, f64)> = result
+            .lines
+            .iter()
+            .map(|l| (l.item.clone(), l.value))
+            .collect();
+        // the same scheme gives the same score back
+        assert_eq!(
+            resimulate(&Scheme::shipped(), &result.quarters_used, 70.0, &lines),
+            Ok(result.score)
+        );
+        // all the weight on satisfaction (mean 85), cap 3: 0.6×85 + 0.4×70 + 3 = 82
+        let mut draft = Scheme::shipped();
+        draft.core = vec![core("satisfaction", "群众满意度", 100, Source::People, 0)];
+        draft.x_cap_points = 3;
+        assert_eq!(
+            resimulate(&draft, &result.quarters_used, 70.0, &lines),
+            Ok(82.0)
+        );
+        // an indicator nobody scored cannot be simulated
+        draft.core = vec![
+            core("satisfaction", "群众满意度", 50, Source::People, 0),
+            core("party_building", "党建引领", 50, Source::People, 0),
+        ];
+        let why = resimulate(&draft, &result.quarters_used, 70.0, &lines).unwrap_err();
+        assert!(why.contains("party_building"), "{why}");
     }
 }

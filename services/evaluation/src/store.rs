@@ -1136,3 +1136,26 @@ pub async fn adjustment(
     .fetch_optional(db.pool())
     .await?)
 }
+
+/// The finalised results of a year of the active secretaries serving under `prefix`.
+pub async fn results_under(
+    db: &Database,
+    prefix: &str,
+    year: i32,
+) -> Result<Vec<StoredResult>, Error> {
+    let columns = RESULT_COLUMNS
+        .split(", ")
+        .map(|c| format!("a.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rows: Vec<ResultRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {columns} FROM annual_results a \
+         JOIN secretary_roster r ON r.secretary = a.secretary \
+         WHERE a.year = $1 AND r.active = 1 AND r.region LIKE $2 ORDER BY a.secretary"
+    )))
+    .bind(i64::from(year))
+    .bind(format!("{prefix}%"))
+    .fetch_all(db.pool())
+    .await?;
+    rows.into_iter().map(decode_result).collect()
+}

@@ -748,6 +748,16 @@ fn decisions(rpc: &str) -> Option<Vec<Decision>> {
         "shequ.evaluation.v1.EvaluationService.ConfirmAdjustments" => {
             one(decide(ADMINS, Stored, Shared, empty_body, no_query))
         }
+        // the sandbox writes nothing: a read of a region in scope
+        "shequ.evaluation.v1.EvaluationService.SimulateRanking" => one(decide(
+            ADMINS,
+            Named,
+            Shared,
+            |_, _| {
+                Some(json!({"year": 2026, "draftScheme": {"year": 2026, "adjustmentPercent": 50}}))
+            },
+            no_query,
+        )),
         "shequ.evaluation.v1.EvaluationService.ListAuditEntries" => Some(read(AUDITOR, Named)),
         "shequ.evaluation.v1.EvaluationService.VerifyAuditLog" => Some(read(AUDITOR, Named)),
         "shequ.warnings.v1.WarningsService.GetWarningPolicy" => Some(read(WARNING_READERS, Named)),

@@ -4,6 +4,7 @@
 mod assessments;
 mod rankings;
 mod results;
+mod sandbox;
 mod schemes;
 
 use shequ_kit::{
@@ -45,6 +46,7 @@ shequ_kit::grpc_service! {
     create "CreateAppeal" create_appeal(pb::CreateAppealRequest) -> pb::Appeal => rankings::appeal;
     write "DecideAppeal" decide_appeal(pb::DecideAppealRequest) -> pb::Appeal => rankings::decide;
     write "ConfirmAdjustments" confirm_adjustments(pb::ConfirmAdjustmentsRequest) -> pb::Ranking => rankings::confirm;
+    read "SimulateRanking" simulate_ranking(pb::SimulateRankingRequest) -> pb::SimulateRankingResponse => sandbox::simulate;
     read "ListAuditEntries" list_audit_entries(shequ_proto::audit::v1::ListAuditEntriesRequest) -> shequ_proto::audit::v1::ListAuditEntriesResponse => @kit shequ_kit::audit::list_entries;
     read "VerifyAuditLog" verify_audit_log(shequ_proto::audit::v1::VerifyAuditLogRequest) -> shequ_proto::audit::v1::VerifyAuditLogResponse => @kit shequ_kit::audit::verify_log;
     }

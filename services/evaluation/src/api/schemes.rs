@@ -83,28 +83,13 @@ fn parse_id(field: &str, name: &str, id: &str) -> Result<Version, Error> {
     Ok(Version::Exact(y, v))
 }
 
-pub(crate) async fn create(
-    ctx: &Context,
-    call: &Call,
-    request: pb::CreateIndicatorSchemeRequest,
-) -> Result<pb::IndicatorScheme, Error> {
-    let caller = call.caller();
-    caller.require_any(PROVINCE_ADMIN, "CreateIndicatorScheme")?;
-    let code = ids("parent", &request.parent, &["provinces", "*"])?[0];
-    let province = province_code(ctx, "parent", code)?;
-    caller.require_scope(province, "parent")?;
-    let input = request.indicator_scheme.ok_or_else(|| {
-        Error::invalid(
-            "indicator_scheme",
-            "FIELD_REQUIRED",
-            "the scheme is required",
-        )
-    })?;
-    let year = year("indicator_scheme.year", input.year)?;
+/// The scheme a client sent (fields under `prefix`), with the shipped values for what it left
+/// empty, checked against every rule; INVALID_ARGUMENT naming each offending field.
+pub(crate) fn scheme_from_pb(prefix: &str, input: &pb::IndicatorScheme) -> Result<Scheme, Error> {
     let mut violations = Vec::new();
     let mut core = Vec::new();
     for (i, c) in input.core_indicators.iter().enumerate() {
-        let field = format!("indicator_scheme.core_indicators[{i}].source");
+        let field = format!("{prefix}.core_indicators[{i}].source");
         match required_enum(&field, source(&field, c.source)) {
             Ok(source) => core.push(Core {
                 id: c.id.clone(),
@@ -146,13 +131,36 @@ pub(crate) async fn create(
                 .violations()
                 .into_iter()
                 .map(|(field, reason, text)| {
-                    Violation::new(format!("indicator_scheme.{field}"), reason, text)
+                    Violation::new(format!("{prefix}.{field}"), reason, text)
                 }),
         );
     }
-    if !violations.is_empty() {
-        return Err(Error::invalid_all(violations));
+    if violations.is_empty() {
+        Ok(scheme)
+    } else {
+        Err(Error::invalid_all(violations))
     }
+}
+
+pub(crate) async fn create(
+    ctx: &Context,
+    call: &Call,
+    request: pb::CreateIndicatorSchemeRequest,
+) -> Result<pb::IndicatorScheme, Error> {
+    let caller = call.caller();
+    caller.require_any(PROVINCE_ADMIN, "CreateIndicatorScheme")?;
+    let code = ids("parent", &request.parent, &["provinces", "*"])?[0];
+    let province = province_code(ctx, "parent", code)?;
+    caller.require_scope(province, "parent")?;
+    let input = request.indicator_scheme.ok_or_else(|| {
+        Error::invalid(
+            "indicator_scheme",
+            "FIELD_REQUIRED",
+            "the scheme is required",
+        )
+    })?;
+    let year = year("indicator_scheme.year", input.year)?;
+    let scheme = scheme_from_pb("indicator_scheme", &input)?;
     call.target(&request.parent, province);
     let province = province.to_string();
     let now = ctx.kit.clock.now();

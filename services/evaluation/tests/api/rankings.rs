@@ -384,3 +384,118 @@ async fn until_attempted(app: &TestApp, secretary: &str) -> i64 {
     }
     panic!("the outbox never tried");
 }
+
+#[tokio::test]
+async fn the_sandbox_re_ranks_under_a_draft_writes_nothing_and_says_who_moves() {
+    let app = TestApp::spawn().await;
+    let s = finalised(&app, &[90.0, 80.0, 70.0, 60.0]).await;
+    let simulate = |draft: pb::IndicatorScheme| {
+        let mut client = app.district();
+        async move {
+            client
+                .simulate_ranking(pb::SimulateRankingRequest {
+                    parent: format!("regions/{NANSHAN}"),
+                    year: 2026,
+                    draft_scheme: Some(draft),
+                })
+                .await
+        }
+    };
+    // a band of 50% instead of 5%: the 70 moves in, the 60 stays in, nobody's score changes
+    let wider = simulate(pb::IndicatorScheme {
+        year: 2026,
+        adjustment_percent: 50,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_inner();
+    assert_eq!(
+        (wider.current_band_minimum, wider.simulated_band_minimum),
+        (1, 2)
+    );
+    let change = |secretary: &str| {
+        wider
+            .places
+            .iter()
+            .find(|p| p.secretary == secretary)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(change(&s[2]).change, pb::BandChange::MovesIn as i32);
+    assert!(change(&s[2]).explanation.contains("moves into the band"));
+    assert_eq!(change(&s[3]).change, pb::BandChange::StaysIn as i32);
+    assert_eq!(change(&s[0]).change, pb::BandChange::StaysOut as i32);
+    for p in &wider.places {
+        assert_eq!(p.current_score, p.simulated_score);
+    }
+    // a draft indicator nobody scored: those results cannot be simulated, and say why
+    let unscored = simulate(pb::IndicatorScheme {
+        year: 2026,
+        core_indicators: vec![
+            pb::CoreIndicator {
+                id: "satisfaction".into(),
+                display_name: "群众满意度".into(),
+                weight: 50,
+                source: pb::IndicatorSource::People as i32,
+                feed_share_percent: 0,
+            },
+            pb::CoreIndicator {
+                id: "party_building".into(),
+                display_name: "党建引领".into(),
+                weight: 50,
+                source: pb::IndicatorSource::People as i32,
+                feed_share_percent: 0,
+            },
+        ],
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_inner();
+    assert_eq!(unscored.not_simulated.len(), 4);
+    assert!(unscored.not_simulated[0].reasons[0].contains("party_building"));
+    // a draft breaking the weight rule is refused naming the field
+    let bad = simulate(pb::IndicatorScheme {
+        year: 2026,
+        core_indicators: vec![pb::CoreIndicator {
+            id: "satisfaction".into(),
+            display_name: "群众满意度".into(),
+            weight: 90,
+            source: pb::IndicatorSource::People as i32,
+            feed_share_percent: 0,
+        }],
+        ..Default::default()
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(
+        violations(&bad),
+        [(
+            "draft_scheme.core_indicators".to_owned(),
+            "WEIGHTS_NOT_100".to_owned()
+        )]
+    );
+    // nothing was written: no scheme version, no ranking
+    let current = app
+        .district()
+        .get_indicator_scheme(pb::GetIndicatorSchemeRequest {
+            name: format!("provinces/{GUANGDONG}/indicatorSchemes/2026-current"),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(current.version, 0);
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(app.server.database.url())
+        .await
+        .unwrap();
+    let (rankings,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM rankings")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    assert_eq!(rankings, 0);
+    app.stop().await;
+}
