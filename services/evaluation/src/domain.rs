@@ -658,6 +658,107 @@ pub fn resimulate(
     ))
 }
 
+// ------------------------------------------------------------------------------------------------
+// Five-star points (五星书记)
+
+/// The level of the body that issued an award or commendation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum IssuerLevel {
+    Street,
+    District,
+    Municipal,
+    Provincial,
+    National,
+}
+
+/// An award or commendation of the year.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Honour {
+    /// An innovation award (创新突破).
+    InnovationAward(IssuerLevel),
+    /// A commendation for a major contribution (重大贡献).
+    Commendation(IssuerLevel),
+}
+
+/// A year's five-star points and how they were reached.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stars {
+    /// Gold (创新突破): +2 per municipal-or-higher innovation award.
+    pub gold: i32,
+    /// Silver (群众认可): +1 per full 5 points of satisfaction rise over the previous year.
+    pub silver: i32,
+    /// Red (重大贡献): +3 per provincial-or-higher commendation.
+    pub red: i32,
+    pub total: i32,
+    /// Each part, in words.
+    pub breakdown: Vec<String>,
+}
+
+/// Five-star points of a year (DOMAIN.md §2). The satisfaction rise compares the years'
+/// satisfaction scores at 2 decimals; a fall, or a year without the previous one, gives no
+/// silver points.
+pub fn five_star_points(
+    honours: &[Honour],
+    satisfaction: Option<f64>,
+    previous: Option<f64>,
+) -> Stars {
+    let awards = honours
+        .iter()
+        .filter(|h| matches!(h, Honour::InnovationAward(l) if *l >= IssuerLevel::Municipal))
+        .count() as i32;
+    let commendations = honours
+        .iter()
+        .filter(|h| matches!(h, Honour::Commendation(l) if *l >= IssuerLevel::Provincial))
+        .count() as i32;
+    let rise_cents = match (satisfaction, previous) {
+        (Some(now), Some(before)) => ((now - before) * 100.0).round() as i64,
+        _ => 0,
+    };
+    let silver = (rise_cents.max(0) / 500) as i32;
+    let (gold, red) = (2 * awards, 3 * commendations);
+    Stars {
+        gold,
+        silver,
+        red,
+        total: gold + silver + red,
+        breakdown: vec![
+            format!("gold: {awards} municipal-or-higher innovation award(s) × 2 = {gold}"),
+            format!(
+                "silver: satisfaction rose {:.2} points, {silver} full 5-point step(s) × 1 = {silver}",
+                rise_cents as f64 / 100.0
+            ),
+            format!("red: {commendations} provincial-or-higher commendation(s) × 3 = {red}"),
+        ],
+    }
+}
+
+/// The five-star titles of a region: at most `titles`, to the highest points (at least one
+/// point). Tie rule: equal points are ordered by the year's annual score (2 decimals); a group
+/// still tied on both that does not fit entirely within the number gets no title (never more
+/// than the number, never an arbitrary pick among equals).
+pub fn five_star_titles(candidates: &[(String, i32, f64)], titles: usize) -> Vec<String> {
+    let mut ranked: Vec<(&String, i32, i64)> = candidates
+        .iter()
+        .filter(|(_, points, _)| *points > 0)
+        .map(|(k, p, s)| (k, *p, (s * 100.0).round() as i64))
+        .collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.cmp(&a.2)).then(a.0.cmp(b.0)));
+    let mut awarded = Vec::new();
+    let mut i = 0;
+    while i < ranked.len() {
+        let group = ranked[i..]
+            .iter()
+            .take_while(|r| r.1 == ranked[i].1 && r.2 == ranked[i].2)
+            .count();
+        if awarded.len() + group > titles {
+            break;
+        }
+        awarded.extend(ranked[i..i + group].iter().map(|r| r.0.clone()));
+        i += group;
+    }
+    awarded
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -941,5 +1042,51 @@ mod tests {
         ];
         let why = resimulate(&draft, &result.quarters_used, 70.0, &lines).unwrap_err();
         assert!(why.contains("party_building"), "{why}");
+    }
+
+    #[test]
+    fn five_star_points_follow_the_three_rules() {
+        use IssuerLevel::*;
+        let honours = [
+            Honour::InnovationAward(Municipal),
+            Honour::InnovationAward(National),
+            Honour::InnovationAward(District),
+            Honour::Commendation(Provincial),
+            Honour::Commendation(Municipal),
+        ];
+        // 2 awards at municipal or above, 1 commendation at provincial or above; satisfaction
+        // up 12.5 points: 2 full 5-point steps
+        let stars = five_star_points(&honours, Some(88.5), Some(76.0));
+        assert_eq!(
+            (stars.gold, stars.silver, stars.red, stars.total),
+            (4, 2, 3, 9)
+        );
+        assert!(stars.breakdown[1].contains("12.50"));
+        // exactly 5 points is one step; 4.99 none; a fall none; no previous year none
+        assert_eq!(five_star_points(&[], Some(85.0), Some(80.0)).silver, 1);
+        assert_eq!(five_star_points(&[], Some(84.99), Some(80.0)).silver, 0);
+        assert_eq!(five_star_points(&[], Some(70.0), Some(80.0)).silver, 0);
+        assert_eq!(five_star_points(&[], Some(90.0), None).silver, 0);
+    }
+
+    #[test]
+    fn titles_go_to_the_most_points_and_a_tie_that_does_not_fit_gets_none() {
+        let c = |k: &str, p: i32, s: f64| (k.to_owned(), p, s);
+        let candidates = [
+            c("a", 9, 80.0),
+            c("b", 5, 90.0),
+            c("c", 5, 85.0),
+            c("d", 3, 70.0),
+            c("e", 3, 70.0),
+            c("f", 0, 99.0),
+        ];
+        // equal points ordered by annual score: b before c
+        assert_eq!(five_star_titles(&candidates, 2), ["a", "b"]);
+        assert_eq!(five_star_titles(&candidates, 3), ["a", "b", "c"]);
+        // d and e tie on both and only one title is left: neither gets it
+        assert_eq!(five_star_titles(&candidates, 4), ["a", "b", "c"]);
+        assert_eq!(five_star_titles(&candidates, 5), ["a", "b", "c", "d", "e"]);
+        // no points, no title
+        assert_eq!(five_star_titles(&candidates, 10).len(), 5);
     }
 }
