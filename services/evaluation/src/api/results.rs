@@ -304,7 +304,11 @@ pub(crate) async fn finalise(
     let mut tx = call.begin(db).await?;
     for r in &results {
         if store::insert_result(&mut tx, r).await? {
-            response.finalised.push(result_pb(r)?);
+            let mut answered = result_pb(r)?;
+            if request.omit_breakdowns {
+                answered.breakdown.clear();
+            }
+            response.finalised.push(answered);
         } else {
             // finalised by a concurrent call meanwhile: that one stands
             response.already_final.push(r.secretary.clone());

@@ -91,6 +91,7 @@ fn finalise_request() -> pb::FinaliseAnnualResultsRequest {
     pb::FinaliseAnnualResultsRequest {
         parent: format!("regions/{NANSHAN}"),
         year: 2026,
+        omit_breakdowns: false,
     }
 }
 
