@@ -718,6 +718,9 @@ pub struct StoredPlace {
     pub career_event: String,
 }
 
+/// Places per INSERT (6 parameters each, within SQLite's 32,766 and PostgreSQL's 65,535).
+const PLACES_PER_STATEMENT: usize = 500;
+
 pub(crate) async fn insert_ranking(tx: &mut AuditedTx, r: &StoredRanking) -> Result<(), Error> {
     sqlx::query(
         "INSERT INTO rankings (id, region, year, state, adjustment_percent, band_minimum, \
@@ -735,19 +738,38 @@ pub(crate) async fn insert_ranking(tx: &mut AuditedTx, r: &StoredRanking) -> Res
     .bind(to_db_time(r.create_time))
     .execute(&mut **tx)
     .await?;
-    for p in &r.places {
-        sqlx::query(
+    // many rows per statement: a province's ranking holds thousands of places
+    for chunk in r.places.chunks(PLACES_PER_STATEMENT) {
+        let values = (0..chunk.len())
+            .map(|i| {
+                let n = i * 6;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${})",
+                    n + 1,
+                    n + 2,
+                    n + 3,
+                    n + 4,
+                    n + 5,
+                    n + 6
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
             "INSERT INTO ranking_places (ranking, secretary, score, place, flagged, explanation) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&r.id)
-        .bind(&p.secretary)
-        .bind(p.score)
-        .bind(i64::from(p.rank))
-        .bind(i64::from(p.flagged))
-        .bind(&p.explanation)
-        .execute(&mut **tx)
-        .await?;
+             VALUES {values}"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for p in chunk {
+            query = query
+                .bind(&r.id)
+                .bind(&p.secretary)
+                .bind(p.score)
+                .bind(i64::from(p.rank))
+                .bind(i64::from(p.flagged))
+                .bind(&p.explanation);
+        }
+        query.execute(&mut **tx).await?;
     }
     Ok(())
 }

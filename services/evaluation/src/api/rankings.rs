@@ -144,15 +144,21 @@ pub(crate) async fn create(
             })
             .collect(),
     };
+    // where each ranked secretary serves, read once for the feed events
+    let communities: std::collections::HashMap<String, String> =
+        store::roster_under(db, &region.prefix())
+            .await?
+            .into_iter()
+            .map(|s| (s.secretary, s.region))
+            .collect();
     let mut tx = call.begin(db).await?;
     store::insert_ranking(&mut tx, &ranking).await?;
     let name = format!("rankings/{}", ranking.id);
     for p in &ranking.places {
         let community = region_of(
-            &store::serving(db, &p.secretary)
-                .await?
-                .map(|s| s.region)
-                .unwrap_or_else(|| ranking.region.clone()),
+            communities
+                .get(&p.secretary)
+                .map_or(ranking.region.as_str(), String::as_str),
         )?;
         tx.publish(
             &p.secretary,
