@@ -622,26 +622,43 @@ fn decode_result(row: ResultRow) -> Result<StoredResult, Error> {
     })
 }
 
-/// Stores a result unless the year is already final for the secretary (false then).
-pub(crate) async fn insert_result(tx: &mut AuditedTx, r: &StoredResult) -> Result<bool, Error> {
-    let done = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO annual_results ({RESULT_COLUMNS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING"
-    )))
-    .bind(&r.secretary)
-    .bind(i64::from(r.year))
-    .bind(&r.region)
-    .bind(r.score)
-    .bind(r.internal)
-    .bind(r.external)
-    .bind(r.x_points)
-    .bind(serde_json::to_string(&r.quarters).map_err(internal)?)
-    .bind(&r.scheme)
-    .bind(serde_json::to_string(&r.breakdown).map_err(internal)?)
-    .bind(to_db_time(r.finalise_time))
-    .execute(&mut **tx)
-    .await?;
-    Ok(done.rows_affected() == 1)
+/// Stores results, many rows per statement, skipping years already final (a concurrent
+/// finalisation won); returns the secretaries whose result was stored.
+pub(crate) async fn insert_results(
+    tx: &mut AuditedTx,
+    results: &[StoredResult],
+) -> Result<std::collections::HashSet<String>, Error> {
+    let mut stored = std::collections::HashSet::new();
+    for chunk in results.chunks(PLACES_PER_STATEMENT) {
+        let values = (0..chunk.len())
+            .map(|i| {
+                let params: Vec<String> = (1..=11).map(|k| format!("${}", i * 11 + k)).collect();
+                format!("({})", params.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO annual_results ({RESULT_COLUMNS}) VALUES {values} \
+             ON CONFLICT DO NOTHING RETURNING secretary"
+        );
+        let mut query = sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(sql));
+        for r in chunk {
+            query = query
+                .bind(&r.secretary)
+                .bind(i64::from(r.year))
+                .bind(&r.region)
+                .bind(r.score)
+                .bind(r.internal)
+                .bind(r.external)
+                .bind(r.x_points)
+                .bind(serde_json::to_string(&r.quarters).map_err(internal)?)
+                .bind(&r.scheme)
+                .bind(serde_json::to_string(&r.breakdown).map_err(internal)?)
+                .bind(to_db_time(r.finalise_time));
+        }
+        stored.extend(query.fetch_all(&mut **tx).await?.into_iter().map(|(s,)| s));
+    }
+    Ok(stored)
 }
 
 pub async fn result(

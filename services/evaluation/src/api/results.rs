@@ -302,8 +302,9 @@ pub(crate) async fn finalise(
         return Ok(response);
     }
     let mut tx = call.begin(db).await?;
+    let stored = store::insert_results(&mut tx, &results).await?;
     for r in &results {
-        if store::insert_result(&mut tx, r).await? {
+        if stored.contains(&r.secretary) {
             let mut answered = result_pb(r)?;
             if request.omit_breakdowns {
                 answered.breakdown.clear();
