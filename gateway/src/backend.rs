@@ -272,6 +272,10 @@ mod tests {
             resolve("shequ.personnel.v1.PersonnelService", &pool).unwrap(),
             "shequ.personnel.v1.PersonnelService"
         );
-        assert!(resolve("evaluation", &pool).is_err());
+        assert_eq!(
+            resolve("evaluation", &pool).unwrap(),
+            "shequ.evaluation.v1.EvaluationService"
+        );
+        assert!(resolve("library", &pool).is_err());
     }
 }

@@ -47,6 +47,10 @@ contract!(
     feed::v1 = "shequ.feed.v1"
 );
 contract!(
+    /// Indicator schemes (5+X), assessments, annual results, rankings and adjustment.
+    evaluation::v1 = "shequ.evaluation.v1"
+);
+contract!(
     /// API keys of integrating systems.
     identity::v1 = "shequ.identity.v1"
 );

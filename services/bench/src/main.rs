@@ -52,6 +52,8 @@ use shequ_proto::personnel::v1::{
 use sqlx::{AnyConnection, Connection};
 use tonic::{metadata::MetadataValue, transport::Channel};
 
+mod evaluation;
+
 const SECRETARIES: u32 = 20_000;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -498,8 +500,9 @@ async fn main() -> anyhow::Result<()> {
     match std::env::args().nth(1).as_deref() {
         Some("get-secretary") => get_secretary().await,
         Some("warnings-ingest") => warnings::warnings_ingest().await,
+        Some("evaluation") => evaluation::evaluation().await,
         _ => {
-            eprintln!("usage: shequ-bench get-secretary | warnings-ingest");
+            eprintln!("usage: shequ-bench get-secretary | warnings-ingest | evaluation");
             std::process::exit(2);
         }
     }

@@ -1,4 +1,4 @@
-//! Training's feed, applied here: the 数字书记 certificates each secretary holds, for the
+//! Training's and evaluation's feeds, applied here. Training's: the 数字书记 certificates each secretary holds, for the
 //! professional ladder's certificate prerequisite and the certification statistics. Followed
 //! only where training is deployed (an optional dependency); an event about a certificate this
 //! service never heard of issued changes nothing.
@@ -8,10 +8,10 @@ use shequ_kit::{
     call::AuditedTx,
     feed::{EventHandler, Handled, payload, type_url},
 };
-use shequ_proto::{feed::v1::Event, training::v1 as training};
+use shequ_proto::{evaluation::v1 as evaluation, feed::v1::Event, training::v1 as training};
 
 use crate::{
-    domain::career::{CertificateLevel, CertificateState},
+    domain::career::{CertificateLevel, CertificateState, Standing},
     store::{IssuedCertificate, Store},
 };
 
@@ -100,6 +100,60 @@ impl EventHandler for TrainingFeed {
                     .await
             } else {
                 Err(malformed("event"))
+            }
+        })
+    }
+}
+
+/// Evaluation's feed, applied here: each secretary's latest ranked annual result and whether it
+/// is in the adjustment band, for the promotion prerequisite. Followed only where evaluation is
+/// deployed (an optional dependency).
+pub struct EvaluationFeed {
+    store: Store,
+    types: Vec<String>,
+}
+
+impl EvaluationFeed {
+    /// A handler writing to `store`.
+    pub fn new(store: Store) -> Self {
+        EvaluationFeed {
+            store,
+            types: vec![
+                type_url::<evaluation::BandMembershipChanged>(),
+                type_url::<evaluation::AdjustmentConfirmed>(),
+            ],
+        }
+    }
+}
+
+impl EventHandler for EvaluationFeed {
+    fn handles(&self) -> &[String] {
+        &self.types
+    }
+
+    fn handle<'a>(&'a self, tx: &'a mut AuditedTx, event: &'a Event) -> Handled<'a> {
+        Box::pin(async move {
+            let now = tx.call().now();
+            if let Some(changed) = payload::<evaluation::BandMembershipChanged>(event) {
+                let standing = Standing {
+                    year: changed.year,
+                    score: changed.score,
+                    in_band: changed.in_band,
+                    explanation: changed.explanation,
+                };
+                let id = secretary_id(&changed.secretary)?;
+                (self.store)
+                    .put_standing(tx, id, &standing, &changed.ranking, now)
+                    .await
+            } else if let Some(confirmed) = payload::<evaluation::AdjustmentConfirmed>(event) {
+                let id = secretary_id(&confirmed.secretary)?;
+                (self.store)
+                    .adjustment_confirmed(tx, id, confirmed.year, now)
+                    .await
+            } else {
+                Err(Error::internal(anyhow::anyhow!(
+                    "evaluation's feed sent a malformed event"
+                )))
             }
         })
     }

@@ -52,8 +52,10 @@ impl Service for Personnel {
         },
     ];
     /// Where training is deployed, its feed tells the certificates the professional ladder needs
-    /// (without it, no certificate is known and those promotions wait).
-    const OPTIONAL_DEPENDENCIES: &'static [&'static str] = &["training"];
+    /// (without it, no certificate is known and those promotions wait); where evaluation is,
+    /// its feed tells each secretary's latest ranked result and whether it is in the adjustment
+    /// band (without it, no ranking is known).
+    const OPTIONAL_DEPENDENCIES: &'static [&'static str] = &["training", "evaluation"];
     type Settings = NoSettings;
     type Api = PersonnelApi;
 
@@ -61,10 +63,13 @@ impl Service for Personnel {
         let store = Store::new(kit.database.clone(), kit.keys.clone());
         let training =
             kit.follow_if_configured("training", follow::TrainingFeed::new(store.clone()))?;
+        let evaluation =
+            kit.follow_if_configured("evaluation", follow::EvaluationFeed::new(store.clone()))?;
         Ok(PersonnelApi::new(api::Context {
             kit,
             store,
             training,
+            evaluation,
         }))
     }
 }

@@ -35,6 +35,7 @@ pub fn services() -> Vec<ServiceEntry> {
         ServiceEntry::of::<shequ_identity::Identity>(),
         ServiceEntry::of::<shequ_training::Training>(),
         ServiceEntry::of::<shequ_warnings::Warnings>(),
+        ServiceEntry::of::<shequ_evaluation::Evaluation>(),
     ]
 }
 

@@ -114,6 +114,39 @@ const WARNING_SUPERVISORS: &[Role] = &[
     Role::StreetOfficer,
 ];
 
+/// Evaluation's schemes: every role with evaluation duties (assessors too), in its own province.
+const EVALUATION_READERS: &[Role] = &[
+    Role::ProvinceAdmin,
+    Role::CityAdmin,
+    Role::DistrictAdmin,
+    Role::StreetOfficer,
+    Role::Secretary,
+    Role::Assessor,
+    Role::Integration,
+];
+
+/// Quarterly and special assessments: street officers and district administrators in scope.
+const EVALUATION_OFFICERS: &[Role] = &[Role::DistrictAdmin, Role::StreetOfficer];
+/// A secretary's assessments and results: staff in scope, and the secretary their own.
+const EVALUATION_OWN_READERS: &[Role] = &[
+    Role::ProvinceAdmin,
+    Role::CityAdmin,
+    Role::DistrictAdmin,
+    Role::StreetOfficer,
+    Role::Secretary,
+];
+/// An engagement: administrators covering its regions, and its own assessor.
+const ENGAGEMENT_READERS: &[Role] = &[
+    Role::ProvinceAdmin,
+    Role::CityAdmin,
+    Role::DistrictAdmin,
+    Role::Assessor,
+];
+/// Appeals: the secretary themself, or a district administrator on their behalf.
+const APPELLANTS: &[Role] = &[Role::DistrictAdmin, Role::Secretary];
+/// External assessments: assessors only.
+const ASSESSOR: &[Role] = &[Role::Assessor];
+
 /// What an out-of-scope caller with an allowed role names.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
@@ -170,6 +203,10 @@ enum Target {
     FreshTerminal,
     /// A webhook endpoint of its own (to be deleted).
     FreshWebhookEndpoint,
+    /// A secretary of its own with a final result in a ranking open for appeals.
+    FreshAppealable,
+    /// As FreshAppealable, with an appeal filed.
+    FreshAppeal,
 }
 
 /// Who may call an RPC within their scope, and the call a realistic client makes.
@@ -594,6 +631,137 @@ fn decisions(rpc: &str) -> Option<Vec<Decision>> {
         }
         "shequ.training.v1.TrainingService.ListAuditEntries" => Some(read(AUDITOR, Named)),
         "shequ.training.v1.TrainingService.VerifyAuditLog" => Some(read(AUDITOR, Named)),
+        // evaluation: schemes read by every role with evaluation duties in its own province,
+        // created by its province administrator
+        "shequ.evaluation.v1.EvaluationService.CreateIndicatorScheme" => one(decide(
+            PROVINCE_ADMIN,
+            Named,
+            Shared,
+            |_, _| Some(json!({"year": 2026})),
+            no_query,
+        )),
+        "shequ.evaluation.v1.EvaluationService.GetIndicatorScheme"
+        | "shequ.evaluation.v1.EvaluationService.ListIndicatorSchemes" => {
+            Some(read(EVALUATION_READERS, Named))
+        }
+        "shequ.evaluation.v1.EvaluationService.CreateQuarterlyAssessment" => one(decide(
+            EVALUATION_OFFICERS,
+            Stored,
+            Shared,
+            // a quarter of its own for each permitted call (one assessment per quarter)
+            |_, n| {
+                Some(json!({
+                    "year": 2001 + (n / 4) % 20,
+                    "quarter": n % 4 + 1,
+                    "scores": [{"indicator": "satisfaction", "score": 80}],
+                    "evidenceLinks": ["https://docs.example.cn/kaohe"],
+                }))
+            },
+            no_query,
+        )),
+        "shequ.evaluation.v1.EvaluationService.ListQuarterlyAssessments" => one(decide(
+            EVALUATION_OWN_READERS,
+            Stored,
+            Shared,
+            no_body,
+            |_| "year=2026".into(),
+        )),
+        "shequ.evaluation.v1.EvaluationService.CreateEngagement" => one(decide(
+            ADMINS,
+            Named,
+            Shared,
+            |_, _| {
+                Some(
+                    json!({"organisation": "社会评估中心", "assessor": "org:pingjia", "regions": [NANSHAN], "year": 2026}),
+                )
+            },
+            no_query,
+        )),
+        "shequ.evaluation.v1.EvaluationService.GetEngagement" => {
+            Some(read(ENGAGEMENT_READERS, Stored))
+        }
+        // only the engaged assessor (the fixture engages district A's in-scope assessor for
+        // 2025; one assessment per secretary and year, and one permitted call)
+        "shequ.evaluation.v1.EvaluationService.CreateExternalAssessment" => one(decide(
+            ASSESSOR,
+            Stored,
+            Shared,
+            |f, _| {
+                Some(json!({
+                    "year": 2025,
+                    "score": 75,
+                    "evidenceLinks": ["https://pingjia.example.cn/report"],
+                    "engagement": f.engagement,
+                }))
+            },
+            no_query,
+        )),
+        "shequ.evaluation.v1.EvaluationService.CreateSpecialAssessment" => one(decide(
+            EVALUATION_OFFICERS,
+            Stored,
+            Shared,
+            |_, _| {
+                Some(json!({
+                    "year": 2026,
+                    "indicator": "risk",
+                    "points": 2,
+                    "evidenceLinks": ["https://docs.example.cn/x"],
+                }))
+            },
+            no_query,
+        )),
+        "shequ.evaluation.v1.EvaluationService.FinaliseAnnualResults" => one(decide(
+            ADMINS,
+            Named,
+            Shared,
+            |_, _| Some(json!({"year": 2026})),
+            no_query,
+        )),
+        "shequ.evaluation.v1.EvaluationService.GetAnnualResult" => {
+            Some(read(EVALUATION_OWN_READERS, Stored))
+        }
+        "shequ.evaluation.v1.EvaluationService.CreateRanking" => one(decide(
+            ADMINS,
+            Named,
+            Shared,
+            |_, _| Some(json!({"region": NANSHAN, "year": 2026})),
+            no_query,
+        )),
+        "shequ.evaluation.v1.EvaluationService.GetRanking" => {
+            Some(read(ADMINS_AND_OFFICERS, Stored))
+        }
+        // the secretary appeals their own result, or a district administrator on their behalf;
+        // a result of its own for each permitted call (one open appeal per result)
+        "shequ.evaluation.v1.EvaluationService.CreateAppeal" => one(decide(
+            APPELLANTS,
+            Stored,
+            FreshAppealable,
+            |_, _| Some(json!({"reason": "满意度测评样本不足"})),
+            no_query,
+        )),
+        "shequ.evaluation.v1.EvaluationService.DecideAppeal" => one(decide(
+            ADMINS,
+            Stored,
+            FreshAppeal,
+            |_, _| Some(json!({"decision": "APPEAL_STATE_DISMISSED", "note": "理由不成立"})),
+            no_query,
+        )),
+        // the shared ranking is confirmed already: confirming again answers it as it is
+        "shequ.evaluation.v1.EvaluationService.ConfirmAdjustments" => {
+            one(decide(ADMINS, Stored, Shared, empty_body, no_query))
+        }
+        // the sandbox writes nothing: a read of a region in scope
+        "shequ.evaluation.v1.EvaluationService.SimulateRanking" => one(decide(
+            ADMINS,
+            Named,
+            Shared,
+            |_, _| {
+                Some(json!({"year": 2026, "draftScheme": {"year": 2026, "adjustmentPercent": 50}}))
+            },
+            no_query,
+        )),
+        "shequ.evaluation.v1.EvaluationService.ListAuditEntries" => Some(read(AUDITOR, Named)),
+        "shequ.evaluation.v1.EvaluationService.VerifyAuditLog" => Some(read(AUDITOR, Named)),
         "shequ.warnings.v1.WarningsService.GetWarningPolicy" => Some(read(WARNING_READERS, Named)),
         "shequ.warnings.v1.WarningsService.UpdateWarningPolicy" => one(decide(
             PROVINCE_ADMIN,
@@ -849,6 +1017,15 @@ struct Fixtures {
     terminal: String,
     terminal_key: String,
     webhook_endpoint: String,
+    /// Evaluation: an engagement of district A's in-scope assessor (2025), and the shared
+    /// secretary's finalised 2026 result.
+    engagement: String,
+    annual_result: String,
+    /// An engagement of the same assessor for 2026 (fresh results), a confirmed ranking of
+    /// district A's community, and an appeal.
+    engagement_2026: String,
+    ranking: String,
+    appeal: String,
 }
 
 impl Fixtures {
@@ -869,12 +1046,19 @@ impl Fixtures {
             "provinces/*/thresholdRules/*" => self.rule.clone(),
             "terminals/*" => self.terminal.clone(),
             "webhookEndpoints/*" => self.webhook_endpoint.clone(),
+            "engagements/*" => self.engagement.clone(),
+            "secretaries/*/annualResults/*" => self.annual_result.clone(),
+            "secretaries/*/annualResults/*/appeals/*" => self.appeal.clone(),
+            "rankings/*" => self.ranking.clone(),
             "provinces/*" => format!("provinces/{GUANGDONG}"),
             "provinces/*/qualificationStandard" => {
                 format!("provinces/{GUANGDONG}/qualificationStandard")
             }
             "provinces/*/careerPolicy" => format!("provinces/{GUANGDONG}/careerPolicy"),
             "provinces/*/warningPolicy" => format!("provinces/{GUANGDONG}/warningPolicy"),
+            "provinces/*/indicatorSchemes/*" => {
+                format!("provinces/{GUANGDONG}/indicatorSchemes/2026-current")
+            }
             "provinces/*/negativeListItems/*" => {
                 format!("provinces/{GUANGDONG}/negativeListItems/NL01")
             }
@@ -1196,6 +1380,174 @@ async fn new_terminal(stack: &Stack) -> (String, String) {
     )
 }
 
+/// Waits until evaluation, warnings and training know `secretary` from personnel's feed.
+async fn until_evaluation_knows(stack: &Stack, secretary: &str) {
+    let district = stack.token(Role::DistrictAdmin, NANSHAN);
+    for attempt in 0.. {
+        assert!(attempt < 500, "evaluation never learned of {secretary}");
+        let listed = stack
+            .get(
+                &format!("/v1/{secretary}/quarterlyAssessments?year=2026"),
+                Some(&district),
+            )
+            .await;
+        let summaries = stack
+            .post(
+                "/v1/secretaryWarningSummaries:batchGet",
+                Some(&district),
+                &json!({"secretaries": [secretary], "year": 2026}),
+            )
+            .await;
+        let progress = stack
+            .get(
+                &format!("/v1/{secretary}/learningProgress"),
+                Some(&district),
+            )
+            .await;
+        if listed.status == StatusCode::OK
+            && summaries.status == StatusCode::OK
+            && progress.status == StatusCode::OK
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Two complete quarters and the external assessment of 2026 (under `engagement`), all scored
+/// `score`, then the finalisation of district A's community.
+async fn assess_and_finalise(stack: &Stack, secretary: &str, engagement: &str, score: u32) {
+    let district = stack.token(Role::DistrictAdmin, NANSHAN);
+    for quarter in [1, 2] {
+        let assessed = stack
+            .post(
+                &format!("/v1/{secretary}/quarterlyAssessments"),
+                Some(&district),
+                &json!({"year": 2026, "quarter": quarter, "scores": [
+                    {"indicator": "satisfaction", "score": score},
+                    {"indicator": "governance", "score": score},
+                    {"indicator": "innovation", "score": score}],
+                    "evidenceLinks": ["https://docs.example.cn/kaohe"]}),
+            )
+            .await;
+        assert_eq!(assessed.status, StatusCode::OK, "{}", assessed.text);
+    }
+    let assessor = shequ_kit::testing::caller(Role::Assessor, NANSHAN);
+    let assessed = stack
+        .post(
+            &format!("/v1/{secretary}/externalAssessments"),
+            Some(&stack.keys.token_for(&assessor)),
+            &json!({"year": 2026, "score": score, "engagement": engagement,
+                "evidenceLinks": ["https://pingjia.example.cn/report"]}),
+        )
+        .await;
+    assert_eq!(assessed.status, StatusCode::OK, "{}", assessed.text);
+    let finalised = stack
+        .post(
+            &format!("/v1/regions/{NANTOU_COMMUNITY}/annualResults:finalise"),
+            Some(&district),
+            &json!({"year": 2026}),
+        )
+        .await;
+    assert_eq!(finalised.status, StatusCode::OK, "{}", finalised.text);
+    assert!(
+        finalised
+            .text
+            .contains(&format!("{secretary}/annualResults/2026")),
+        "{}",
+        finalised.text
+    );
+}
+
+/// A new secretary of district A with a final 2026 result scored `score`.
+async fn new_result(stack: &Stack, engagement: &str, score: u32) -> (String, String) {
+    let serial = TRAINEES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let created = create(
+        stack,
+        &secretary(&id_number(1980 + serial / 500, serial % 500)),
+    )
+    .await;
+    let name = created["name"].as_str().unwrap().to_owned();
+    until_evaluation_knows(stack, &name).await;
+    assess_and_finalise(stack, &name, engagement, score).await;
+    let result = format!("{name}/annualResults/2026");
+    (name, result)
+}
+
+/// Ranks district A's community's 2026 results; returns the ranking's name.
+async fn rank_community(stack: &Stack) -> String {
+    let ranked = stack
+        .post(
+            "/v1/rankings",
+            Some(&stack.token(Role::DistrictAdmin, NANSHAN)),
+            &json!({"region": NANTOU_COMMUNITY, "year": 2026}),
+        )
+        .await;
+    assert_eq!(ranked.status, StatusCode::OK, "{}", ranked.text);
+    ranked.body["name"].as_str().unwrap().to_owned()
+}
+
+/// Evaluation's shared records around the shared secretary: an engagement of district A's
+/// in-scope assessor for 2025 (the matrix's external assessment) and one for 2026, the shared
+/// secretary's finalised 2026 result, and a confirmed ranking of the community (ranked as of
+/// 16 days ago, so its appeal window has closed; its band holds another secretary, scored
+/// lower, whom personnel records as adjusted).
+async fn evaluation_fixtures(stack: &Stack, secretary: &str) -> Fixtures {
+    let district = stack.token(Role::DistrictAdmin, NANSHAN);
+    until_evaluation_knows(stack, secretary).await;
+    let assessor = shequ_kit::testing::caller(Role::Assessor, NANSHAN);
+    let engage = |year: u32| {
+        let subject = assessor.subject.clone();
+        let district = district.clone();
+        async move {
+            let engaged = stack
+                .post(
+                    "/v1/engagements",
+                    Some(&district),
+                    &json!({"organisation": "社会评估中心", "assessor": subject, "regions": [NANSHAN], "year": year}),
+                )
+                .await;
+            assert_eq!(engaged.status, StatusCode::OK, "{}", engaged.text);
+            engaged.body["name"].as_str().unwrap().to_owned()
+        }
+    };
+    let engagement = engage(2025).await;
+    let engagement_2026 = engage(2026).await;
+    assess_and_finalise(stack, secretary, &engagement_2026, 70).await;
+    new_result(stack, &engagement_2026, 40).await;
+    let now = shequ_kit::clock::Clock::now(&stack.clock);
+    stack.clock.set(now - chrono::Duration::days(16));
+    let ranking = rank_community(stack).await;
+    stack.clock.set(now);
+    let confirmed = stack
+        .post(
+            &format!("/v1/{ranking}:confirmAdjustments"),
+            Some(&district),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.text);
+    // an appeal the refusals name (permitted decisions get one of their own)
+    let (_, appealed) = new_result(stack, &engagement_2026, 80).await;
+    rank_community(stack).await;
+    let filed = stack
+        .post(
+            &format!("/v1/{appealed}/appeals"),
+            Some(&district),
+            &json!({"reason": "满意度测评样本不足"}),
+        )
+        .await;
+    assert_eq!(filed.status, StatusCode::OK, "{}", filed.text);
+    Fixtures {
+        appeal: filed.body["name"].as_str().unwrap().to_owned(),
+        engagement,
+        engagement_2026,
+        annual_result: format!("{secretary}/annualResults/2026"),
+        ranking,
+        ..Fixtures::default()
+    }
+}
+
 /// A new warning of district A's community, moved on by the custom methods `steps`.
 async fn new_warning(stack: &Stack, steps: &[(&str, Value)]) -> String {
     let created = stack
@@ -1426,6 +1778,23 @@ async fn fixtures_for(
                 )
                 .await;
             }
+            Target::FreshAppealable | Target::FreshAppeal => {
+                let (secretary, result) = new_result(stack, &fixtures.engagement_2026, 80).await;
+                rank_community(stack).await;
+                fixtures.secretary = secretary;
+                fixtures.annual_result = result;
+                if decision.target == Target::FreshAppeal {
+                    let filed = stack
+                        .post(
+                            &format!("/v1/{}/appeals", fixtures.annual_result),
+                            Some(&stack.token(Role::DistrictAdmin, NANSHAN)),
+                            &json!({"reason": "满意度测评样本不足"}),
+                        )
+                        .await;
+                    assert_eq!(filed.status, StatusCode::OK, "{}", filed.text);
+                    fixtures.appeal = filed.body["name"].as_str().unwrap().to_owned();
+                }
+            }
             Target::FreshWebhookEndpoint => {
                 fixtures.webhook_endpoint = new_webhook_endpoint(stack).await;
             }
@@ -1473,6 +1842,15 @@ async fn every_route_gives_each_role_in_and_out_of_scope_exactly_its_documented_
     .await;
     let shared = fixtures(&stack).await;
     until_warnings_know(&stack, &shared.secretary).await;
+    let evaluation = evaluation_fixtures(&stack, &shared.secretary).await;
+    let shared = Fixtures {
+        engagement: evaluation.engagement,
+        annual_result: evaluation.annual_result,
+        engagement_2026: evaluation.engagement_2026,
+        ranking: evaluation.ranking,
+        appeal: evaluation.appeal,
+        ..shared
+    };
     let pool = prost_reflect::DescriptorPool::decode(shequ_proto::FILE_DESCRIPTOR_SET).unwrap();
     let routes = shequ_gateway::routes::RouteTable::from_pool(&pool).unwrap();
 
@@ -1691,8 +2069,8 @@ async fn every_component_calling_as_itself_gets_exactly_its_grants() {
     // identity: VerifyApiKey and the feed to the gateway (WatchEvents streams; tested elsewhere);
     // training: the four public operations to the gateway, ListLearningSummaries and the feed to
     // evaluation, the feed to personnel; warnings: the feed and the secretaries' yearly summaries
-    // to evaluation
-    assert_eq!(granted, 15, "every grant was exercised");
+    // to evaluation; evaluation: the feed to personnel
+    assert_eq!(granted, 16, "every grant was exercised");
     assert!(refused > 100, "and so were the refusals: {refused}");
     for (_, server) in services {
         server.stop().await;

@@ -4,6 +4,7 @@
 
 mod authorization;
 mod between_services;
+mod evaluation;
 mod helpers;
 mod interop;
 mod operations;

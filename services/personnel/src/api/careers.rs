@@ -26,7 +26,8 @@ use super::{
 use crate::domain::{
     CareerEvent, Secretary, Violation,
     career::{
-        self, Blocked, CertificateFacts, EventType, Ladder, Prerequisite, PromotionFacts, Rung,
+        self, Blocked, CertificateFacts, EvaluationFacts, EventType, Ladder, Prerequisite,
+        PromotionFacts, Rung,
     },
 };
 
@@ -58,6 +59,7 @@ async fn evaluate(
                 rung_since: secretary.rung_since,
                 violation_dates: ctx.store.violation_dates(&secretary.id).await?,
                 certificates: certificate_facts(ctx, &secretary.id).await?,
+                evaluation: evaluation_facts(ctx, &secretary.id).await?,
             };
             career::prerequisites(&policy, rung, &facts, effective)
         }
@@ -81,6 +83,22 @@ async fn certificate_facts(ctx: &Context, secretary_id: &str) -> Result<Certific
     };
     Ok(CertificateFacts::Known {
         held: ctx.store.certificates_of(secretary_id).await?,
+        as_of,
+    })
+}
+
+/// What evaluation's feed told about the secretary's latest ranked result, and up to when it
+/// is complete.
+async fn evaluation_facts(ctx: &Context, secretary_id: &str) -> Result<EvaluationFacts, Error> {
+    let Some(status) = &ctx.evaluation else {
+        return Ok(EvaluationFacts::NotDeployed);
+    };
+    let as_of = match status.as_of(ctx.kit.clock.now()) {
+        Some(at) => Some(at),
+        None => shequ_kit::feed::last_handled(&ctx.kit.database, "evaluation").await?,
+    };
+    Ok(EvaluationFacts::Known {
+        latest: ctx.store.standing(secretary_id).await?,
         as_of,
     })
 }

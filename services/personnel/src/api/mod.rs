@@ -25,6 +25,8 @@ pub(crate) struct Context {
     pub(crate) store: Store,
     /// How current training's feed is here; `None` where training is not deployed.
     pub(crate) training: Option<shequ_kit::feed::FeedStatus>,
+    /// How current evaluation's feed is here; `None` where evaluation is not deployed.
+    pub(crate) evaluation: Option<shequ_kit::feed::FeedStatus>,
 }
 
 shequ_kit::grpc_service! {

@@ -281,6 +281,81 @@ pub struct PromotionFacts {
     pub violation_dates: Vec<NaiveDate>,
     /// The secretary's certificates, from training.
     pub certificates: CertificateFacts,
+    /// The secretary's standing in evaluation's rankings.
+    pub evaluation: EvaluationFacts,
+}
+
+/// The latest annual result of a secretary that evaluation ranked, as its feed told.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Standing {
+    /// The year of the result.
+    pub year: i32,
+    /// Its score.
+    pub score: f64,
+    /// In the adjustment band (flagged by a ranking, not taken out by an upheld appeal).
+    pub in_band: bool,
+    /// Evaluation's words for it.
+    pub explanation: String,
+}
+
+/// What personnel knows of a secretary's evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EvaluationFacts {
+    /// The evaluation service is not deployed with this one: no standing can be known.
+    NotDeployed,
+    /// Learnt from evaluation's feed, complete up to `as_of`.
+    Known {
+        /// The latest ranked result, if any.
+        latest: Option<Standing>,
+        /// Up to when the feed is known to be complete.
+        as_of: Option<DateTime<Utc>>,
+    },
+}
+
+/// A promotion needs the last ranked annual result outside the adjustment band (DOMAIN.md §2,
+/// 动态调整). A secretary evaluation never ranked has no result in the band. Where evaluation is
+/// not deployed nothing is known: the check says so and does not hold the promotion up (the
+/// rule cannot apply without the service that makes the rankings).
+fn band_prerequisite(facts: &EvaluationFacts) -> Prerequisite {
+    match facts {
+        EvaluationFacts::NotDeployed => Prerequisite {
+            code: "OUTSIDE_ADJUSTMENT_BAND",
+            met: true,
+            detail: "the evaluation service is not deployed with this one: no ranking is known"
+                .to_owned(),
+            source: Some("evaluation"),
+            as_of: None,
+        },
+        EvaluationFacts::Known { latest, as_of } => {
+            let (met, detail) = match latest {
+                None => (
+                    true,
+                    "no annual result of the secretary has been ranked".to_owned(),
+                ),
+                Some(s) if s.in_band => (
+                    false,
+                    format!(
+                        "the {} annual result ({:.2}) is in the adjustment band: {}",
+                        s.year, s.score, s.explanation
+                    ),
+                ),
+                Some(s) => (
+                    true,
+                    format!(
+                        "the {} annual result ({:.2}) is outside the adjustment band",
+                        s.year, s.score
+                    ),
+                ),
+            };
+            Prerequisite {
+                code: "OUTSIDE_ADJUSTMENT_BAND",
+                met,
+                detail,
+                source: Some("evaluation"),
+                as_of: *as_of,
+            }
+        }
+    }
 }
 
 /// Evaluates the prerequisites for reaching `target` on `effective`: those this service owns,
@@ -340,6 +415,7 @@ pub fn prerequisites(
             effective,
         ));
     }
+    list.push(band_prerequisite(&facts.evaluation));
     list
 }
 
@@ -547,6 +623,7 @@ mod tests {
             rung_since: d("2021-06-01"),
             violation_dates: vec![],
             certificates: CertificateFacts::NotDeployed,
+            evaluation: EvaluationFacts::NotDeployed,
         };
         let policy = Policy::default();
         assert_eq!(
@@ -579,6 +656,7 @@ mod tests {
             rung_since: d("2020-01-01"),
             violation_dates: vec![],
             certificates: CertificateFacts::NotDeployed,
+            evaluation: EvaluationFacts::NotDeployed,
         };
         assert_eq!(
             unmet(&prerequisites(
@@ -608,6 +686,7 @@ mod tests {
             rung_since: d("2015-01-01"),
             violation_dates: vec![d("2023-07-01")],
             certificates: CertificateFacts::NotDeployed,
+            evaluation: EvaluationFacts::NotDeployed,
         };
         assert_eq!(
             unmet(&prerequisites(
@@ -636,6 +715,7 @@ mod tests {
             rung_since: d("2023-01-01"),
             violation_dates: vec![d("2024-01-01")],
             certificates: CertificateFacts::NotDeployed,
+            evaluation: EvaluationFacts::NotDeployed,
         };
         let list = prerequisites(
             &Policy::default(),
@@ -664,6 +744,7 @@ mod tests {
                 rung_since: d("2015-01-01"),
                 violation_dates: vec![],
                 certificates: CertificateFacts::Known { held, as_of: None },
+                evaluation: EvaluationFacts::NotDeployed,
             };
             let list = prerequisites(&policy, target, &facts, d(on));
             let certificate = list.iter().find(|p| p.code == "CERTIFICATE").cloned();
@@ -763,6 +844,7 @@ mod tests {
             rung_since: d("2015-01-01"),
             violation_dates: vec![],
             certificates: CertificateFacts::NotDeployed,
+            evaluation: EvaluationFacts::NotDeployed,
         };
         assert!(
             unmet(&prerequisites(
@@ -804,5 +886,50 @@ mod tests {
             EventType::Reassignment.status_after(Status::Active),
             Some(Status::Active)
         );
+    }
+
+    #[test]
+    fn a_promotion_needs_the_last_ranked_result_outside_the_adjustment_band() {
+        let standing = |in_band| EvaluationFacts::Known {
+            latest: Some(Standing {
+                year: 2026,
+                score: 58.5,
+                in_band,
+                explanation: "rank 10 of 10".into(),
+            }),
+            as_of: None,
+        };
+        let check = |evaluation| {
+            let facts = PromotionFacts {
+                rung_since: d("2019-06-01"),
+                violation_dates: vec![],
+                certificates: CertificateFacts::NotDeployed,
+                evaluation,
+            };
+            prerequisites(
+                &Policy::default(),
+                Rung::AreaDirector,
+                &facts,
+                d("2026-06-01"),
+            )
+        };
+        assert_eq!(
+            unmet(&check(standing(true))),
+            vec!["OUTSIDE_ADJUSTMENT_BAND"]
+        );
+        let band = check(standing(true));
+        let band = band
+            .iter()
+            .find(|p| p.code == "OUTSIDE_ADJUSTMENT_BAND")
+            .unwrap();
+        assert!(band.detail.contains("2026") && band.detail.contains("58.50"));
+        assert_eq!(band.source, Some("evaluation"));
+        assert!(unmet(&check(standing(false))).is_empty());
+        let never = EvaluationFacts::Known {
+            latest: None,
+            as_of: None,
+        };
+        assert!(unmet(&check(never)).is_empty());
+        assert!(unmet(&check(EvaluationFacts::NotDeployed)).is_empty());
     }
 }

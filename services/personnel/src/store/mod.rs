@@ -4,6 +4,7 @@
 
 mod certificates;
 mod policies;
+mod standing;
 
 pub use certificates::IssuedCertificate;
 pub use policies::Versioned;

@@ -230,8 +230,13 @@ async fn a_province_can_require_more_years_for_a_rung() {
             ("YEARS_ON_CURRENT_RUNG".to_owned(), true),
             ("NO_RECENT_VIOLATION".to_owned(), true),
             ("CERTIFICATE".to_owned(), false),
+            // evaluation is not deployed here either: no ranking is known, the detail says so
+            ("OUTSIDE_ADJUSTMENT_BAND".to_owned(), true),
         ]
     );
+    let band = check.prerequisites.last().unwrap();
+    assert_eq!(band.source, "evaluation");
+    assert!(band.detail.contains("not deployed"), "{}", band.detail);
 }
 
 #[tokio::test]
