@@ -329,7 +329,7 @@ fn event_details(
         title: String::new(),
         to_region: None,
     };
-    match kind {
+    let details = match kind {
         EventType::Transfer => checks
             .text(
                 "career_event.destination",
@@ -366,7 +366,28 @@ fn event_details(
             })
         }
         _ => checks.take(Ok(none)),
+    };
+    // A detail of another event type is not used, but when given it must still be well formed:
+    // the contract states each detail's rule whenever it is given.
+    if kind != EventType::Reassignment && !input.to_region.is_empty() {
+        let _ = checks.take(
+            ctx.kit
+                .regions
+                .known(&input.to_region)
+                .map_err(|e| region_error("career_event.to_region", e)),
+        );
     }
+    if kind != EventType::Transfer && !input.destination.is_empty() {
+        let _ = checks.text(
+            "career_event.destination",
+            &input.destination,
+            SHORT_TEXT_MAX,
+        );
+    }
+    if kind != EventType::TitlePromotion && !input.title.is_empty() {
+        let _ = checks.text("career_event.title", &input.title, SHORT_TEXT_MAX);
+    }
+    details
 }
 
 pub(crate) async fn create_event(

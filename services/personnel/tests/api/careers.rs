@@ -560,3 +560,44 @@ async fn check_professional(app: &TestApp, name: &str) -> pb::PromotionCheck {
         .unwrap()
         .into_inner()
 }
+
+/// A detail of another event type is not used, but one given malformed is refused as the contract
+/// says (schemathesis found a departure with a garbage `to_region` accepted).
+#[tokio::test]
+async fn a_detail_of_another_event_type_given_malformed_is_refused_and_nothing_is_recorded() {
+    let app = TestApp::spawn().await;
+    let created = create(&app, secretary(&id_number(1985, 44))).await;
+    let mut client = app.admin();
+    let mut departure = event(pb::CareerEventType::Departure);
+    departure.to_region = "not a region".into();
+    departure.title = "\u{7}".into();
+    let refused = client
+        .create_career_event(pb::CreateCareerEventRequest {
+            request_id: String::new(),
+            parent: created.name.clone(),
+            career_event: Some(departure),
+        })
+        .await
+        .expect_err("a malformed detail");
+    let named: Vec<String> = violations(&refused).into_iter().map(|(f, _)| f).collect();
+    assert_eq!(
+        named,
+        vec!["career_event.to_region", "career_event.title"],
+        "{refused:?}"
+    );
+    assert_eq!(
+        history(&app, &created.name).await,
+        vec![pb::CareerEventType::Appointment as i32]
+    );
+    // well formed, it is accepted and ignored
+    let mut departure = event(pb::CareerEventType::Departure);
+    departure.to_region = DAXIN_COMMUNITY.into();
+    client
+        .create_career_event(pb::CreateCareerEventRequest {
+            request_id: String::new(),
+            parent: created.name.clone(),
+            career_event: Some(departure),
+        })
+        .await
+        .expect("a departure");
+}
